@@ -1,0 +1,25 @@
+//! The strata store: an OSTree-compatible, content-addressed object repository.
+//!
+//! Pure formats live in [`gvariant`] and [`objects`]; everything that
+//! touches the disk is in [`repo`], [`refs`], [`write`] and the operations
+//! (`checkout`, `fsck`, `prune`). The library never prints.
+
+pub mod archive;
+pub mod checksum;
+pub mod config;
+pub mod durable;
+pub mod error;
+pub mod fault;
+pub mod gvariant;
+pub mod lock;
+pub mod objects;
+pub mod refs;
+pub mod repo;
+pub mod write;
+pub mod xattr;
+
+pub use checksum::Checksum;
+pub use error::{Error, Result};
+pub use objects::{Commit, DirMeta, DirTree, FileHeader, ObjectType};
+pub use refs::RefName;
+pub use repo::{Repo, RepoMode};

@@ -1,0 +1,170 @@
+//! Content object headers.
+//!
+//! A content object's checksum covers a header and the content:
+//! `sha256(BE32(len(H)) ‖ 0u32 ‖ H ‖ content)` with H the GVariant
+//! `(uuuusa(ayay))` (uid, gid, mode, rdev = 0, symlink target, xattrs).
+//! Archive repositories store `.filez` as `BE32(len(Z)) ‖ 0u32 ‖ Z ‖
+//! raw-deflate(content)` with Z = `(tuuuusa(ayay))`, the size first.
+//! Bare-user repositories keep `(uuua(ayay))` in the `user.ostreemeta` xattr.
+
+use super::dirmeta::libc_mode::{S_IFLNK, S_IFMT, S_IFREG};
+use super::{FormatError, ObjectType, Xattrs, be_u32, invalid, parse_as, xattrs_from_value, xattrs_to_value};
+use crate::checksum::{Checksum, Hasher};
+use crate::gvariant::Value;
+
+pub const TYPE: &str = "(uuuusa(ayay))";
+pub const ARCHIVE_TYPE: &str = "(tuuuusa(ayay))";
+pub const BARE_USER_TYPE: &str = "(uuua(ayay))";
+/// Name of the xattr that holds a bare-user object's real metadata.
+pub const BARE_USER_XATTR: &str = "user.ostreemeta";
+
+/// A content object's metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FileHeader {
+    pub uid: u32,
+    pub gid: u32,
+    /// Full `st_mode`: `S_IFREG` or `S_IFLNK` plus permission bits.
+    pub mode: u32,
+    /// The target for symlinks, empty for regular files.
+    pub symlink_target: String,
+    pub xattrs: Xattrs,
+}
+
+impl FileHeader {
+    pub fn is_symlink(&self) -> bool {
+        self.mode & S_IFMT == S_IFLNK
+    }
+
+    pub fn is_regular(&self) -> bool {
+        self.mode & S_IFMT == S_IFREG
+    }
+
+    fn fields(&self) -> Vec<Value> {
+        vec![
+            Value::Uint32(self.uid.to_be()),
+            Value::Uint32(self.gid.to_be()),
+            Value::Uint32(self.mode.to_be()),
+            Value::Uint32(0),
+            Value::str(self.symlink_target.as_str()),
+            xattrs_to_value(&self.xattrs),
+        ]
+    }
+
+    /// The length-prefixed header that starts the checksummed stream.
+    pub fn stream_prefix(&self) -> Vec<u8> {
+        length_prefixed(Value::Tuple(self.fields()).to_bytes())
+    }
+
+    /// A hasher already fed the header; feed it the content to get the checksum.
+    pub fn hasher(&self) -> Hasher {
+        let mut h = Hasher::new();
+        h.update(&self.stream_prefix());
+        h
+    }
+
+    /// The checksum of this header followed by `content`.
+    pub fn checksum(&self, content: &[u8]) -> Checksum {
+        let mut h = self.hasher();
+        h.update(content);
+        h.finish()
+    }
+
+    /// The `.filez` prefix of an archive object holding `size` content bytes.
+    pub fn archive_prefix(&self, size: u64) -> Vec<u8> {
+        let mut fields = vec![Value::Uint64(size.to_be())];
+        fields.extend(self.fields());
+        length_prefixed(Value::Tuple(fields).to_bytes())
+    }
+
+    /// Parses the header of an archive object; returns it with the content size.
+    pub fn from_archive(data: &[u8]) -> Result<(Self, u64), FormatError> {
+        let v = parse_as(ObjectType::File, ARCHIVE_TYPE, data)?;
+        let bad = || invalid(ObjectType::File, "unexpected archive header layout");
+        let items = v.as_tuple().ok_or_else(bad)?;
+        let (Some(Value::Uint64(size)), Some(rest)) = (items.first(), items.get(1..)) else {
+            return Err(bad());
+        };
+        Ok((Self::from_fields(rest)?, u64::from_be(*size)))
+    }
+
+    fn from_fields(items: &[Value]) -> Result<Self, FormatError> {
+        let bad = || invalid(ObjectType::File, "unexpected header layout");
+        let [uid, gid, mode, Value::Uint32(rdev), target, xattrs] = items else {
+            return Err(bad());
+        };
+        let header = FileHeader {
+            uid: be_u32(uid).ok_or_else(bad)?,
+            gid: be_u32(gid).ok_or_else(bad)?,
+            mode: be_u32(mode).ok_or_else(bad)?,
+            symlink_target: target.as_str().ok_or_else(bad)?.to_owned(),
+            xattrs: xattrs_from_value(xattrs).ok_or_else(bad)?,
+        };
+        if *rdev != 0 {
+            return Err(invalid(ObjectType::File, "device numbers are not content"));
+        }
+        header.validate()?;
+        Ok(header)
+    }
+
+    /// Checks the mode is a regular file or symlink, with a target only for symlinks.
+    pub fn validate(&self) -> Result<(), FormatError> {
+        let ok = if self.is_symlink() {
+            !self.symlink_target.is_empty() && !self.symlink_target.contains('\0')
+        } else {
+            self.is_regular() && self.symlink_target.is_empty()
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(invalid(
+                ObjectType::File,
+                format!("mode {:o} with symlink target {:?}", self.mode, self.symlink_target),
+            ))
+        }
+    }
+
+    /// The `user.ostreemeta` value of a bare-user object.
+    pub fn bare_user_meta(&self) -> Vec<u8> {
+        Value::Tuple(vec![
+            Value::Uint32(self.uid.to_be()),
+            Value::Uint32(self.gid.to_be()),
+            Value::Uint32(self.mode.to_be()),
+            xattrs_to_value(&self.xattrs),
+        ])
+        .to_bytes()
+    }
+
+    /// Reads a bare-user object's metadata; the symlink target, if any, is
+    /// the object's content and is filled in by the caller.
+    pub fn from_bare_user_meta(data: &[u8]) -> Result<Self, FormatError> {
+        let v = parse_as(ObjectType::File, BARE_USER_TYPE, data)?;
+        let bad = || invalid(ObjectType::File, "unexpected user.ostreemeta layout");
+        let [uid, gid, mode, xattrs] = v.as_tuple().ok_or_else(bad)? else {
+            return Err(bad());
+        };
+        Ok(FileHeader {
+            uid: be_u32(uid).ok_or_else(bad)?,
+            gid: be_u32(gid).ok_or_else(bad)?,
+            mode: be_u32(mode).ok_or_else(bad)?,
+            symlink_target: String::new(),
+            xattrs: xattrs_from_value(xattrs).ok_or_else(bad)?,
+        })
+    }
+}
+
+/// `BE32(len) ‖ 0u32 ‖ data`: the padding keeps the variant 8-aligned.
+fn length_prefixed(data: Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 8);
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&data);
+    out
+}
+
+/// Splits a length-prefixed header off the front of `data`.
+pub fn split_prefixed(data: &[u8]) -> Result<(&[u8], &[u8]), FormatError> {
+    let bad = || invalid(ObjectType::File, "truncated header");
+    let len = u32::from_be_bytes(data.get(..4).ok_or_else(bad)?.try_into().map_err(|_| bad())?) as usize;
+    let header = data.get(8..8 + len).ok_or_else(bad)?;
+    Ok((header, &data[8 + len..]))
+}

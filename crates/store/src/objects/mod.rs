@@ -1,0 +1,135 @@
+//! The OSTree object kinds and their GVariant formats.
+//!
+//! Each object is named by the SHA-256 of its canonical bytes (for content
+//! objects, of a header plus the content; see [`file_header`]). Integers
+//! inside the values are big-endian, a quirk of OSTree kept for
+//! compatibility: we convert at the edges, so the structs hold plain numbers.
+
+pub mod commit;
+pub mod dirmeta;
+pub mod dirtree;
+pub mod file_header;
+
+use std::fmt;
+
+pub use commit::Commit;
+pub use dirmeta::DirMeta;
+pub use dirtree::DirTree;
+pub use file_header::FileHeader;
+
+use crate::gvariant::{self, Value};
+
+/// Extended attributes: (name, value), sorted by name. Names carry the
+/// trailing NUL byte, exactly as OSTree serializes them.
+pub type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The kinds of object a repository holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ObjectType {
+    File,
+    DirTree,
+    DirMeta,
+    Commit,
+    TombstoneCommit,
+    /// Detached metadata of a commit (signatures); named by the commit.
+    CommitMeta,
+}
+
+impl ObjectType {
+    /// The file name extension of loose objects (`.file` in bare modes).
+    pub fn extension(self, archive: bool) -> &'static str {
+        match self {
+            ObjectType::File if archive => "filez",
+            ObjectType::File => "file",
+            ObjectType::DirTree => "dirtree",
+            ObjectType::DirMeta => "dirmeta",
+            ObjectType::Commit => "commit",
+            ObjectType::TombstoneCommit => "tombstone-commit",
+            ObjectType::CommitMeta => "commitmeta",
+        }
+    }
+
+    /// Recognizes a loose object's extension.
+    pub fn from_extension(ext: &str) -> Option<Self> {
+        Some(match ext {
+            "file" | "filez" => ObjectType::File,
+            "dirtree" => ObjectType::DirTree,
+            "dirmeta" => ObjectType::DirMeta,
+            "commit" => ObjectType::Commit,
+            "tombstone-commit" => ObjectType::TombstoneCommit,
+            "commitmeta" => ObjectType::CommitMeta,
+            _ => return None,
+        })
+    }
+
+    /// Whether this is a metadata object (a GVariant named by its bytes).
+    pub fn is_meta(self) -> bool {
+        !matches!(self, ObjectType::File)
+    }
+}
+
+impl fmt::Display for ObjectType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.extension(false))
+    }
+}
+
+/// Why bytes are not a valid object of the expected kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    #[error("{kind} object: {source}")]
+    Variant { kind: ObjectType, source: gvariant::ParseError },
+    #[error("{kind} object: {what}")]
+    Invalid { kind: ObjectType, what: String },
+}
+
+/// Checks a name as a directory entry: not empty, `.` or `..`, no `/` or NUL.
+pub fn validate_entry_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("empty file name".into());
+    }
+    if name == "." || name == ".." {
+        return Err(format!("invalid file name {name:?}"));
+    }
+    if name.contains('/') || name.contains('\0') {
+        return Err(format!("invalid file name {name:?}: contains '/' or NUL"));
+    }
+    Ok(())
+}
+
+pub(crate) fn xattrs_to_value(xattrs: &Xattrs) -> Value {
+    let ty = gvariant::Type::parse("(ayay)").expect("static type");
+    Value::Array(
+        ty,
+        xattrs
+            .iter()
+            .map(|(k, v)| Value::Tuple(vec![Value::Bytes(k.clone()), Value::Bytes(v.clone())]))
+            .collect(),
+    )
+}
+
+pub(crate) fn xattrs_from_value(v: &Value) -> Option<Xattrs> {
+    v.as_array()?
+        .iter()
+        .map(|item| match item.as_tuple()? {
+            [Value::Bytes(k), Value::Bytes(v)] => Some((k.clone(), v.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(crate) fn be_u32(v: &Value) -> Option<u32> {
+    match v {
+        Value::Uint32(x) => Some(u32::from_be(*x)),
+        _ => None,
+    }
+}
+
+pub(crate) fn parse_as(kind: ObjectType, ty: &str, data: &[u8]) -> Result<Value, FormatError> {
+    let ty = gvariant::Type::parse(ty).expect("static type");
+    Value::from_bytes(&ty, data).map_err(|source| FormatError::Variant { kind, source })
+}
+
+pub(crate) fn invalid(kind: ObjectType, what: impl Into<String>) -> FormatError {
+    FormatError::Invalid { kind, what: what.into() }
+}

@@ -1,0 +1,273 @@
+//! Opening, creating and reading a repository.
+//!
+//! ```text
+//! <repo>/
+//!   config                 [core] repo_version=1, mode=bare|bare-user|archive-z2
+//!   objects/XX/YYYY….ext   loose objects, XX the first two hex digits
+//!   refs/heads/<ref>       local branches: a checksum and a newline
+//!   refs/remotes/<r>/<ref> branches pulled from remote <r>
+//!   refs/mirrors/
+//!   state/<csum>.commitpartial   commits whose objects are not all present
+//!   tmp/                   staging for writes, renamed into objects/
+//!   extensions/
+//! ```
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::checksum::Checksum;
+use crate::config::Config;
+use crate::durable;
+use crate::error::{Error, IoContext, Result};
+use crate::objects::{Commit, DirMeta, DirTree, FileHeader, ObjectType, file_header};
+use crate::xattr;
+
+/// How content objects are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoMode {
+    /// Files as themselves, with real ownership, mode and xattrs.
+    Bare,
+    /// Files as plain files; metadata in the `user.ostreemeta` xattr.
+    BareUser,
+    /// Compressed `.filez` objects, for serving over HTTP.
+    Archive,
+}
+
+impl RepoMode {
+    /// The name written to the config file (as ostree writes it).
+    pub fn config_name(self) -> &'static str {
+        match self {
+            RepoMode::Bare => "bare",
+            RepoMode::BareUser => "bare-user",
+            RepoMode::Archive => "archive-z2",
+        }
+    }
+}
+
+impl std::str::FromStr for RepoMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "bare" => Ok(RepoMode::Bare),
+            "bare-user" => Ok(RepoMode::BareUser),
+            "archive" | "archive-z2" => Ok(RepoMode::Archive),
+            "bare-user-only" | "bare-split-xattrs" => Err(format!("repository mode {s:?} is not supported yet")),
+            _ => Err(format!("unknown repository mode {s:?} (expected bare, bare-user or archive)")),
+        }
+    }
+}
+
+/// An open repository.
+#[derive(Debug)]
+pub struct Repo {
+    path: PathBuf,
+    mode: RepoMode,
+    config: Config,
+}
+
+const DIRS: &[&str] = &[
+    "objects",
+    "refs",
+    "refs/heads",
+    "refs/remotes",
+    "refs/mirrors",
+    "tmp",
+    "tmp/cache",
+    "state",
+    "extensions",
+];
+
+impl Repo {
+    /// Creates a repository at `path` (which may exist, empty or not yet).
+    pub fn init(path: &Path, mode: RepoMode) -> Result<Repo> {
+        let config_path = path.join("config");
+        if config_path.exists() {
+            return Err(Error::BadInput { path: path.to_owned(), what: "a repository already exists here".into() });
+        }
+        fs::create_dir_all(path).io_ctx("create repository directory", path)?;
+        for d in DIRS {
+            let p = path.join(d);
+            fs::create_dir_all(&p).io_ctx("create", &p)?;
+        }
+        let mut config = Config::default();
+        config.set("core", "repo_version", "1");
+        config.set("core", "mode", mode.config_name());
+        durable::write_file(&config_path, config.to_string().as_bytes(), 0o644)?;
+        Repo::open(path)
+    }
+
+    /// Opens the repository at `path`.
+    pub fn open(path: &Path) -> Result<Repo> {
+        let config_path = path.join("config");
+        let text = fs::read_to_string(&config_path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                Error::BadInput { path: path.to_owned(), what: "not a repository (no config file); create one with `strata init`".into() }
+            } else {
+                Error::Io { action: "read", path: config_path.clone(), source }
+            }
+        })?;
+        let config = Config::parse(&text).map_err(|what| Error::BadInput { path: config_path.clone(), what })?;
+        let version = config.get("core", "repo_version").unwrap_or("");
+        if version != "1" {
+            return Err(Error::BadInput { path: config_path, what: format!("unsupported repo_version {version:?}") });
+        }
+        let mode = config
+            .get("core", "mode")
+            .unwrap_or("bare")
+            .parse()
+            .map_err(|what| Error::BadInput { path: config_path.clone(), what })?;
+        Ok(Repo { path: path.to_owned(), mode, config })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn mode(&self) -> RepoMode {
+        self.mode
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Replaces the config file durably.
+    pub fn write_config(&mut self, config: Config) -> Result<()> {
+        durable::write_file(&self.path.join("config"), config.to_string().as_bytes(), 0o644)?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// Path of a loose object, relative to the repository.
+    pub fn object_relpath(&self, checksum: &Checksum, kind: ObjectType) -> String {
+        let hex = checksum.to_hex();
+        format!("objects/{}/{}.{}", &hex[..2], &hex[2..], kind.extension(self.mode == RepoMode::Archive))
+    }
+
+    /// Absolute path of a loose object.
+    pub fn object_path(&self, checksum: &Checksum, kind: ObjectType) -> PathBuf {
+        self.path.join(self.object_relpath(checksum, kind))
+    }
+
+    pub fn has_object(&self, checksum: &Checksum, kind: ObjectType) -> bool {
+        fs::symlink_metadata(self.object_path(checksum, kind)).is_ok()
+    }
+
+    /// Reads a metadata object and checks its bytes against its name.
+    pub fn read_meta(&self, checksum: &Checksum, kind: ObjectType) -> Result<Vec<u8>> {
+        let path = self.object_path(checksum, kind);
+        let data = fs::read(&path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                Error::MissingObject { checksum: *checksum, kind }
+            } else {
+                Error::Io { action: "read", path: path.clone(), source }
+            }
+        })?;
+        if kind != ObjectType::CommitMeta && Checksum::of(&data) != *checksum {
+            return Err(Error::Corrupt { checksum: *checksum, kind, what: "checksum mismatch".into() });
+        }
+        Ok(data)
+    }
+
+    pub fn load_commit(&self, checksum: &Checksum) -> Result<Commit> {
+        let data = self.read_meta(checksum, ObjectType::Commit)?;
+        Commit::from_bytes(&data).map_err(|source| Error::Format { path: self.object_path(checksum, ObjectType::Commit), source })
+    }
+
+    pub fn load_dirtree(&self, checksum: &Checksum) -> Result<DirTree> {
+        let data = self.read_meta(checksum, ObjectType::DirTree)?;
+        DirTree::from_bytes(&data).map_err(|source| Error::Format { path: self.object_path(checksum, ObjectType::DirTree), source })
+    }
+
+    pub fn load_dirmeta(&self, checksum: &Checksum) -> Result<DirMeta> {
+        let data = self.read_meta(checksum, ObjectType::DirMeta)?;
+        DirMeta::from_bytes(&data).map_err(|source| Error::Format { path: self.object_path(checksum, ObjectType::DirMeta), source })
+    }
+
+    /// Reads a content object: its header and its content bytes (empty for
+    /// symlinks). Does not verify the checksum; see `fsck`.
+    pub fn load_file(&self, checksum: &Checksum) -> Result<(FileHeader, Vec<u8>)> {
+        let path = self.object_path(checksum, ObjectType::File);
+        let missing = |source: std::io::Error| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                Error::MissingObject { checksum: *checksum, kind: ObjectType::File }
+            } else {
+                Error::Io { action: "read", path: path.clone(), source }
+            }
+        };
+        let fmt_err = |source| Error::Format { path: path.clone(), source };
+        match self.mode {
+            RepoMode::Archive => {
+                let data = fs::read(&path).map_err(missing)?;
+                let (header, compressed) = file_header::split_prefixed(&data).map_err(fmt_err)?;
+                let (header, size) = FileHeader::from_archive(header).map_err(fmt_err)?;
+                let content = crate::archive::inflate(compressed, size).map_err(|what| Error::Corrupt {
+                    checksum: *checksum,
+                    kind: ObjectType::File,
+                    what,
+                })?;
+                Ok((header, content))
+            }
+            RepoMode::Bare => {
+                let meta = fs::symlink_metadata(&path).map_err(missing)?;
+                let xattrs = xattr::read(&path)?;
+                let mut header = FileHeader {
+                    uid: meta.uid(),
+                    gid: meta.gid(),
+                    mode: meta.mode(),
+                    symlink_target: String::new(),
+                    xattrs,
+                };
+                if meta.file_type().is_symlink() {
+                    let target = fs::read_link(&path).io_ctx("read symlink", &path)?;
+                    header.symlink_target = target.to_str().ok_or_else(|| Error::BadInput { path: path.clone(), what: "symlink target is not UTF-8".into() })?.to_owned();
+                    return Ok((header, Vec::new()));
+                }
+                let content = fs::read(&path).io_ctx("read", &path)?;
+                Ok((header, content))
+            }
+            RepoMode::BareUser => {
+                let mut f = File::open(&path).map_err(missing)?;
+                let meta = xattr::get_fd(&f, file_header::BARE_USER_XATTR, &path)?.ok_or_else(|| Error::Corrupt {
+                    checksum: *checksum,
+                    kind: ObjectType::File,
+                    what: format!("no {} xattr", file_header::BARE_USER_XATTR),
+                })?;
+                let mut header = FileHeader::from_bare_user_meta(&meta).map_err(fmt_err)?;
+                let mut content = Vec::new();
+                f.read_to_end(&mut content).io_ctx("read", &path)?;
+                if header.is_symlink() {
+                    header.symlink_target = String::from_utf8(content).map_err(|_| Error::BadInput { path: path.clone(), what: "symlink target is not UTF-8".into() })?;
+                    return Ok((header, Vec::new()));
+                }
+                Ok((header, content))
+            }
+        }
+    }
+
+    /// Whether `state/<commit>.commitpartial` marks the commit incomplete.
+    pub fn is_partial(&self, commit: &Checksum) -> bool {
+        self.partial_marker(commit).exists()
+    }
+
+    pub(crate) fn partial_marker(&self, commit: &Checksum) -> PathBuf {
+        self.path.join("state").join(format!("{commit}.commitpartial"))
+    }
+
+    /// Marks a commit as partial (some of its objects are missing).
+    pub fn mark_partial(&self, commit: &Checksum) -> Result<()> {
+        durable::write_file(&self.partial_marker(commit), b"", 0o644)
+    }
+
+    /// Removes the partial mark of a commit, once all its objects are present.
+    pub fn clear_partial(&self, commit: &Checksum) -> Result<()> {
+        let p = self.partial_marker(commit);
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).io_ctx("remove", &p),
+        }
+    }
+}

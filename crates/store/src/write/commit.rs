@@ -1,0 +1,104 @@
+//! Creating a commit: store a tree, write the commit object, move the ref.
+//!
+//! Fault points (see [`crate::fault`]): `objects-staged`,
+//! `objects-half-renamed`, `commit-written` (all objects and the commit are
+//! durable, the ref has not moved).
+
+use crate::checksum::Checksum;
+use crate::error::{Error, Result};
+use crate::gvariant::{Type, Value};
+use crate::objects::commit::REF_BINDING;
+use crate::objects::{Commit, ObjectType};
+use crate::refs::RefName;
+use crate::repo::Repo;
+use crate::write::dir::{DirImportOptions, import_dir};
+use crate::write::tar::{TarImportOptions, import_tar};
+use crate::write::Transaction;
+
+/// Where the tree of a new commit comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Dir(std::path::PathBuf, DirImportOptions),
+    Tar(std::path::PathBuf, TarImportOptions),
+}
+
+/// Which parent the new commit gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Parent {
+    /// The current head of the branch, if any (ostree's default).
+    #[default]
+    BranchHead,
+    None,
+    Commit(Checksum),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    pub subject: String,
+    pub body: String,
+    /// Seconds since the epoch; `None` for now.
+    pub timestamp: Option<u64>,
+    /// Metadata in order; `ostree.ref-binding` is appended unless `no_bindings`.
+    pub metadata: Vec<(String, Value)>,
+    pub parent: Parent,
+    pub no_bindings: bool,
+}
+
+/// What a commit did.
+#[derive(Debug, Clone)]
+pub struct CommitResult {
+    pub checksum: Checksum,
+    pub content_total: u64,
+    pub content_written: u64,
+    pub meta_written: u64,
+    pub bytes_written: u64,
+}
+
+/// Stores `source` as a new commit on `branch` and moves the branch to it.
+pub fn commit(repo: &Repo, branch: &RefName, source: &Source, opts: &CommitOptions) -> Result<CommitResult> {
+    let parent = match opts.parent {
+        Parent::BranchHead => repo.read_ref(branch)?,
+        Parent::None => None,
+        Parent::Commit(c) => Some(c),
+    };
+    if let Some(p) = parent
+        && !repo.has_object(&p, ObjectType::Commit)
+    {
+        return Err(Error::UnknownRev { rev: p.to_string(), why: "parent commit not in the repository".into() });
+    }
+    let tx = Transaction::begin(repo)?;
+    let (root_tree, root_meta) = match source {
+        Source::Dir(path, o) => import_dir(&tx, path, o)?,
+        Source::Tar(path, o) => import_tar(&tx, path, o)?,
+    };
+    let mut metadata = opts.metadata.clone();
+    if !opts.no_bindings {
+        metadata.push((REF_BINDING.to_owned(), Value::Array(Type::String, vec![Value::str(branch.name.as_str())])));
+    }
+    let timestamp = opts.timestamp.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    });
+    let commit = Commit {
+        metadata,
+        parent,
+        related: Vec::new(),
+        subject: opts.subject.clone(),
+        body: opts.body.clone(),
+        timestamp,
+        root_tree,
+        root_meta,
+    };
+    let checksum = tx.write_meta(ObjectType::Commit, &commit.to_bytes())?;
+    let stats = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    let result = CommitResult {
+        checksum,
+        content_total: stats(&tx.stats.content_total),
+        content_written: stats(&tx.stats.content_written),
+        meta_written: stats(&tx.stats.meta_written),
+        bytes_written: stats(&tx.stats.bytes_written),
+    };
+    tx.commit()?;
+    crate::fault::point("commit-written")?;
+    repo.write_ref(branch, &checksum)?;
+    Ok(result)
+}

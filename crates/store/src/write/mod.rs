@@ -1,0 +1,11 @@
+//! Writing: transactions, importers (directory, tarball) and commits.
+
+pub mod commit;
+pub mod dir;
+mod mtree;
+pub mod tar;
+mod transaction;
+
+pub use commit::{CommitOptions, CommitResult, Parent, Source, commit};
+pub use mtree::MutableTree;
+pub use transaction::{Stats, Transaction};

@@ -1,0 +1,267 @@
+//! A write transaction: objects are staged, synced, then renamed into place.
+//!
+//! Crash argument: an object appears under `objects/` only by `rename` of a
+//! complete staged file, and only after `syncfs` made its data durable; the
+//! commit object is written last and the ref moves only after a second
+//! `syncfs`. So a crash at any point leaves no ref to an incomplete commit,
+//! and no partial object under its final name. What a crash leaves in
+//! `tmp/staging-*` is removed by the next transaction (a staging directory
+//! is locked by its owner while in use, so a live one is never removed).
+
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustix::fs::{FlockOperation, Timespec, Timestamps};
+
+use crate::archive;
+use crate::checksum::Checksum;
+use crate::durable;
+use crate::error::{Error, IoContext, Result};
+use crate::lock::RepoLock;
+use crate::objects::{FileHeader, ObjectType, file_header};
+use crate::repo::{Repo, RepoMode};
+use crate::xattr;
+
+/// Counts of what a transaction did, for progress and summaries.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub content_total: AtomicU64,
+    pub content_written: AtomicU64,
+    pub meta_total: AtomicU64,
+    pub meta_written: AtomicU64,
+    pub bytes_written: AtomicU64,
+}
+
+pub struct Transaction<'r> {
+    repo: &'r Repo,
+    staging: PathBuf,
+    _staging_lock: File,
+    _lock: RepoLock,
+    pending: Mutex<Vec<(PathBuf, String)>>,
+    seen: Mutex<HashSet<(Checksum, ObjectType)>>,
+    pub stats: Stats,
+    /// Whether the process may chown to any owner (bare mode needs it).
+    privileged: bool,
+}
+
+const STAGING_PREFIX: &str = "staging-";
+
+impl<'r> Transaction<'r> {
+    /// Starts a transaction, taking the repository's shared lock.
+    pub fn begin(repo: &'r Repo) -> Result<Self> {
+        let lock = RepoLock::shared(repo.path())?;
+        let tmp = repo.path().join("tmp");
+        fs::create_dir_all(&tmp).io_ctx("create", &tmp)?;
+        remove_stale_staging(&tmp);
+        let staging = tmp.join(format!("{STAGING_PREFIX}{}-{}", std::process::id(), durable::unique_suffix()));
+        fs::create_dir(&staging).io_ctx("create staging directory", &staging)?;
+        let staging_lock = File::open(&staging).io_ctx("open", &staging)?;
+        rustix::fs::flock(&staging_lock, FlockOperation::LockExclusive).io_ctx("lock", &staging)?;
+        Ok(Transaction {
+            repo,
+            staging,
+            _staging_lock: staging_lock,
+            _lock: lock,
+            pending: Mutex::new(Vec::new()),
+            seen: Mutex::new(HashSet::new()),
+            stats: Stats::default(),
+            privileged: rustix::process::geteuid().is_root(),
+        })
+    }
+
+    pub fn repo(&self) -> &Repo {
+        self.repo
+    }
+
+    /// Returns true the first time an object is offered in this transaction
+    /// and it is not already in the repository.
+    fn claim(&self, checksum: Checksum, kind: ObjectType) -> bool {
+        let first = self.seen.lock().map(|mut s| s.insert((checksum, kind))).unwrap_or(true);
+        first && !self.repo.has_object(&checksum, kind)
+    }
+
+    fn stage_path(&self, checksum: &Checksum, kind: ObjectType) -> PathBuf {
+        self.staging.join(format!("{checksum}.{}", kind.extension(false)))
+    }
+
+    fn add_pending(&self, staged: PathBuf, checksum: &Checksum, kind: ObjectType) {
+        let rel = self.repo.object_relpath(checksum, kind);
+        if let Ok(mut p) = self.pending.lock() {
+            p.push((staged, rel));
+        }
+    }
+
+    /// Writes a metadata object (dirtree, dirmeta, commit); returns its checksum.
+    pub fn write_meta(&self, kind: ObjectType, data: &[u8]) -> Result<Checksum> {
+        let checksum = Checksum::of(data);
+        self.stats.meta_total.fetch_add(1, Ordering::Relaxed);
+        if !self.claim(checksum, kind) {
+            return Ok(checksum);
+        }
+        let path = self.stage_path(&checksum, kind);
+        let mut f = create(&path, 0o644)?;
+        f.write_all(data).io_ctx("write", &path)?;
+        self.stats.meta_written.fetch_add(1, Ordering::Relaxed);
+        self.stats.bytes_written.fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.add_pending(path, &checksum, kind);
+        Ok(checksum)
+    }
+
+    /// Writes a content object whose content is in memory (empty for symlinks).
+    pub fn write_content(&self, header: &FileHeader, content: &[u8]) -> Result<Checksum> {
+        let checksum = header.checksum(content);
+        self.write_content_with_checksum(header, checksum, |w| w.write_all(content))?;
+        Ok(checksum)
+    }
+
+    /// Writes a content object whose checksum the caller computed; `fill`
+    /// writes the content bytes (called only if the object is new).
+    pub fn write_content_with_checksum(
+        &self,
+        header: &FileHeader,
+        checksum: Checksum,
+        fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<()> {
+        self.stats.content_total.fetch_add(1, Ordering::Relaxed);
+        if !self.claim(checksum, ObjectType::File) {
+            return Ok(());
+        }
+        let path = self.stage_path(&checksum, ObjectType::File);
+        match self.repo.mode() {
+            RepoMode::Bare => self.stage_bare(header, &path, fill)?,
+            RepoMode::BareUser => stage_bare_user(header, &path, fill)?,
+            RepoMode::Archive => stage_archive(header, &path, fill)?,
+        }
+        self.stats.content_written.fetch_add(1, Ordering::Relaxed);
+        self.add_pending(path, &checksum, ObjectType::File);
+        Ok(())
+    }
+
+    fn stage_bare(&self, header: &FileHeader, path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+        let own = rustix::process::geteuid().as_raw();
+        if !self.privileged && (header.uid != own || header.gid != rustix::process::getegid().as_raw()) {
+            return Err(Error::BadInput {
+                path: self.repo.path().to_owned(),
+                what: format!(
+                    "a bare repository keeps file owners ({}:{}), which needs root; use a bare-user repository",
+                    header.uid, header.gid
+                ),
+            });
+        }
+        let uid = Some(rustix::fs::Uid::from_raw(header.uid));
+        let gid = Some(rustix::fs::Gid::from_raw(header.gid));
+        if header.is_symlink() {
+            symlink(&header.symlink_target, path).io_ctx("create symlink", path)?;
+            rustix::fs::chownat(rustix::fs::CWD, path, uid, gid, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                .io_ctx("chown", path)?;
+            xattr::set_path(path, &header.xattrs)?;
+            rustix::fs::utimensat(rustix::fs::CWD, path, &zero_mtime(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                .io_ctx("set mtime of", path)?;
+            return Ok(());
+        }
+        let mut f = create(path, 0o600)?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut f);
+        fill(&mut w).io_ctx("write", path)?;
+        w.flush().io_ctx("write", path)?;
+        drop(w);
+        // chown before chmod: chown clears the setuid and setgid bits.
+        rustix::fs::fchown(&f, uid, gid).io_ctx("chown", path)?;
+        rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(header.mode & 0o7777)).io_ctx("chmod", path)?;
+        xattr::set_fd(&f, &header.xattrs, path)?;
+        rustix::fs::futimens(&f, &zero_mtime()).io_ctx("set mtime of", path)?;
+        Ok(())
+    }
+
+    /// Makes every staged object durable and moves it into `objects/`.
+    pub fn commit(self) -> Result<()> {
+        let pending = std::mem::take(&mut *self.pending.lock().map_err(|_| Error::Invalid("poisoned".into()))?);
+        if !pending.is_empty() {
+            durable::sync_filesystem(&self.staging)?;
+            crate::fault::point("objects-staged")?;
+            let mut made: HashSet<String> = HashSet::new();
+            for (i, (staged, rel)) in pending.iter().enumerate() {
+                let dest = self.repo.path().join(rel);
+                let dir = &rel[..10];
+                if !made.contains(dir) {
+                    let d = self.repo.path().join(dir);
+                    fs::create_dir_all(&d).io_ctx("create", &d)?;
+                    made.insert(dir.to_owned());
+                }
+                fs::rename(staged, &dest).io_ctx("move object into place", &dest)?;
+                if i == pending.len() / 2 {
+                    crate::fault::point("objects-half-renamed")?;
+                }
+            }
+            durable::sync_filesystem(self.repo.path())?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.staging);
+    }
+}
+
+/// Removes staging directories left by transactions that died.
+fn remove_stale_staging(tmp: &Path) {
+    let Ok(entries) = fs::read_dir(tmp) else { return };
+    for e in entries.flatten() {
+        if !e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) {
+            continue;
+        }
+        let Ok(dir) = File::open(e.path()) else { continue };
+        if rustix::fs::flock(&dir, FlockOperation::NonBlockingLockExclusive).is_ok() {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+fn create(path: &Path, mode: u32) -> Result<File> {
+    OpenOptions::new().write(true).create_new(true).mode(mode).open(path).io_ctx("create", path)
+}
+
+fn zero_mtime() -> Timestamps {
+    Timestamps {
+        last_access: Timespec { tv_sec: 0, tv_nsec: rustix::fs::UTIME_OMIT },
+        last_modification: Timespec { tv_sec: 0, tv_nsec: 0 },
+    }
+}
+
+fn stage_bare_user(header: &FileHeader, path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    // Symlinks become regular files holding the target; the real mode is in the xattr.
+    let content_mode = if header.is_symlink() { 0o644 } else { (header.mode & 0o775) | 0o400 };
+    let mut f = create(path, 0o600)?;
+    if header.is_symlink() {
+        f.write_all(header.symlink_target.as_bytes()).io_ctx("write", path)?;
+    } else {
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut f);
+        fill(&mut w).io_ctx("write", path)?;
+        w.flush().io_ctx("write", path)?;
+    }
+    let meta = header.bare_user_meta();
+    let name = std::ffi::CString::new(file_header::BARE_USER_XATTR).expect("static name");
+    rustix::fs::fsetxattr(&f, &name, &meta, rustix::fs::XattrFlags::empty()).io_ctx("set user.ostreemeta on", path)?;
+    rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(content_mode)).io_ctx("chmod", path)?;
+    rustix::fs::futimens(&f, &zero_mtime()).io_ctx("set mtime of", path)?;
+    Ok(())
+}
+
+fn stage_archive(header: &FileHeader, path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    let mut content = Vec::new();
+    if !header.is_symlink() {
+        fill(&mut content).io_ctx("read content for", path)?;
+    }
+    let mut f = create(path, 0o644)?;
+    f.write_all(&header.archive_prefix(content.len() as u64)).io_ctx("write", path)?;
+    if !header.is_symlink() {
+        f.write_all(&archive::deflate(&content, archive::DEFAULT_LEVEL)).io_ctx("write", path)?;
+    }
+    Ok(())
+}

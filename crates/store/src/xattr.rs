@@ -1,0 +1,88 @@
+//! Reading and writing extended attributes, without following symlinks.
+//!
+//! OSTree serializes xattr names with their trailing NUL; this module
+//! converts at the boundary so [`Xattrs`] always holds the OSTree form.
+
+use std::ffi::CString;
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use crate::error::{IoContext, Result};
+use crate::objects::Xattrs;
+
+/// All xattrs of `path` (not following a final symlink), sorted by name.
+pub fn read(path: &Path) -> Result<Xattrs> {
+    let mut names = vec![0u8; 256];
+    let len = loop {
+        match rustix::fs::llistxattr(path, &mut names) {
+            Ok(n) => break n,
+            Err(rustix::io::Errno::RANGE) => names.resize(names.len() * 4, 0),
+            Err(rustix::io::Errno::NOTSUP) => return Ok(Vec::new()),
+            Err(e) => return Err(e).io_ctx("list xattrs of", path),
+        }
+    };
+    names.truncate(len);
+    let mut out = Vec::new();
+    for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let cname = CString::new(name).map_err(|_| crate::Error::Invalid("xattr name with NUL".into()))?;
+        let mut value = vec![0u8; 256];
+        let vlen = loop {
+            match rustix::fs::lgetxattr(path, &cname, &mut value) {
+                Ok(n) => break n,
+                Err(rustix::io::Errno::RANGE) => value.resize(value.len() * 4, 0),
+                Err(e) => return Err(e).io_ctx("read xattr of", path),
+            }
+        };
+        value.truncate(vlen);
+        // ostree leaves out xattrs with empty values; so must we, or the
+        // same tree would give a different checksum.
+        if value.is_empty() {
+            continue;
+        }
+        let mut key = name.to_vec();
+        key.push(0);
+        out.push((key, value));
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn c_name(name: &[u8]) -> Result<CString> {
+    let trimmed = name.strip_suffix(&[0]).unwrap_or(name);
+    CString::new(trimmed).map_err(|_| crate::Error::Invalid("xattr name with NUL".into()))
+}
+
+/// Sets each xattr on an open file.
+pub fn set_fd(fd: impl AsFd, xattrs: &Xattrs, path: &Path) -> Result<()> {
+    for (name, value) in xattrs {
+        rustix::fs::fsetxattr(&fd, &c_name(name)?, value, rustix::fs::XattrFlags::empty())
+            .io_ctx("set xattr on", path)?;
+    }
+    Ok(())
+}
+
+/// Sets each xattr on `path` itself (a symlink is not followed).
+pub fn set_path(path: &Path, xattrs: &Xattrs) -> Result<()> {
+    for (name, value) in xattrs {
+        rustix::fs::lsetxattr(path, &c_name(name)?, value, rustix::fs::XattrFlags::empty())
+            .io_ctx("set xattr on", path)?;
+    }
+    Ok(())
+}
+
+/// Reads one xattr of an open file, `None` when absent.
+pub fn get_fd(fd: impl AsFd, name: &str, path: &Path) -> Result<Option<Vec<u8>>> {
+    let cname = c_name(name.as_bytes())?;
+    let mut value = vec![0u8; 512];
+    loop {
+        match rustix::fs::fgetxattr(&fd, &cname, &mut value) {
+            Ok(n) => {
+                value.truncate(n);
+                return Ok(Some(value));
+            }
+            Err(rustix::io::Errno::RANGE) => value.resize(value.len() * 4, 0),
+            Err(rustix::io::Errno::NODATA) => return Ok(None),
+            Err(e) => return Err(e).io_ctx("read xattr of", path),
+        }
+    }
+}
