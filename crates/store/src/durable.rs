@@ -15,8 +15,16 @@ use crate::error::{IoContext, Result};
 pub fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".tmp-{}-{}-{}", name, std::process::id(), unique_suffix()));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        ".tmp-{}-{}-{}",
+        name,
+        std::process::id(),
+        unique_suffix()
+    ));
     let result = (|| {
         let mut f = OpenOptions::new()
             .write(true)
@@ -37,7 +45,9 @@ pub fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<()> {
 
 /// Fsyncs a directory so that renames and unlinks in it are durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).io_ctx("fsync directory", dir)
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .io_ctx("fsync directory", dir)
 }
 
 /// Flushes every pending write of the filesystem holding `path`.

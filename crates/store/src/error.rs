@@ -9,13 +9,24 @@ use crate::objects::{FormatError, ObjectType};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("could not {action} {path}: {source}")]
-    Io { action: &'static str, path: PathBuf, source: io::Error },
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
     #[error("{path}: {source}")]
     Format { path: PathBuf, source: FormatError },
     #[error("object {checksum}.{kind} is missing from the repository")]
-    MissingObject { checksum: Checksum, kind: ObjectType },
+    MissingObject {
+        checksum: Checksum,
+        kind: ObjectType,
+    },
     #[error("object {checksum}.{kind} is corrupt: {what}")]
-    Corrupt { checksum: Checksum, kind: ObjectType, what: String },
+    Corrupt {
+        checksum: Checksum,
+        kind: ObjectType,
+        what: String,
+    },
     #[error("invalid ref name {name:?}: {rule}")]
     InvalidRef { name: String, rule: &'static str },
     #[error("{0}")]
@@ -37,13 +48,21 @@ pub trait IoContext<T> {
 
 impl<T> IoContext<T> for io::Result<T> {
     fn io_ctx(self, action: &'static str, path: impl AsRef<Path>) -> Result<T> {
-        self.map_err(|source| Error::Io { action, path: path.as_ref().to_owned(), source })
+        self.map_err(|source| Error::Io {
+            action,
+            path: path.as_ref().to_owned(),
+            source,
+        })
     }
 }
 
 impl<T> IoContext<T> for rustix::io::Result<T> {
     fn io_ctx(self, action: &'static str, path: impl AsRef<Path>) -> Result<T> {
-        self.map_err(|e| Error::Io { action, path: path.as_ref().to_owned(), source: e.into() })
+        self.map_err(|e| Error::Io {
+            action,
+            path: path.as_ref().to_owned(),
+            source: e.into(),
+        })
     }
 }
 

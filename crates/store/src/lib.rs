@@ -5,16 +5,23 @@
 //! (`checkout`, `fsck`, `prune`). The library never prints.
 
 pub mod archive;
+pub mod checkout;
 pub mod checksum;
 pub mod config;
+pub mod diff;
 pub mod durable;
 pub mod error;
 pub mod fault;
+pub mod fsck;
 pub mod gvariant;
 pub mod lock;
 pub mod objects;
+pub mod objects_walk;
+pub mod prune;
 pub mod refs;
 pub mod repo;
+pub mod rev;
+pub mod tree;
 pub mod write;
 pub mod xattr;
 

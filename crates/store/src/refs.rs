@@ -30,7 +30,10 @@ impl RefName {
             None => (None, spec),
         };
         validate_ref_name(name)?;
-        Ok(RefName { remote, name: name.to_owned() })
+        Ok(RefName {
+            remote,
+            name: name.to_owned(),
+        })
     }
 
     fn relpath(&self) -> PathBuf {
@@ -52,7 +55,12 @@ impl std::fmt::Display for RefName {
 
 /// Checks OSTree's ref syntax: fragments `[\w\d][-._\w\d]*` joined by `/`.
 pub fn validate_ref_name(name: &str) -> Result<()> {
-    let err = |rule| Err(Error::InvalidRef { name: name.to_owned(), rule });
+    let err = |rule| {
+        Err(Error::InvalidRef {
+            name: name.to_owned(),
+            rule,
+        })
+    };
     if name.is_empty() {
         return err("a ref name must not be empty");
     }
@@ -75,7 +83,10 @@ pub fn validate_ref_name(name: &str) -> Result<()> {
 /// Checks a remote name: one fragment of ref syntax.
 pub fn validate_remote_name(name: &str) -> Result<()> {
     if name.contains('/') {
-        return Err(Error::InvalidRef { name: name.to_owned(), rule: "a remote name must not contain '/'" });
+        return Err(Error::InvalidRef {
+            name: name.to_owned(),
+            rule: "a remote name must not contain '/'",
+        });
     }
     validate_ref_name(name)
 }
@@ -85,11 +96,15 @@ impl Repo {
     pub fn read_ref(&self, r: &RefName) -> Result<Option<Checksum>> {
         let path = self.path().join(r.relpath());
         match fs::read_to_string(&path) {
-            Ok(text) => Ok(Some(Checksum::from_hex(text.trim_end()).map_err(|e| Error::BadInput {
-                path: path.clone(),
-                what: e.to_string(),
+            Ok(text) => Ok(Some(Checksum::from_hex(text.trim_end()).map_err(|e| {
+                Error::BadInput {
+                    path: path.clone(),
+                    what: e.to_string(),
+                }
             })?)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(20) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(20) => {
+                Ok(None)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => Ok(None),
             Err(e) => Err(e).io_ctx("read ref", &path),
         }
@@ -109,9 +124,16 @@ impl Repo {
         let path = self.path().join(r.relpath());
         fs::remove_file(&path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
-                Error::UnknownRev { rev: r.to_string(), why: "no such ref".into() }
+                Error::UnknownRev {
+                    rev: r.to_string(),
+                    why: "no such ref".into(),
+                }
             } else {
-                Error::Io { action: "delete ref", path: path.clone(), source }
+                Error::Io {
+                    action: "delete ref",
+                    path: path.clone(),
+                    source,
+                }
             }
         })?;
         durable::sync_dir(path.parent().unwrap_or(self.path()))
@@ -121,13 +143,20 @@ impl Repo {
     pub fn list_refs(&self) -> Result<Vec<(RefName, Checksum)>> {
         let mut out = Vec::new();
         let heads = self.path().join("refs/heads");
-        collect(&heads, "", &mut |name| out.push(RefName { remote: None, name }))?;
+        collect(&heads, "", &mut |name| {
+            out.push(RefName { remote: None, name })
+        })?;
         let remotes = self.path().join("refs/remotes");
         if let Ok(entries) = fs::read_dir(&remotes) {
             for e in entries {
                 let e = e.io_ctx("list", &remotes)?;
                 let remote = e.file_name().to_string_lossy().into_owned();
-                collect(&e.path(), "", &mut |name| out.push(RefName { remote: Some(remote.clone()), name }))?;
+                collect(&e.path(), "", &mut |name| {
+                    out.push(RefName {
+                        remote: Some(remote.clone()),
+                        name,
+                    })
+                })?;
             }
         }
         let mut resolved = Vec::with_capacity(out.len());
@@ -153,7 +182,11 @@ fn collect(dir: &Path, prefix: &str, found: &mut dyn FnMut(String)) -> Result<()
         if name.starts_with(".tmp-") {
             continue;
         }
-        let full = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        let full = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
         if e.file_type().io_ctx("stat", e.path())?.is_dir() {
             collect(&e.path(), &full, found)?;
         } else {
@@ -172,10 +205,18 @@ mod tests {
         for ok in ["main", "os/x86_64/stable", "a-b.c_d", "_x", "1.0"] {
             assert!(validate_ref_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "/a", "a/", "a//b", "-a", ".a", "a b", "../x", "a/../b", "a:b", "é"] {
+        for bad in [
+            "", "/a", "a/", "a//b", "-a", ".a", "a b", "../x", "a/../b", "a:b", "é",
+        ] {
             assert!(validate_ref_name(bad).is_err(), "{bad}");
         }
-        assert_eq!(RefName::parse("origin:os/stable").expect("ok").remote.as_deref(), Some("origin"));
+        assert_eq!(
+            RefName::parse("origin:os/stable")
+                .expect("ok")
+                .remote
+                .as_deref(),
+            Some("origin")
+        );
         assert!(RefName::parse("or/igin:x").is_err());
     }
 }

@@ -53,8 +53,12 @@ impl std::str::FromStr for RepoMode {
             "bare" => Ok(RepoMode::Bare),
             "bare-user" => Ok(RepoMode::BareUser),
             "archive" | "archive-z2" => Ok(RepoMode::Archive),
-            "bare-user-only" | "bare-split-xattrs" => Err(format!("repository mode {s:?} is not supported yet")),
-            _ => Err(format!("unknown repository mode {s:?} (expected bare, bare-user or archive)")),
+            "bare-user-only" | "bare-split-xattrs" => {
+                Err(format!("repository mode {s:?} is not supported yet"))
+            }
+            _ => Err(format!(
+                "unknown repository mode {s:?} (expected bare, bare-user or archive)"
+            )),
         }
     }
 }
@@ -84,7 +88,10 @@ impl Repo {
     pub fn init(path: &Path, mode: RepoMode) -> Result<Repo> {
         let config_path = path.join("config");
         if config_path.exists() {
-            return Err(Error::BadInput { path: path.to_owned(), what: "a repository already exists here".into() });
+            return Err(Error::BadInput {
+                path: path.to_owned(),
+                what: "a repository already exists here".into(),
+            });
         }
         fs::create_dir_all(path).io_ctx("create repository directory", path)?;
         for d in DIRS {
@@ -103,22 +110,42 @@ impl Repo {
         let config_path = path.join("config");
         let text = fs::read_to_string(&config_path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
-                Error::BadInput { path: path.to_owned(), what: "not a repository (no config file); create one with `strata init`".into() }
+                Error::BadInput {
+                    path: path.to_owned(),
+                    what: "not a repository (no config file); create one with `strata init`".into(),
+                }
             } else {
-                Error::Io { action: "read", path: config_path.clone(), source }
+                Error::Io {
+                    action: "read",
+                    path: config_path.clone(),
+                    source,
+                }
             }
         })?;
-        let config = Config::parse(&text).map_err(|what| Error::BadInput { path: config_path.clone(), what })?;
+        let config = Config::parse(&text).map_err(|what| Error::BadInput {
+            path: config_path.clone(),
+            what,
+        })?;
         let version = config.get("core", "repo_version").unwrap_or("");
         if version != "1" {
-            return Err(Error::BadInput { path: config_path, what: format!("unsupported repo_version {version:?}") });
+            return Err(Error::BadInput {
+                path: config_path,
+                what: format!("unsupported repo_version {version:?}"),
+            });
         }
         let mode = config
             .get("core", "mode")
             .unwrap_or("bare")
             .parse()
-            .map_err(|what| Error::BadInput { path: config_path.clone(), what })?;
-        Ok(Repo { path: path.to_owned(), mode, config })
+            .map_err(|what| Error::BadInput {
+                path: config_path.clone(),
+                what,
+            })?;
+        Ok(Repo {
+            path: path.to_owned(),
+            mode,
+            config,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -135,7 +162,11 @@ impl Repo {
 
     /// Replaces the config file durably.
     pub fn write_config(&mut self, config: Config) -> Result<()> {
-        durable::write_file(&self.path.join("config"), config.to_string().as_bytes(), 0o644)?;
+        durable::write_file(
+            &self.path.join("config"),
+            config.to_string().as_bytes(),
+            0o644,
+        )?;
         self.config = config;
         Ok(())
     }
@@ -143,7 +174,12 @@ impl Repo {
     /// Path of a loose object, relative to the repository.
     pub fn object_relpath(&self, checksum: &Checksum, kind: ObjectType) -> String {
         let hex = checksum.to_hex();
-        format!("objects/{}/{}.{}", &hex[..2], &hex[2..], kind.extension(self.mode == RepoMode::Archive))
+        format!(
+            "objects/{}/{}.{}",
+            &hex[..2],
+            &hex[2..],
+            kind.extension(self.mode == RepoMode::Archive)
+        )
     }
 
     /// Absolute path of a loose object.
@@ -160,30 +196,50 @@ impl Repo {
         let path = self.object_path(checksum, kind);
         let data = fs::read(&path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
-                Error::MissingObject { checksum: *checksum, kind }
+                Error::MissingObject {
+                    checksum: *checksum,
+                    kind,
+                }
             } else {
-                Error::Io { action: "read", path: path.clone(), source }
+                Error::Io {
+                    action: "read",
+                    path: path.clone(),
+                    source,
+                }
             }
         })?;
         if kind != ObjectType::CommitMeta && Checksum::of(&data) != *checksum {
-            return Err(Error::Corrupt { checksum: *checksum, kind, what: "checksum mismatch".into() });
+            return Err(Error::Corrupt {
+                checksum: *checksum,
+                kind,
+                what: "checksum mismatch".into(),
+            });
         }
         Ok(data)
     }
 
     pub fn load_commit(&self, checksum: &Checksum) -> Result<Commit> {
         let data = self.read_meta(checksum, ObjectType::Commit)?;
-        Commit::from_bytes(&data).map_err(|source| Error::Format { path: self.object_path(checksum, ObjectType::Commit), source })
+        Commit::from_bytes(&data).map_err(|source| Error::Format {
+            path: self.object_path(checksum, ObjectType::Commit),
+            source,
+        })
     }
 
     pub fn load_dirtree(&self, checksum: &Checksum) -> Result<DirTree> {
         let data = self.read_meta(checksum, ObjectType::DirTree)?;
-        DirTree::from_bytes(&data).map_err(|source| Error::Format { path: self.object_path(checksum, ObjectType::DirTree), source })
+        DirTree::from_bytes(&data).map_err(|source| Error::Format {
+            path: self.object_path(checksum, ObjectType::DirTree),
+            source,
+        })
     }
 
     pub fn load_dirmeta(&self, checksum: &Checksum) -> Result<DirMeta> {
         let data = self.read_meta(checksum, ObjectType::DirMeta)?;
-        DirMeta::from_bytes(&data).map_err(|source| Error::Format { path: self.object_path(checksum, ObjectType::DirMeta), source })
+        DirMeta::from_bytes(&data).map_err(|source| Error::Format {
+            path: self.object_path(checksum, ObjectType::DirMeta),
+            source,
+        })
     }
 
     /// Reads a content object: its header and its content bytes (empty for
@@ -192,22 +248,36 @@ impl Repo {
         let path = self.object_path(checksum, ObjectType::File);
         let missing = |source: std::io::Error| {
             if source.kind() == std::io::ErrorKind::NotFound {
-                Error::MissingObject { checksum: *checksum, kind: ObjectType::File }
+                Error::MissingObject {
+                    checksum: *checksum,
+                    kind: ObjectType::File,
+                }
             } else {
-                Error::Io { action: "read", path: path.clone(), source }
+                Error::Io {
+                    action: "read",
+                    path: path.clone(),
+                    source,
+                }
             }
         };
-        let fmt_err = |source| Error::Format { path: path.clone(), source };
+        let fmt_err = |source| Error::Format {
+            path: path.clone(),
+            source,
+        };
         match self.mode {
             RepoMode::Archive => {
                 let data = fs::read(&path).map_err(missing)?;
                 let (header, compressed) = file_header::split_prefixed(&data).map_err(fmt_err)?;
                 let (header, size) = FileHeader::from_archive(header).map_err(fmt_err)?;
-                let content = crate::archive::inflate(compressed, size).map_err(|what| Error::Corrupt {
-                    checksum: *checksum,
-                    kind: ObjectType::File,
-                    what,
-                })?;
+                if header.is_symlink() {
+                    return Ok((header, Vec::new()));
+                }
+                let content =
+                    crate::archive::inflate(compressed, size).map_err(|what| Error::Corrupt {
+                        checksum: *checksum,
+                        kind: ObjectType::File,
+                        what,
+                    })?;
                 Ok((header, content))
             }
             RepoMode::Bare => {
@@ -222,7 +292,13 @@ impl Repo {
                 };
                 if meta.file_type().is_symlink() {
                     let target = fs::read_link(&path).io_ctx("read symlink", &path)?;
-                    header.symlink_target = target.to_str().ok_or_else(|| Error::BadInput { path: path.clone(), what: "symlink target is not UTF-8".into() })?.to_owned();
+                    header.symlink_target = target
+                        .to_str()
+                        .ok_or_else(|| Error::BadInput {
+                            path: path.clone(),
+                            what: "symlink target is not UTF-8".into(),
+                        })?
+                        .to_owned();
                     return Ok((header, Vec::new()));
                 }
                 let content = fs::read(&path).io_ctx("read", &path)?;
@@ -230,19 +306,81 @@ impl Repo {
             }
             RepoMode::BareUser => {
                 let mut f = File::open(&path).map_err(missing)?;
-                let meta = xattr::get_fd(&f, file_header::BARE_USER_XATTR, &path)?.ok_or_else(|| Error::Corrupt {
-                    checksum: *checksum,
-                    kind: ObjectType::File,
-                    what: format!("no {} xattr", file_header::BARE_USER_XATTR),
-                })?;
+                let meta =
+                    xattr::get_fd(&f, file_header::BARE_USER_XATTR, &path)?.ok_or_else(|| {
+                        Error::Corrupt {
+                            checksum: *checksum,
+                            kind: ObjectType::File,
+                            what: format!("no {} xattr", file_header::BARE_USER_XATTR),
+                        }
+                    })?;
                 let mut header = FileHeader::from_bare_user_meta(&meta).map_err(fmt_err)?;
                 let mut content = Vec::new();
                 f.read_to_end(&mut content).io_ctx("read", &path)?;
                 if header.is_symlink() {
-                    header.symlink_target = String::from_utf8(content).map_err(|_| Error::BadInput { path: path.clone(), what: "symlink target is not UTF-8".into() })?;
+                    // ostree stores the target with its terminating NUL.
+                    if content.last() == Some(&0) {
+                        content.pop();
+                    }
+                    header.symlink_target =
+                        String::from_utf8(content).map_err(|_| Error::BadInput {
+                            path: path.clone(),
+                            what: "symlink target is not UTF-8".into(),
+                        })?;
                     return Ok((header, Vec::new()));
                 }
                 Ok((header, content))
+            }
+        }
+    }
+
+    /// A content object's header and content size, without reading the content.
+    pub fn load_file_header(&self, checksum: &Checksum) -> Result<(FileHeader, u64)> {
+        let path = self.object_path(checksum, ObjectType::File);
+        let missing = |source: std::io::Error| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                Error::MissingObject {
+                    checksum: *checksum,
+                    kind: ObjectType::File,
+                }
+            } else {
+                Error::Io {
+                    action: "read",
+                    path: path.clone(),
+                    source,
+                }
+            }
+        };
+        match self.mode {
+            RepoMode::Archive => {
+                let mut f = File::open(&path).map_err(missing)?;
+                let mut len = [0u8; 8];
+                f.read_exact(&mut len).io_ctx("read", &path)?;
+                let n = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+                let mut header = vec![0u8; n];
+                f.read_exact(&mut header).io_ctx("read", &path)?;
+                FileHeader::from_archive(&header).map_err(|source| Error::Format {
+                    path: path.clone(),
+                    source,
+                })
+            }
+            RepoMode::Bare | RepoMode::BareUser => {
+                let (header, content) = if self.mode == RepoMode::Bare
+                    && fs::symlink_metadata(&path).map_err(missing)?.is_file()
+                {
+                    let meta = fs::metadata(&path).io_ctx("stat", &path)?;
+                    let header = FileHeader {
+                        uid: meta.uid(),
+                        gid: meta.gid(),
+                        mode: meta.mode(),
+                        symlink_target: String::new(),
+                        xattrs: xattr::read(&path)?,
+                    };
+                    return Ok((header, meta.len()));
+                } else {
+                    self.load_file(checksum)?
+                };
+                Ok((header, content.len() as u64))
             }
         }
     }
@@ -253,7 +391,9 @@ impl Repo {
     }
 
     pub(crate) fn partial_marker(&self, commit: &Checksum) -> PathBuf {
-        self.path.join("state").join(format!("{commit}.commitpartial"))
+        self.path
+            .join("state")
+            .join(format!("{commit}.commitpartial"))
     }
 
     /// Marks a commit as partial (some of its objects are missing).

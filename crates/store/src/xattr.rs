@@ -24,7 +24,8 @@ pub fn read(path: &Path) -> Result<Xattrs> {
     names.truncate(len);
     let mut out = Vec::new();
     for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
-        let cname = CString::new(name).map_err(|_| crate::Error::Invalid("xattr name with NUL".into()))?;
+        let cname =
+            CString::new(name).map_err(|_| crate::Error::Invalid("xattr name with NUL".into()))?;
         let mut value = vec![0u8; 256];
         let vlen = loop {
             match rustix::fs::lgetxattr(path, &cname, &mut value) {

@@ -6,7 +6,11 @@ use super::{StrKind, Type, Value};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
     #[error("{ty}: {what} (at byte {at})")]
-    Malformed { ty: String, what: &'static str, at: usize },
+    Malformed {
+        ty: String,
+        what: &'static str,
+        at: usize,
+    },
     #[error("value of type {0} is not in GVariant normal form")]
     NotNormal(String),
     #[error("values nested deeper than {MAX_DEPTH} levels")]
@@ -25,7 +29,11 @@ pub(super) fn parse_normal(ty: &Type, data: &[u8]) -> Result<Value, ParseError> 
 }
 
 fn malformed(ty: &Type, what: &'static str, at: usize) -> ParseError {
-    ParseError::Malformed { ty: ty.to_string(), what, at }
+    ParseError::Malformed {
+        ty: ty.to_string(),
+        what,
+        at,
+    }
 }
 
 /// Width of framing offsets in a container of `size` bytes.
@@ -46,7 +54,8 @@ fn read_offset(data: &[u8], at: usize, width: usize) -> usize {
 }
 
 fn fixed<const N: usize>(ty: &Type, data: &[u8], base: usize) -> Result<[u8; N], ParseError> {
-    data.try_into().map_err(|_| malformed(ty, "wrong size", base))
+    data.try_into()
+        .map_err(|_| malformed(ty, "wrong size", base))
 }
 
 /// `base` is the offset of `data` in the outermost buffer, for messages.
@@ -81,7 +90,8 @@ fn parse(ty: &Type, data: &[u8], base: usize, depth: usize) -> Result<Value, Par
             if body.contains(&0) {
                 return Err(malformed(ty, "NUL inside string", base));
             }
-            let s = std::str::from_utf8(body).map_err(|_| malformed(ty, "string not UTF-8", base))?;
+            let s =
+                std::str::from_utf8(body).map_err(|_| malformed(ty, "string not UTF-8", base))?;
             Value::Str(kind, s.to_owned())
         }
         Type::Variant => {
@@ -110,7 +120,9 @@ fn parse(ty: &Type, data: &[u8], base: usize, depth: usize) -> Result<Value, Par
             }
         }
         Type::Array(inner) if **inner == Type::Byte => Value::Bytes(data.to_vec()),
-        Type::Array(inner) => Value::Array((**inner).clone(), parse_array(inner, data, base, depth)?),
+        Type::Array(inner) => {
+            Value::Array((**inner).clone(), parse_array(inner, data, base, depth)?)
+        }
         Type::Tuple(items) => Value::Tuple(parse_struct(ty, items, data, base, depth)?),
         Type::DictEntry(k, v) => {
             let items = [(**k).clone(), (**v).clone()];
@@ -123,11 +135,20 @@ fn parse(ty: &Type, data: &[u8], base: usize, depth: usize) -> Result<Value, Par
     })
 }
 
-fn parse_array(elem: &Type, data: &[u8], base: usize, depth: usize) -> Result<Vec<Value>, ParseError> {
+fn parse_array(
+    elem: &Type,
+    data: &[u8],
+    base: usize,
+    depth: usize,
+) -> Result<Vec<Value>, ParseError> {
     let arr_ty = || Type::Array(Box::new(elem.clone()));
     if let Some(size) = elem.fixed_size() {
         if data.len() % size != 0 {
-            return Err(malformed(&arr_ty(), "size not a multiple of the element size", base));
+            return Err(malformed(
+                &arr_ty(),
+                "size not a multiple of the element size",
+                base,
+            ));
         }
         return data
             .chunks(size)
@@ -151,7 +172,11 @@ fn parse_array(elem: &Type, data: &[u8], base: usize, depth: usize) -> Result<Ve
         let start = pos.next_multiple_of(align);
         let end = read_offset(data, table + i * width, width);
         if start > end || end > table {
-            return Err(malformed(&arr_ty(), "framing offset out of range", base + pos));
+            return Err(malformed(
+                &arr_ty(),
+                "framing offset out of range",
+                base + pos,
+            ));
         }
         items.push(parse(elem, &data[start..end], base + start, depth + 1)?);
         pos = end;

@@ -7,7 +7,14 @@ fn t(s: &str) -> Type {
 
 #[test]
 fn type_strings_round_trip() {
-    for s in ["(uuua(ayay))", "(a(say)a(sayay))", "(a{sv}aya(say)sstayay)", "(tuuuusa(ayay))", "mv", "()"] {
+    for s in [
+        "(uuua(ayay))",
+        "(a(say)a(sayay))",
+        "(a{sv}aya(say)sstayay)",
+        "(tuuuusa(ayay))",
+        "mv",
+        "()",
+    ] {
         assert_eq!(t(s).to_string(), s);
     }
     for bad in ["", "(", "a", "{vs}", "(u", "uu", "z"] {
@@ -20,13 +27,25 @@ fn known_encodings() {
     // Encodings worked out from the examples of the GVariant specification.
     let cases: Vec<(Value, &[u8])> = vec![
         (Value::str("ab"), b"ab\0"),
-        (Value::Tuple(vec![Value::Uint32(1), Value::str("x")]), b"\x01\0\0\0x\0"),
-        (Value::Tuple(vec![Value::str("x"), Value::Uint32(1)]), b"x\0\0\0\x01\0\0\0\x02"),
-        (Value::Array(Type::String, vec![Value::str("a"), Value::str("bc")]), b"a\0bc\0\x02\x05"),
+        (
+            Value::Tuple(vec![Value::Uint32(1), Value::str("x")]),
+            b"\x01\0\0\0x\0",
+        ),
+        (
+            Value::Tuple(vec![Value::str("x"), Value::Uint32(1)]),
+            b"x\0\0\0\x01\0\0\0\x02",
+        ),
+        (
+            Value::Array(Type::String, vec![Value::str("a"), Value::str("bc")]),
+            b"a\0bc\0\x02\x05",
+        ),
         (Value::Variant(Box::new(Value::Uint32(7))), b"\x07\0\0\0\0u"),
         (Value::Tuple(vec![]), b"\0"),
         (Value::Array(Type::String, vec![]), b""),
-        (Value::Maybe(Type::String, Some(Box::new(Value::str("a")))), b"a\0\0"),
+        (
+            Value::Maybe(Type::String, Some(Box::new(Value::str("a")))),
+            b"a\0\0",
+        ),
     ];
     for (v, bytes) in cases {
         assert_eq!(v.to_bytes(), bytes, "{v:?}");

@@ -33,11 +33,20 @@ impl Commit {
         let related = self
             .related
             .iter()
-            .map(|(n, c)| Value::Tuple(vec![Value::str(n.as_str()), Value::Bytes(c.as_bytes().to_vec())]))
+            .map(|(n, c)| {
+                Value::Tuple(vec![
+                    Value::str(n.as_str()),
+                    Value::Bytes(c.as_bytes().to_vec()),
+                ])
+            })
             .collect();
         Value::Tuple(vec![
             meta,
-            Value::Bytes(self.parent.map(|c| c.as_bytes().to_vec()).unwrap_or_default()),
+            Value::Bytes(
+                self.parent
+                    .map(|c| c.as_bytes().to_vec())
+                    .unwrap_or_default(),
+            ),
             Value::Array(Type::parse("(say)").expect("static type"), related),
             Value::str(self.subject.as_str()),
             Value::str(self.body.as_str()),
@@ -52,8 +61,16 @@ impl Commit {
         let kind = ObjectType::Commit;
         let v = parse_as(kind, TYPE, data)?;
         let bad = || invalid(kind, "unexpected layout");
-        let [meta, parent, related, subject, body, Value::Uint64(ts), tree, dmeta] =
-            v.as_tuple().ok_or_else(bad)?
+        let [
+            meta,
+            parent,
+            related,
+            subject,
+            body,
+            Value::Uint64(ts),
+            tree,
+            dmeta,
+        ] = v.as_tuple().ok_or_else(bad)?
         else {
             return Err(bad());
         };
@@ -68,7 +85,9 @@ impl Commit {
         };
         let mut rel = Vec::new();
         for r in related.as_array().ok_or_else(bad)? {
-            let [n, c] = r.as_tuple().ok_or_else(bad)? else { return Err(bad()) };
+            let [n, c] = r.as_tuple().ok_or_else(bad)? else {
+                return Err(bad());
+            };
             rel.push((n.as_str().ok_or_else(bad)?.to_owned(), csum(c)?));
         }
         Ok(Commit {
@@ -116,7 +135,12 @@ pub fn metadata_to_value(meta: &[(String, Value)]) -> Value {
     Value::Array(
         entry_ty,
         meta.iter()
-            .map(|(k, v)| Value::DictEntry(Box::new(Value::str(k.as_str())), Box::new(Value::Variant(Box::new(v.clone())))))
+            .map(|(k, v)| {
+                Value::DictEntry(
+                    Box::new(Value::str(k.as_str())),
+                    Box::new(Value::Variant(Box::new(v.clone()))),
+                )
+            })
             .collect(),
     )
 }

@@ -1,6 +1,8 @@
 //! `dirmeta`: a directory's ownership, mode and xattrs. GVariant `(uuua(ayay))`.
 
-use super::{FormatError, ObjectType, Xattrs, be_u32, invalid, parse_as, xattrs_from_value, xattrs_to_value};
+use super::{
+    FormatError, ObjectType, Xattrs, be_u32, invalid, parse_as, xattrs_from_value, xattrs_to_value,
+};
 use crate::gvariant::Value;
 
 pub const TYPE: &str = "(uuua(ayay))";
@@ -39,7 +41,10 @@ impl DirMeta {
             xattrs: xattrs_from_value(xattrs).ok_or_else(bad)?,
         };
         if meta.mode & libc_mode::S_IFMT != libc_mode::S_IFDIR {
-            return Err(invalid(kind, format!("mode {:o} is not a directory", meta.mode)));
+            return Err(invalid(
+                kind,
+                format!("mode {:o} is not a directory", meta.mode),
+            ));
         }
         Ok(meta)
     }

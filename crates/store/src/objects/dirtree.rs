@@ -27,7 +27,12 @@ impl DirTree {
         let files = self
             .files
             .iter()
-            .map(|(n, c)| Value::Tuple(vec![Value::str(n.as_str()), Value::Bytes(c.as_bytes().to_vec())]))
+            .map(|(n, c)| {
+                Value::Tuple(vec![
+                    Value::str(n.as_str()),
+                    Value::Bytes(c.as_bytes().to_vec()),
+                ])
+            })
             .collect();
         let dirs = self
             .dirs
@@ -63,12 +68,21 @@ impl DirTree {
         };
         let mut tree = DirTree::default();
         for f in files.as_array().ok_or_else(bad)? {
-            let [name, c] = f.as_tuple().ok_or_else(bad)? else { return Err(bad()) };
-            tree.files.push((name.as_str().ok_or_else(bad)?.to_owned(), csum(c)?));
+            let [name, c] = f.as_tuple().ok_or_else(bad)? else {
+                return Err(bad());
+            };
+            tree.files
+                .push((name.as_str().ok_or_else(bad)?.to_owned(), csum(c)?));
         }
         for d in dirs.as_array().ok_or_else(bad)? {
-            let [name, t, m] = d.as_tuple().ok_or_else(bad)? else { return Err(bad()) };
-            tree.dirs.push(DirEntry { name: name.as_str().ok_or_else(bad)?.to_owned(), tree: csum(t)?, meta: csum(m)? });
+            let [name, t, m] = d.as_tuple().ok_or_else(bad)? else {
+                return Err(bad());
+            };
+            tree.dirs.push(DirEntry {
+                name: name.as_str().ok_or_else(bad)?.to_owned(),
+                tree: csum(t)?,
+                meta: csum(m)?,
+            });
         }
         tree.validate().map_err(|what| invalid(kind, what))?;
         Ok(tree)
@@ -76,7 +90,10 @@ impl DirTree {
 
     fn validate(&self) -> Result<(), String> {
         for list in [
-            self.files.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            self.files
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>(),
             self.dirs.iter().map(|d| d.name.as_str()).collect(),
         ] {
             for name in &list {

@@ -8,7 +8,9 @@
 //! Bare-user repositories keep `(uuua(ayay))` in the `user.ostreemeta` xattr.
 
 use super::dirmeta::libc_mode::{S_IFLNK, S_IFMT, S_IFREG};
-use super::{FormatError, ObjectType, Xattrs, be_u32, invalid, parse_as, xattrs_from_value, xattrs_to_value};
+use super::{
+    FormatError, ObjectType, Xattrs, be_u32, invalid, parse_as, xattrs_from_value, xattrs_to_value,
+};
 use crate::checksum::{Checksum, Hasher};
 use crate::gvariant::Value;
 
@@ -118,7 +120,10 @@ impl FileHeader {
         } else {
             Err(invalid(
                 ObjectType::File,
-                format!("mode {:o} with symlink target {:?}", self.mode, self.symlink_target),
+                format!(
+                    "mode {:o} with symlink target {:?}",
+                    self.mode, self.symlink_target
+                ),
             ))
         }
     }
@@ -164,7 +169,12 @@ fn length_prefixed(data: Vec<u8>) -> Vec<u8> {
 /// Splits a length-prefixed header off the front of `data`.
 pub fn split_prefixed(data: &[u8]) -> Result<(&[u8], &[u8]), FormatError> {
     let bad = || invalid(ObjectType::File, "truncated header");
-    let len = u32::from_be_bytes(data.get(..4).ok_or_else(bad)?.try_into().map_err(|_| bad())?) as usize;
+    let len = u32::from_be_bytes(
+        data.get(..4)
+            .ok_or_else(bad)?
+            .try_into()
+            .map_err(|_| bad())?,
+    ) as usize;
     let header = data.get(8..8 + len).ok_or_else(bad)?;
     Ok((header, &data[8 + len..]))
 }

@@ -78,7 +78,10 @@ impl fmt::Display for ObjectType {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {
     #[error("{kind} object: {source}")]
-    Variant { kind: ObjectType, source: gvariant::ParseError },
+    Variant {
+        kind: ObjectType,
+        source: gvariant::ParseError,
+    },
     #[error("{kind} object: {what}")]
     Invalid { kind: ObjectType, what: String },
 }
@@ -131,5 +134,8 @@ pub(crate) fn parse_as(kind: ObjectType, ty: &str, data: &[u8]) -> Result<Value,
 }
 
 pub(crate) fn invalid(kind: ObjectType, what: impl Into<String>) -> FormatError {
-    FormatError::Invalid { kind, what: what.into() }
+    FormatError::Invalid {
+        kind,
+        what: what.into(),
+    }
 }

@@ -11,9 +11,9 @@ use crate::objects::commit::REF_BINDING;
 use crate::objects::{Commit, ObjectType};
 use crate::refs::RefName;
 use crate::repo::Repo;
+use crate::write::Transaction;
 use crate::write::dir::{DirImportOptions, import_dir};
 use crate::write::tar::{TarImportOptions, import_tar};
-use crate::write::Transaction;
 
 /// Where the tree of a new commit comes from.
 #[derive(Debug, Clone)]
@@ -55,7 +55,12 @@ pub struct CommitResult {
 }
 
 /// Stores `source` as a new commit on `branch` and moves the branch to it.
-pub fn commit(repo: &Repo, branch: &RefName, source: &Source, opts: &CommitOptions) -> Result<CommitResult> {
+pub fn commit(
+    repo: &Repo,
+    branch: &RefName,
+    source: &Source,
+    opts: &CommitOptions,
+) -> Result<CommitResult> {
     let parent = match opts.parent {
         Parent::BranchHead => repo.read_ref(branch)?,
         Parent::None => None,
@@ -64,7 +69,10 @@ pub fn commit(repo: &Repo, branch: &RefName, source: &Source, opts: &CommitOptio
     if let Some(p) = parent
         && !repo.has_object(&p, ObjectType::Commit)
     {
-        return Err(Error::UnknownRev { rev: p.to_string(), why: "parent commit not in the repository".into() });
+        return Err(Error::UnknownRev {
+            rev: p.to_string(),
+            why: "parent commit not in the repository".into(),
+        });
     }
     let tx = Transaction::begin(repo)?;
     let (root_tree, root_meta) = match source {
@@ -73,10 +81,16 @@ pub fn commit(repo: &Repo, branch: &RefName, source: &Source, opts: &CommitOptio
     };
     let mut metadata = opts.metadata.clone();
     if !opts.no_bindings {
-        metadata.push((REF_BINDING.to_owned(), Value::Array(Type::String, vec![Value::str(branch.name.as_str())])));
+        metadata.push((
+            REF_BINDING.to_owned(),
+            Value::Array(Type::String, vec![Value::str(branch.name.as_str())]),
+        ));
     }
     let timestamp = opts.timestamp.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
     });
     let commit = Commit {
         metadata,

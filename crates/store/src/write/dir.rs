@@ -36,12 +36,22 @@ struct Walked {
 }
 
 /// Stores the tree at `root`; returns the root dirtree and dirmeta checksums.
-pub fn import_dir(tx: &Transaction<'_>, root: &Path, opts: &DirImportOptions) -> Result<(Checksum, Checksum)> {
+pub fn import_dir(
+    tx: &Transaction<'_>,
+    root: &Path,
+    opts: &DirImportOptions,
+) -> Result<(Checksum, Checksum)> {
     let meta = fs::symlink_metadata(root).io_ctx("stat", root)?;
     if !meta.is_dir() {
-        return Err(Error::BadInput { path: root.to_owned(), what: "not a directory".into() });
+        return Err(Error::BadInput {
+            path: root.to_owned(),
+            what: "not a directory".into(),
+        });
     }
-    let mut walked = Walked { files: Vec::new(), dirs: Vec::new() };
+    let mut walked = Walked {
+        files: Vec::new(),
+        dirs: Vec::new(),
+    };
     let root_meta = dir_meta(tx, root, &meta)?;
     walked.dirs.push((0, String::new(), root_meta));
     walk(tx, root, 0, opts, &mut walked)?;
@@ -53,7 +63,14 @@ pub fn import_dir(tx: &Transaction<'_>, root: &Path, opts: &DirImportOptions) ->
         .collect::<Result<_>>()?;
 
     // Assemble: dirs were pushed parent-before-child, so index order works.
-    let mut trees: Vec<MutableTree> = walked.dirs.iter().map(|(_, _, m)| MutableTree { meta: Some(*m), ..Default::default() }).collect();
+    let mut trees: Vec<MutableTree> = walked
+        .dirs
+        .iter()
+        .map(|(_, _, m)| MutableTree {
+            meta: Some(*m),
+            ..Default::default()
+        })
+        .collect();
     for ((parent, name, ..), csum) in walked.files.iter().zip(checksums) {
         trees[*parent].files.insert(name.clone(), csum);
     }
@@ -67,11 +84,22 @@ pub fn import_dir(tx: &Transaction<'_>, root: &Path, opts: &DirImportOptions) ->
 }
 
 fn dir_meta(tx: &Transaction<'_>, path: &Path, meta: &fs::Metadata) -> Result<Checksum> {
-    let dm = DirMeta { uid: meta.uid(), gid: meta.gid(), mode: meta.mode(), xattrs: xattr::read(path)? };
+    let dm = DirMeta {
+        uid: meta.uid(),
+        gid: meta.gid(),
+        mode: meta.mode(),
+        xattrs: xattr::read(path)?,
+    };
     tx.write_meta(ObjectType::DirMeta, &dm.to_bytes())
 }
 
-fn walk(tx: &Transaction<'_>, dir: &Path, index: usize, opts: &DirImportOptions, out: &mut Walked) -> Result<()> {
+fn walk(
+    tx: &Transaction<'_>,
+    dir: &Path,
+    index: usize,
+    opts: &DirImportOptions,
+    out: &mut Walked,
+) -> Result<()> {
     let mut entries: Vec<(String, PathBuf)> = Vec::new();
     for e in fs::read_dir(dir).io_ctx("read directory", dir)? {
         let e = e.io_ctx("read directory", dir)?;
@@ -79,7 +107,10 @@ fn walk(tx: &Transaction<'_>, dir: &Path, index: usize, opts: &DirImportOptions,
             path: dir.join(&n),
             what: "file name is not valid UTF-8 (OSTree requires UTF-8 names)".into(),
         })?;
-        validate_entry_name(&name).map_err(|what| Error::BadInput { path: dir.join(&name), what })?;
+        validate_entry_name(&name).map_err(|what| Error::BadInput {
+            path: dir.join(&name),
+            what,
+        })?;
         entries.push((name, e.path()));
     }
     entries.sort();
@@ -94,14 +125,22 @@ fn walk(tx: &Transaction<'_>, dir: &Path, index: usize, opts: &DirImportOptions,
         } else if ft.is_file() || ft.is_symlink() {
             let symlink_target = if ft.is_symlink() {
                 let t = fs::read_link(&path).io_ctx("read symlink", &path)?;
-                t.into_os_string().into_string().map_err(|_| Error::BadInput {
-                    path: path.clone(),
-                    what: "symlink target is not valid UTF-8".into(),
-                })?
+                t.into_os_string()
+                    .into_string()
+                    .map_err(|_| Error::BadInput {
+                        path: path.clone(),
+                        what: "symlink target is not valid UTF-8".into(),
+                    })?
             } else {
                 String::new()
             };
-            let header = FileHeader { uid: meta.uid(), gid: meta.gid(), mode: meta.mode(), symlink_target, xattrs: xattr::read(&path)? };
+            let header = FileHeader {
+                uid: meta.uid(),
+                gid: meta.gid(),
+                mode: meta.mode(),
+                symlink_target,
+                xattrs: xattr::read(&path)?,
+            };
             out.files.push((index, name, path, header, meta.len()));
         } else if opts.skip_special {
             tracing::info!(path = %path.display(), "skipping special file");
@@ -117,14 +156,21 @@ fn walk(tx: &Transaction<'_>, dir: &Path, index: usize, opts: &DirImportOptions,
             };
             return Err(Error::BadInput {
                 path,
-                what: format!("is a {what}, which a commit cannot hold (remove it, or pass --skip-special)"),
+                what: format!(
+                    "is a {what}, which a commit cannot hold (remove it, or pass --skip-special)"
+                ),
             });
         }
     }
     Ok(())
 }
 
-fn store_file(tx: &Transaction<'_>, path: &Path, header: &FileHeader, size: u64) -> Result<Checksum> {
+fn store_file(
+    tx: &Transaction<'_>,
+    path: &Path,
+    header: &FileHeader,
+    size: u64,
+) -> Result<Checksum> {
     if header.is_symlink() {
         return tx.write_content(header, &[]);
     }

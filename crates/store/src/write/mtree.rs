@@ -22,14 +22,22 @@ impl MutableTree {
     /// Writes this tree's dirtree objects, children first; returns the
     /// checksums of the root dirtree and dirmeta. `default_meta` is used for
     /// directories whose metadata was never given (e.g. implied by a tar).
-    pub fn write(&self, tx: &Transaction<'_>, default_meta: Checksum) -> Result<(Checksum, Checksum)> {
+    pub fn write(
+        &self,
+        tx: &Transaction<'_>,
+        default_meta: Checksum,
+    ) -> Result<(Checksum, Checksum)> {
         let mut tree = DirTree::default();
         for (name, csum) in &self.files {
             tree.files.push((name.clone(), *csum));
         }
         for (name, sub) in &self.dirs {
             let (t, m) = sub.write(tx, default_meta)?;
-            tree.dirs.push(DirEntry { name: name.clone(), tree: t, meta: m });
+            tree.dirs.push(DirEntry {
+                name: name.clone(),
+                tree: t,
+                meta: m,
+            });
         }
         let t = tx.write_meta(ObjectType::DirTree, &tree.to_bytes())?;
         Ok((t, self.meta.unwrap_or(default_meta)))

@@ -30,14 +30,19 @@ fn open_decompressed(path: &Path) -> Result<Box<dyn Read>> {
     let f = BufReader::new(std::io::Cursor::new(magic[..n].to_vec()).chain(f));
     Ok(match magic {
         [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(f)),
-        [0x28, 0xb5, 0x2f, 0xfd] => Box::new(zstd::stream::read::Decoder::with_buffer(f).io_ctx("read zstd stream", path)?),
+        [0x28, 0xb5, 0x2f, 0xfd] => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(f).io_ctx("read zstd stream", path)?)
+        }
         _ => Box::new(f),
     })
 }
 
 /// Splits an archive member name into checked components ("" for the root).
 fn components(name: &str, archive: &Path) -> Result<Vec<String>> {
-    let bad = |what: String| Error::BadInput { path: archive.to_owned(), what };
+    let bad = |what: String| Error::BadInput {
+        path: archive.to_owned(),
+        what,
+    };
     if name.starts_with('/') {
         return Err(bad(format!("member {name:?} has an absolute path")));
     }
@@ -57,13 +62,20 @@ fn components(name: &str, archive: &Path) -> Result<Vec<String>> {
 
 /// The directory for `parts`, creating implied ones; refuses to descend
 /// through a non-directory of the archive (a symlink could point anywhere).
-fn dir_at<'t>(root: &'t mut MutableTree, parts: &[String], name: &str, archive: &Path) -> Result<&'t mut MutableTree> {
+fn dir_at<'t>(
+    root: &'t mut MutableTree,
+    parts: &[String],
+    name: &str,
+    archive: &Path,
+) -> Result<&'t mut MutableTree> {
     let mut cur = root;
     for p in parts {
         if cur.files.contains_key(p) {
             return Err(Error::BadInput {
                 path: archive.to_owned(),
-                what: format!("member {name:?} passes through {p:?}, which is not a directory (a symlink or file) in the archive"),
+                what: format!(
+                    "member {name:?} passes through {p:?}, which is not a directory (a symlink or file) in the archive"
+                ),
             });
         }
         cur = cur.dirs.entry(p.clone()).or_default();
@@ -87,7 +99,11 @@ fn pax_xattrs(entry: &mut tar::Entry<'_, impl Read>) -> Result<Xattrs> {
 }
 
 /// Stores the tarball's tree; returns the root dirtree and dirmeta checksums.
-pub fn import_tar(tx: &Transaction<'_>, path: &Path, opts: &TarImportOptions) -> Result<(Checksum, Checksum)> {
+pub fn import_tar(
+    tx: &Transaction<'_>,
+    path: &Path,
+    opts: &TarImportOptions,
+) -> Result<(Checksum, Checksum)> {
     let mut archive = tar::Archive::new(open_decompressed(path)?);
     let mut root = MutableTree::default();
     let mut stored: HashMap<Vec<String>, Checksum> = HashMap::new();
@@ -108,39 +124,80 @@ pub fn import_tar(tx: &Transaction<'_>, path: &Path, opts: &TarImportOptions) ->
         let xattrs = pax_xattrs(&mut entry)?;
         let Some((leaf, parents)) = parts.split_last() else {
             if kind == EntryType::Directory {
-                let m = tx.write_meta(ObjectType::DirMeta, &DirMeta { uid, gid, mode: S_IFDIR | perms, xattrs }.to_bytes())?;
+                let m = tx.write_meta(
+                    ObjectType::DirMeta,
+                    &DirMeta {
+                        uid,
+                        gid,
+                        mode: S_IFDIR | perms,
+                        xattrs,
+                    }
+                    .to_bytes(),
+                )?;
                 root.meta = Some(m);
             }
             continue;
         };
         match kind {
             EntryType::Directory => {
-                let m = tx.write_meta(ObjectType::DirMeta, &DirMeta { uid, gid, mode: S_IFDIR | perms, xattrs }.to_bytes())?;
+                let m = tx.write_meta(
+                    ObjectType::DirMeta,
+                    &DirMeta {
+                        uid,
+                        gid,
+                        mode: S_IFDIR | perms,
+                        xattrs,
+                    }
+                    .to_bytes(),
+                )?;
                 let dir = dir_at(&mut root, &parts, &name, path)?;
                 dir.meta = Some(m);
                 dir_at(&mut root, parents, &name, path)?.files.remove(leaf);
             }
             EntryType::Regular | EntryType::Continuous | EntryType::Symlink | EntryType::Link => {
                 let csum = if kind == EntryType::Link {
-                    let target = entry.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+                    let target = entry
+                        .link_name_bytes()
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        .unwrap_or_default();
                     let tparts = components(&target, path)?;
                     *stored.get(&tparts).ok_or_else(|| Error::BadInput {
                         path: path.to_owned(),
                         what: format!("hard link {name:?} points to {target:?}, which is not an earlier file of the archive"),
                     })?
                 } else if kind == EntryType::Symlink {
-                    let target = entry.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default();
+                    let target = entry
+                        .link_name_bytes()
+                        .map(|b| b.into_owned())
+                        .unwrap_or_default();
                     let target = String::from_utf8(target).map_err(|_| Error::BadInput {
                         path: path.to_owned(),
                         what: format!("symlink {name:?} has a target that is not UTF-8"),
                     })?;
-                    let header = FileHeader { uid, gid, mode: S_IFLNK | 0o777, symlink_target: target, xattrs };
-                    header.validate().map_err(|e| Error::BadInput { path: path.to_owned(), what: format!("member {name:?}: {e}") })?;
+                    let header = FileHeader {
+                        uid,
+                        gid,
+                        mode: S_IFLNK | 0o777,
+                        symlink_target: target,
+                        xattrs,
+                    };
+                    header.validate().map_err(|e| Error::BadInput {
+                        path: path.to_owned(),
+                        what: format!("member {name:?}: {e}"),
+                    })?;
                     tx.write_content(&header, &[])?
                 } else {
                     let mut content = Vec::with_capacity(entry.size() as usize);
-                    entry.read_to_end(&mut content).io_ctx("read tar member of", path)?;
-                    let header = FileHeader { uid, gid, mode: S_IFREG | perms, symlink_target: String::new(), xattrs };
+                    entry
+                        .read_to_end(&mut content)
+                        .io_ctx("read tar member of", path)?;
+                    let header = FileHeader {
+                        uid,
+                        gid,
+                        mode: S_IFREG | perms,
+                        symlink_target: String::new(),
+                        xattrs,
+                    };
                     tx.write_content(&header, &content)?
                 };
                 let dir = dir_at(&mut root, parents, &name, path)?;
@@ -152,16 +209,33 @@ pub fn import_tar(tx: &Transaction<'_>, path: &Path, opts: &TarImportOptions) ->
                 if !opts.skip_special {
                     return Err(Error::BadInput {
                         path: path.to_owned(),
-                        what: format!("member {name:?} is a device node or fifo, which a commit cannot hold (pass --skip-special to leave it out)"),
+                        what: format!(
+                            "member {name:?} is a device node or fifo, which a commit cannot hold (pass --skip-special to leave it out)"
+                        ),
                     });
                 }
             }
-            EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink => {}
+            EntryType::XGlobalHeader
+            | EntryType::XHeader
+            | EntryType::GNULongName
+            | EntryType::GNULongLink => {}
             other => {
-                return Err(Error::BadInput { path: path.to_owned(), what: format!("member {name:?} has unsupported type {other:?}") });
+                return Err(Error::BadInput {
+                    path: path.to_owned(),
+                    what: format!("member {name:?} has unsupported type {other:?}"),
+                });
             }
         }
     }
-    let default_meta = tx.write_meta(ObjectType::DirMeta, &DirMeta { uid: 0, gid: 0, mode: S_IFDIR | 0o755, xattrs: Vec::new() }.to_bytes())?;
+    let default_meta = tx.write_meta(
+        ObjectType::DirMeta,
+        &DirMeta {
+            uid: 0,
+            gid: 0,
+            mode: S_IFDIR | 0o755,
+            xattrs: Vec::new(),
+        }
+        .to_bytes(),
+    )?;
     root.write(tx, default_meta)
 }

@@ -58,7 +58,11 @@ impl<'r> Transaction<'r> {
         let tmp = repo.path().join("tmp");
         fs::create_dir_all(&tmp).io_ctx("create", &tmp)?;
         remove_stale_staging(&tmp);
-        let staging = tmp.join(format!("{STAGING_PREFIX}{}-{}", std::process::id(), durable::unique_suffix()));
+        let staging = tmp.join(format!(
+            "{STAGING_PREFIX}{}-{}",
+            std::process::id(),
+            durable::unique_suffix()
+        ));
         fs::create_dir(&staging).io_ctx("create staging directory", &staging)?;
         let staging_lock = File::open(&staging).io_ctx("open", &staging)?;
         rustix::fs::flock(&staging_lock, FlockOperation::LockExclusive).io_ctx("lock", &staging)?;
@@ -81,12 +85,17 @@ impl<'r> Transaction<'r> {
     /// Returns true the first time an object is offered in this transaction
     /// and it is not already in the repository.
     fn claim(&self, checksum: Checksum, kind: ObjectType) -> bool {
-        let first = self.seen.lock().map(|mut s| s.insert((checksum, kind))).unwrap_or(true);
+        let first = self
+            .seen
+            .lock()
+            .map(|mut s| s.insert((checksum, kind)))
+            .unwrap_or(true);
         first && !self.repo.has_object(&checksum, kind)
     }
 
     fn stage_path(&self, checksum: &Checksum, kind: ObjectType) -> PathBuf {
-        self.staging.join(format!("{checksum}.{}", kind.extension(false)))
+        self.staging
+            .join(format!("{checksum}.{}", kind.extension(false)))
     }
 
     fn add_pending(&self, staged: PathBuf, checksum: &Checksum, kind: ObjectType) {
@@ -107,7 +116,9 @@ impl<'r> Transaction<'r> {
         let mut f = create(&path, 0o644)?;
         f.write_all(data).io_ctx("write", &path)?;
         self.stats.meta_written.fetch_add(1, Ordering::Relaxed);
-        self.stats.bytes_written.fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.stats
+            .bytes_written
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
         self.add_pending(path, &checksum, kind);
         Ok(checksum)
     }
@@ -142,9 +153,16 @@ impl<'r> Transaction<'r> {
         Ok(())
     }
 
-    fn stage_bare(&self, header: &FileHeader, path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    fn stage_bare(
+        &self,
+        header: &FileHeader,
+        path: &Path,
+        fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<()> {
         let own = rustix::process::geteuid().as_raw();
-        if !self.privileged && (header.uid != own || header.gid != rustix::process::getegid().as_raw()) {
+        if !self.privileged
+            && (header.uid != own || header.gid != rustix::process::getegid().as_raw())
+        {
             return Err(Error::BadInput {
                 path: self.repo.path().to_owned(),
                 what: format!(
@@ -157,11 +175,22 @@ impl<'r> Transaction<'r> {
         let gid = Some(rustix::fs::Gid::from_raw(header.gid));
         if header.is_symlink() {
             symlink(&header.symlink_target, path).io_ctx("create symlink", path)?;
-            rustix::fs::chownat(rustix::fs::CWD, path, uid, gid, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
-                .io_ctx("chown", path)?;
+            rustix::fs::chownat(
+                rustix::fs::CWD,
+                path,
+                uid,
+                gid,
+                rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .io_ctx("chown", path)?;
             xattr::set_path(path, &header.xattrs)?;
-            rustix::fs::utimensat(rustix::fs::CWD, path, &zero_mtime(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
-                .io_ctx("set mtime of", path)?;
+            rustix::fs::utimensat(
+                rustix::fs::CWD,
+                path,
+                &zero_mtime(),
+                rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .io_ctx("set mtime of", path)?;
             return Ok(());
         }
         let mut f = create(path, 0o600)?;
@@ -171,7 +200,8 @@ impl<'r> Transaction<'r> {
         drop(w);
         // chown before chmod: chown clears the setuid and setgid bits.
         rustix::fs::fchown(&f, uid, gid).io_ctx("chown", path)?;
-        rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(header.mode & 0o7777)).io_ctx("chmod", path)?;
+        rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(header.mode & 0o7777))
+            .io_ctx("chmod", path)?;
         xattr::set_fd(&f, &header.xattrs, path)?;
         rustix::fs::futimens(&f, &zero_mtime()).io_ctx("set mtime of", path)?;
         Ok(())
@@ -179,7 +209,12 @@ impl<'r> Transaction<'r> {
 
     /// Makes every staged object durable and moves it into `objects/`.
     pub fn commit(self) -> Result<()> {
-        let pending = std::mem::take(&mut *self.pending.lock().map_err(|_| Error::Invalid("poisoned".into()))?);
+        let pending = std::mem::take(
+            &mut *self
+                .pending
+                .lock()
+                .map_err(|_| Error::Invalid("poisoned".into()))?,
+        );
         if !pending.is_empty() {
             durable::sync_filesystem(&self.staging)?;
             crate::fault::point("objects-staged")?;
@@ -211,12 +246,16 @@ impl Drop for Transaction<'_> {
 
 /// Removes staging directories left by transactions that died.
 fn remove_stale_staging(tmp: &Path) {
-    let Ok(entries) = fs::read_dir(tmp) else { return };
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return;
+    };
     for e in entries.flatten() {
         if !e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) {
             continue;
         }
-        let Ok(dir) = File::open(e.path()) else { continue };
+        let Ok(dir) = File::open(e.path()) else {
+            continue;
+        };
         if rustix::fs::flock(&dir, FlockOperation::NonBlockingLockExclusive).is_ok() {
             let _ = fs::remove_dir_all(e.path());
         }
@@ -224,22 +263,44 @@ fn remove_stale_staging(tmp: &Path) {
 }
 
 fn create(path: &Path, mode: u32) -> Result<File> {
-    OpenOptions::new().write(true).create_new(true).mode(mode).open(path).io_ctx("create", path)
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .io_ctx("create", path)
 }
 
 fn zero_mtime() -> Timestamps {
     Timestamps {
-        last_access: Timespec { tv_sec: 0, tv_nsec: rustix::fs::UTIME_OMIT },
-        last_modification: Timespec { tv_sec: 0, tv_nsec: 0 },
+        last_access: Timespec {
+            tv_sec: 0,
+            tv_nsec: rustix::fs::UTIME_OMIT,
+        },
+        last_modification: Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
     }
 }
 
-fn stage_bare_user(header: &FileHeader, path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+fn stage_bare_user(
+    header: &FileHeader,
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     // Symlinks become regular files holding the target; the real mode is in the xattr.
-    let content_mode = if header.is_symlink() { 0o644 } else { (header.mode & 0o775) | 0o400 };
+    let content_mode = if header.is_symlink() {
+        0o644
+    } else {
+        (header.mode & 0o775) | 0o400
+    };
     let mut f = create(path, 0o600)?;
     if header.is_symlink() {
-        f.write_all(header.symlink_target.as_bytes()).io_ctx("write", path)?;
+        // With the terminating NUL, byte for byte as ostree writes it.
+        f.write_all(header.symlink_target.as_bytes())
+            .io_ctx("write", path)?;
+        f.write_all(&[0]).io_ctx("write", path)?;
     } else {
         let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut f);
         fill(&mut w).io_ctx("write", path)?;
@@ -247,21 +308,28 @@ fn stage_bare_user(header: &FileHeader, path: &Path, fill: impl FnOnce(&mut dyn 
     }
     let meta = header.bare_user_meta();
     let name = std::ffi::CString::new(file_header::BARE_USER_XATTR).expect("static name");
-    rustix::fs::fsetxattr(&f, &name, &meta, rustix::fs::XattrFlags::empty()).io_ctx("set user.ostreemeta on", path)?;
+    rustix::fs::fsetxattr(&f, &name, &meta, rustix::fs::XattrFlags::empty())
+        .io_ctx("set user.ostreemeta on", path)?;
     rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(content_mode)).io_ctx("chmod", path)?;
     rustix::fs::futimens(&f, &zero_mtime()).io_ctx("set mtime of", path)?;
     Ok(())
 }
 
-fn stage_archive(header: &FileHeader, path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+fn stage_archive(
+    header: &FileHeader,
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let mut content = Vec::new();
     if !header.is_symlink() {
         fill(&mut content).io_ctx("read content for", path)?;
     }
     let mut f = create(path, 0o644)?;
-    f.write_all(&header.archive_prefix(content.len() as u64)).io_ctx("write", path)?;
+    f.write_all(&header.archive_prefix(content.len() as u64))
+        .io_ctx("write", path)?;
     if !header.is_symlink() {
-        f.write_all(&archive::deflate(&content, archive::DEFAULT_LEVEL)).io_ctx("write", path)?;
+        f.write_all(&archive::deflate(&content, archive::DEFAULT_LEVEL))
+            .io_ctx("write", path)?;
     }
     Ok(())
 }

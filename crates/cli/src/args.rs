@@ -1,0 +1,140 @@
+//! Command-line arguments, as clap derives them.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// strata: image-based, atomic OS updates with an OSTree-compatible store.
+///
+/// Every repository command takes `--repo PATH` (or the STRATA_REPO
+/// environment variable). A revision (REV) is a ref (`os/stable`,
+/// `remote:os/stable`), a full checksum, a unique checksum prefix, or any
+/// of these followed by `^` for the parent commit.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about, long_about)]
+pub struct Cli {
+    /// The repository to work on.
+    #[arg(long, global = true, env = "STRATA_REPO", value_name = "PATH")]
+    pub repo: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a repository.
+    Init {
+        /// How objects are stored: bare (real owners, hardlink checkouts; needs
+        /// root), bare-user (owners kept in an xattr) or archive (compressed,
+        /// for serving over HTTP; `archive-z2` is the same).
+        #[arg(long, default_value = "bare")]
+        mode: String,
+    },
+    /// Store a directory or tarball as a new commit and move a branch to it.
+    ///
+    /// Prints the new commit's checksum. The same tree and metadata give the
+    /// same checksum as `ostree commit`.
+    ///
+    /// Example: strata commit --repo repo -b os/stable -s "v1" --tree rootfs/
+    Commit(CommitArgs),
+    /// Check a commit out into a directory (hardlinks from bare repositories).
+    Checkout {
+        rev: String,
+        dest: PathBuf,
+        /// Check out only this path of the commit.
+        #[arg(long)]
+        subpath: Option<String>,
+        /// Copy files instead of hardlinking them.
+        #[arg(long)]
+        copy: bool,
+        /// Write into an existing, non-empty DEST, replacing what is there.
+        #[arg(long)]
+        union: bool,
+    },
+    /// Print the checksum a revision names.
+    RevParse { rev: String },
+    /// Show the history of a commit, newest first.
+    Log { rev: String },
+    /// List a directory of a commit (mode, uid, gid, size, path).
+    Ls {
+        rev: String,
+        #[arg(default_value = "/")]
+        path: String,
+        /// List subdirectories too.
+        #[arg(short = 'R', long)]
+        recursive: bool,
+    },
+    /// Print the content of a file in a commit (symlinks inside the commit are followed).
+    Cat { rev: String, path: String },
+    /// Show a commit: checksums, date, subject, body and metadata.
+    Show {
+        rev: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show which paths differ between two commits (A added, D deleted, M modified).
+    Diff { from: String, to: String },
+    /// List refs, or delete one.
+    Refs {
+        /// Delete this ref (the commits stay until `prune`).
+        #[arg(long, value_name = "REF")]
+        delete: Option<String>,
+    },
+    /// Verify every object's checksum and that every commit is complete.
+    Fsck {
+        /// Remove corrupt objects and mark the commits that needed them partial.
+        #[arg(long)]
+        delete: bool,
+    },
+    /// Remove objects no ref (or commit) reaches.
+    Prune {
+        /// Keep only what refs reach; other commits are removed.
+        #[arg(long)]
+        refs_only: bool,
+        /// Keep at most N parents of each ref's commit (-1: all).
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
+        depth: Option<i64>,
+        /// Remove commits older than this (like `30d`, `12h`, `2w`), except ref heads.
+        #[arg(long, value_name = "DURATION")]
+        keep_younger_than: Option<String>,
+        /// Only print what would be removed.
+        #[arg(long)]
+        no_prune: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CommitArgs {
+    /// The branch to move to the new commit.
+    #[arg(short, long)]
+    pub branch: String,
+    /// One-line description.
+    #[arg(short, long, default_value = "")]
+    pub subject: String,
+    /// Longer description.
+    #[arg(short = 'm', long, default_value = "")]
+    pub body: String,
+    /// The commit time: RFC 3339 (2026-01-01T00:00:00Z) or @EPOCH-SECONDS.
+    #[arg(long)]
+    pub timestamp: Option<String>,
+    /// Add a string to the commit metadata (repeatable, kept in order).
+    #[arg(long = "add-metadata-string", value_name = "KEY=VALUE")]
+    pub metadata: Vec<String>,
+    /// The parent commit: a revision, or `none`. Default: the branch's head.
+    #[arg(long)]
+    pub parent: Option<String>,
+    /// Do not record the branch in the commit (`ostree.ref-binding`).
+    #[arg(long)]
+    pub no_bindings: bool,
+    /// Leave out device nodes, fifos and sockets instead of failing.
+    #[arg(long)]
+    pub skip_special: bool,
+    /// Commit this directory.
+    #[arg(long, conflicts_with = "tar", required_unless_present = "tar")]
+    pub tree: Option<PathBuf>,
+    /// Commit this tarball (plain, gzip or zstd).
+    #[arg(long)]
+    pub tar: Option<PathBuf>,
+}

@@ -1,0 +1,58 @@
+//! One function per command: turn arguments into a library call and print
+//! the result. No logic of its own lives here.
+
+mod inspect;
+mod maintain;
+mod write;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use strata_store::Repo;
+
+use crate::args::{Cli, Command};
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let repo_path = || -> Result<PathBuf> {
+        cli.repo
+            .clone()
+            .context("no repository given: pass --repo PATH or set STRATA_REPO")
+    };
+    let open = || -> Result<Repo> { Ok(Repo::open(&repo_path()?)?) };
+    match cli.command {
+        Command::Init { ref mode } => write::init(&repo_path()?, mode),
+        Command::Commit(ref a) => write::commit(&open()?, a),
+        Command::Checkout {
+            ref rev,
+            ref dest,
+            ref subpath,
+            copy,
+            union,
+        } => write::checkout(&open()?, rev, dest, subpath.clone(), copy, union),
+        Command::RevParse { ref rev } => inspect::rev_parse(&open()?, rev),
+        Command::Log { ref rev } => inspect::log(&open()?, rev),
+        Command::Ls {
+            ref rev,
+            ref path,
+            recursive,
+        } => inspect::ls(&open()?, rev, path, recursive),
+        Command::Cat { ref rev, ref path } => inspect::cat(&open()?, rev, path),
+        Command::Show { ref rev, json } => inspect::show(&open()?, rev, json),
+        Command::Diff { ref from, ref to } => inspect::diff(&open()?, from, to),
+        Command::Refs { ref delete } => inspect::refs(&open()?, delete.as_deref()),
+        Command::Fsck { delete } => maintain::fsck(&open()?, delete),
+        Command::Prune {
+            refs_only,
+            depth,
+            ref keep_younger_than,
+            no_prune,
+        } => maintain::prune(
+            &open()?,
+            refs_only,
+            depth,
+            keep_younger_than.as_deref(),
+            no_prune,
+        ),
+    }
+}

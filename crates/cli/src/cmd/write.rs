@@ -1,0 +1,100 @@
+//! Commands that write: init, commit, checkout.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use strata_store::checkout::{CheckoutOptions, checkout as do_checkout};
+use strata_store::gvariant::Value;
+use strata_store::write::dir::DirImportOptions;
+use strata_store::write::tar::TarImportOptions;
+use strata_store::write::{CommitOptions, Parent, Source, commit as do_commit};
+use strata_store::{RefName, Repo, RepoMode};
+
+use crate::args::CommitArgs;
+use crate::time::parse_timestamp;
+
+pub fn init(path: &Path, mode: &str) -> Result<ExitCode> {
+    let mode: RepoMode = mode.parse().map_err(anyhow::Error::msg)?;
+    Repo::init(path, mode)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn commit(repo: &Repo, a: &CommitArgs) -> Result<ExitCode> {
+    let branch = RefName::parse(&a.branch)?;
+    if branch.remote.is_some() {
+        bail!("cannot commit to remote ref {branch}: commit to a local branch");
+    }
+    let mut metadata = Vec::new();
+    for kv in &a.metadata {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("missing '=' in --add-metadata-string {kv:?}"))?;
+        metadata.push((k.to_owned(), Value::str(v)));
+    }
+    let parent = match a.parent.as_deref() {
+        None => Parent::BranchHead,
+        Some("none") => Parent::None,
+        Some(rev) => Parent::Commit(repo.resolve_rev(rev)?),
+    };
+    let opts = CommitOptions {
+        subject: a.subject.clone(),
+        body: a.body.clone(),
+        timestamp: a
+            .timestamp
+            .as_deref()
+            .map(parse_timestamp)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+        metadata,
+        parent,
+        no_bindings: a.no_bindings,
+    };
+    let source = match (&a.tree, &a.tar) {
+        (Some(t), _) => Source::Dir(
+            t.clone(),
+            DirImportOptions {
+                skip_special: a.skip_special,
+            },
+        ),
+        (None, Some(t)) => Source::Tar(
+            t.clone(),
+            TarImportOptions {
+                skip_special: a.skip_special,
+            },
+        ),
+        (None, None) => bail!("give --tree DIR or --tar FILE"),
+    };
+    let r = do_commit(repo, &branch, &source, &opts)?;
+    println!("{}", r.checksum);
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!(
+            "{branch}: {} content objects ({} new), {} new metadata objects, {} bytes written",
+            r.content_total, r.content_written, r.meta_written, r.bytes_written
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn checkout(
+    repo: &Repo,
+    rev: &str,
+    dest: &Path,
+    subpath: Option<String>,
+    copy: bool,
+    union: bool,
+) -> Result<ExitCode> {
+    let c = repo.resolve_rev(rev)?;
+    do_checkout(
+        repo,
+        &c,
+        dest,
+        &CheckoutOptions {
+            copy,
+            union,
+            subpath,
+        },
+    )
+    .with_context(|| format!("checking out {c} into {}", dest.display()))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,290 @@
+//! Checking a commit out into a directory.
+//!
+//! Every file is created relative to an open handle of its parent
+//! directory, with `O_NOFOLLOW`, after names were validated when their
+//! dirtree was parsed: whatever symlinks the tree or an existing
+//! destination holds, nothing is written outside the destination.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::checksum::Checksum;
+use crate::error::{Error, IoContext, Result};
+use crate::objects::{DirMeta, DirTree, ObjectType};
+use crate::repo::{Repo, RepoMode};
+
+#[derive(Debug, Clone, Default)]
+pub struct CheckoutOptions {
+    /// Copy file contents instead of hardlinking them from a bare repository.
+    pub copy: bool,
+    /// Write into an existing non-empty destination, replacing files.
+    pub union: bool,
+    /// Check out only this path of the commit (a directory or a file).
+    pub subpath: Option<String>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CheckoutStats {
+    pub files: u64,
+    pub dirs: u64,
+    pub hardlinked: u64,
+}
+
+struct Ctx<'r> {
+    repo: &'r Repo,
+    hardlink: bool,
+    union: bool,
+    privileged: bool,
+    metas: HashMap<Checksum, DirMeta>,
+    stats: CheckoutStats,
+}
+
+enum Node {
+    Dir(Checksum, Checksum),
+    File(String, Checksum),
+}
+
+/// Checks out `commit` (or a subpath of it) into `dest`.
+pub fn checkout(
+    repo: &Repo,
+    commit: &Checksum,
+    dest: &Path,
+    opts: &CheckoutOptions,
+) -> Result<CheckoutStats> {
+    let c = repo.load_commit(commit)?;
+    let mut node = Node::Dir(c.root_tree, c.root_meta);
+    if let Some(sub) = &opts.subpath {
+        for part in sub.split('/').filter(|p| !p.is_empty() && *p != ".") {
+            let Node::Dir(tree, _) = node else {
+                return Err(Error::BadInput {
+                    path: PathBuf::from(sub),
+                    what: "a path component is not a directory".into(),
+                });
+            };
+            let t = repo.load_dirtree(&tree)?;
+            node = if let Some(d) = t.dirs.iter().find(|d| d.name == part) {
+                Node::Dir(d.tree, d.meta)
+            } else if let Some((n, f)) = t.files.iter().find(|(n, _)| n == part) {
+                Node::File(n.clone(), *f)
+            } else {
+                return Err(Error::BadInput {
+                    path: PathBuf::from(sub),
+                    what: format!("no such file or directory in commit {commit}"),
+                });
+            };
+        }
+    }
+    let mut ctx = Ctx {
+        repo,
+        hardlink: !opts.copy && repo.mode() == RepoMode::Bare,
+        union: opts.union,
+        privileged: rustix::process::geteuid().is_root(),
+        metas: HashMap::new(),
+        stats: CheckoutStats::default(),
+    };
+    let existed = match fs::symlink_metadata(dest) {
+        Ok(m) if m.is_dir() => true,
+        Ok(_) => {
+            return Err(Error::BadInput {
+                path: dest.to_owned(),
+                what: "exists and is not a directory".into(),
+            });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(e).io_ctx("stat", dest),
+    };
+    if existed
+        && !opts.union
+        && fs::read_dir(dest)
+            .io_ctx("read directory", dest)?
+            .next()
+            .is_some()
+    {
+        return Err(Error::BadInput {
+            path: dest.to_owned(),
+            what: "destination is not empty (use --union to write into it)".into(),
+        });
+    }
+    if !existed {
+        fs::create_dir(dest).io_ctx("create", dest)?;
+    }
+    let fd = rustix::fs::open(
+        dest,
+        OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .io_ctx("open", dest)?;
+    match node {
+        Node::Dir(tree, meta) => {
+            ctx.fill_dir(&fd, dest, &tree)?;
+            ctx.apply_dirmeta(&fd, dest, &meta)?;
+        }
+        Node::File(name, csum) => ctx.place_file(&fd, dest, &name, &csum)?,
+    }
+    Ok(ctx.stats)
+}
+
+impl Ctx<'_> {
+    fn dirmeta(&mut self, c: &Checksum) -> Result<DirMeta> {
+        if let Some(m) = self.metas.get(c) {
+            return Ok(m.clone());
+        }
+        let m = self.repo.load_dirmeta(c)?;
+        self.metas.insert(*c, m.clone());
+        Ok(m)
+    }
+
+    fn fill_dir(&mut self, fd: &OwnedFd, path: &Path, tree: &Checksum) -> Result<()> {
+        let tree: DirTree = self.repo.load_dirtree(tree)?;
+        for (name, csum) in &tree.files {
+            self.place_file(fd, path, name, csum)?;
+        }
+        for d in &tree.dirs {
+            let child_path = path.join(&d.name);
+            let child = self.make_dir(fd, &child_path, &d.name)?;
+            self.fill_dir(&child, &child_path, &d.tree)?;
+            self.apply_dirmeta(&child, &child_path, &d.meta)?;
+            self.stats.dirs += 1;
+        }
+        Ok(())
+    }
+
+    /// Creates (or, in union mode, reuses) a real directory `name` in `parent`.
+    fn make_dir(&mut self, parent: &OwnedFd, path: &Path, name: &str) -> Result<OwnedFd> {
+        match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700)) {
+            Ok(()) => {}
+            Err(Errno::EXIST) if self.union => {
+                let st = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .io_ctx("stat", path)?;
+                if rustix::fs::FileType::from_raw_mode(st.st_mode)
+                    != rustix::fs::FileType::Directory
+                {
+                    // A file or symlink where the commit has a directory: replace it,
+                    // never follow it.
+                    rustix::fs::unlinkat(parent, name, AtFlags::empty()).io_ctx("remove", path)?;
+                    rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700))
+                        .io_ctx("create", path)?;
+                }
+            }
+            Err(e) => return Err(e).io_ctx("create directory", path),
+        }
+        rustix::fs::openat(
+            parent,
+            name,
+            OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .io_ctx("open", path)
+    }
+
+    fn apply_dirmeta(&mut self, fd: &OwnedFd, path: &Path, meta: &Checksum) -> Result<()> {
+        let m = self.dirmeta(meta)?;
+        if self.privileged {
+            rustix::fs::fchown(
+                fd,
+                Some(rustix::fs::Uid::from_raw(m.uid)),
+                Some(rustix::fs::Gid::from_raw(m.gid)),
+            )
+            .io_ctx("chown", path)?;
+            crate::xattr::set_fd(fd, &m.xattrs, path)?;
+        }
+        rustix::fs::fchmod(fd, Mode::from_raw_mode(m.mode & 0o7777)).io_ctx("chmod", path)?;
+        Ok(())
+    }
+
+    fn place_file(
+        &mut self,
+        dir: &OwnedFd,
+        dir_path: &Path,
+        name: &str,
+        csum: &Checksum,
+    ) -> Result<()> {
+        let path = dir_path.join(name);
+        self.stats.files += 1;
+        if self.hardlink {
+            let obj = self.repo.object_path(csum, ObjectType::File);
+            loop {
+                match rustix::fs::linkat(rustix::fs::CWD, &obj, dir, name, AtFlags::empty()) {
+                    Ok(()) => {
+                        self.stats.hardlinked += 1;
+                        return Ok(());
+                    }
+                    Err(Errno::EXIST) if self.union => self.remove_existing(dir, &path, name)?,
+                    Err(Errno::XDEV) | Err(Errno::MLINK) => break,
+                    Err(Errno::NOENT) if !self.repo.has_object(csum, ObjectType::File) => {
+                        return Err(Error::MissingObject {
+                            checksum: *csum,
+                            kind: ObjectType::File,
+                        });
+                    }
+                    Err(e) => return Err(e).io_ctx("hardlink object to", &path),
+                }
+            }
+        }
+        self.copy_file(dir, &path, name, csum)
+    }
+
+    fn remove_existing(&self, dir: &OwnedFd, path: &Path, name: &str) -> Result<()> {
+        let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).io_ctx("stat", path)?;
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory {
+            fs::remove_dir_all(path).io_ctx("remove", path)
+        } else {
+            rustix::fs::unlinkat(dir, name, AtFlags::empty()).io_ctx("remove", path)
+        }
+    }
+
+    fn copy_file(&mut self, dir: &OwnedFd, path: &Path, name: &str, csum: &Checksum) -> Result<()> {
+        let (header, content) = self.repo.load_file(csum)?;
+        let uid = Some(rustix::fs::Uid::from_raw(header.uid));
+        let gid = Some(rustix::fs::Gid::from_raw(header.gid));
+        if header.is_symlink() {
+            loop {
+                match rustix::fs::symlinkat(header.symlink_target.as_str(), dir, name) {
+                    Ok(()) => break,
+                    Err(Errno::EXIST) if self.union => self.remove_existing(dir, path, name)?,
+                    Err(e) => return Err(e).io_ctx("create symlink", path),
+                }
+            }
+            if self.privileged {
+                rustix::fs::chownat(dir, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW)
+                    .io_ctx("chown", path)?;
+                crate::xattr::set_path(path, &header.xattrs)?;
+            }
+            return Ok(());
+        }
+        let flags =
+            OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = loop {
+            match rustix::fs::openat(dir, name, flags, Mode::from_raw_mode(0o600)) {
+                Ok(fd) => break fd,
+                Err(Errno::EXIST) if self.union => self.remove_existing(dir, path, name)?,
+                Err(e) => return Err(e).io_ctx("create", path),
+            }
+        };
+        let mut f = fs::File::from(fd);
+        f.write_all(&content).io_ctx("write", path)?;
+        if self.privileged {
+            rustix::fs::fchown(f.as_fd(), uid, gid).io_ctx("chown", path)?;
+            crate::xattr::set_fd(&f, &header.xattrs, path)?;
+        }
+        rustix::fs::fchmod(&f, Mode::from_raw_mode(header.mode & 0o7777)).io_ctx("chmod", path)?;
+        let zero = rustix::fs::Timestamps {
+            last_access: rustix::fs::Timespec {
+                tv_sec: 0,
+                tv_nsec: rustix::fs::UTIME_OMIT,
+            },
+            last_modification: rustix::fs::Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+        };
+        rustix::fs::futimens(&f, &zero).io_ctx("set mtime of", path)?;
+        Ok(())
+    }
+}

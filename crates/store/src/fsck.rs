@@ -1,0 +1,161 @@
+//! Verifying a repository: every object's checksum and format, every
+//! commit's completeness, every ref's target.
+//!
+//! With `delete`, corrupt objects are removed and each commit that needed
+//! one is marked partial (`state/<commit>.commitpartial`), so the next pull
+//! can fetch it again and the next fsck passes.
+
+use std::collections::HashSet;
+use std::fs;
+
+use rayon::prelude::*;
+
+use crate::checksum::Checksum;
+use crate::error::{Error, IoContext, Result};
+use crate::lock::RepoLock;
+use crate::objects::{Commit, DirMeta, DirTree, ObjectType, commit::parse_detached};
+use crate::objects_walk::ObjectName;
+use crate::repo::Repo;
+
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub object: ObjectName,
+    pub what: String,
+}
+
+#[derive(Debug, Default)]
+pub struct FsckReport {
+    pub objects_checked: usize,
+    pub commits: usize,
+    pub corrupt: Vec<Problem>,
+    pub missing: Vec<Problem>,
+    pub partial_commits: Vec<Checksum>,
+    pub deleted: Vec<ObjectName>,
+    pub marked_partial: Vec<Checksum>,
+}
+
+impl FsckReport {
+    pub fn is_clean(&self) -> bool {
+        self.corrupt.is_empty() && self.missing.is_empty()
+    }
+}
+
+/// Checks one object; `Err(what)` describes the corruption.
+fn verify(repo: &Repo, (c, kind): &ObjectName) -> Result<Result<(), String>> {
+    let corrupt = |e: Error| match e {
+        Error::Io { .. } => Err(e),
+        Error::Corrupt { what, .. } => Ok(Err(what)),
+        e => Ok(Err(e.to_string())),
+    };
+    if *kind == ObjectType::File {
+        let (header, content) = match repo.load_file(c) {
+            Ok(x) => x,
+            Err(e) => return corrupt(e),
+        };
+        if let Err(e) = header.validate() {
+            return Ok(Err(e.to_string()));
+        }
+        let actual = header.checksum(&content);
+        return Ok(if actual == *c {
+            Ok(())
+        } else {
+            Err(format!("checksum mismatch: content hashes to {actual}"))
+        });
+    }
+    let path = repo.object_path(c, *kind);
+    let data = fs::read(&path).io_ctx("read", &path)?;
+    if *kind == ObjectType::CommitMeta {
+        return Ok(parse_detached(&data).map(drop).map_err(|e| e.to_string()));
+    }
+    let actual = Checksum::of(&data);
+    if actual != *c {
+        return Ok(Err(format!("checksum mismatch: bytes hash to {actual}")));
+    }
+    let parsed = match kind {
+        ObjectType::Commit => Commit::from_bytes(&data).map(drop),
+        ObjectType::DirTree => DirTree::from_bytes(&data).map(drop),
+        ObjectType::DirMeta => DirMeta::from_bytes(&data).map(drop),
+        _ => Ok(()),
+    };
+    Ok(parsed.map_err(|e| e.to_string()))
+}
+
+/// Verifies the repository; with `delete`, repairs what can be repaired.
+pub fn fsck(repo: &Repo, delete: bool) -> Result<FsckReport> {
+    let _lock = if delete {
+        RepoLock::exclusive(repo.path())?
+    } else {
+        RepoLock::shared(repo.path())?
+    };
+    let objects = repo.list_objects()?;
+    let results: Vec<(ObjectName, Result<(), String>)> = objects
+        .par_iter()
+        .map(|o| verify(repo, o).map(|r| (*o, r)))
+        .collect::<Result<_>>()?;
+    let mut report = FsckReport {
+        objects_checked: objects.len(),
+        ..Default::default()
+    };
+    let mut bad: HashSet<ObjectName> = HashSet::new();
+    for (o, r) in results {
+        if let Err(what) = r {
+            bad.insert(o);
+            report.corrupt.push(Problem { object: o, what });
+        }
+    }
+    if delete {
+        for (c, kind) in &bad {
+            let p = repo.object_path(c, *kind);
+            fs::remove_file(&p).io_ctx("delete corrupt object", &p)?;
+            report.deleted.push((*c, *kind));
+        }
+        if !bad.is_empty() {
+            crate::durable::sync_filesystem(repo.path())?;
+        }
+    }
+    let present: HashSet<ObjectName> = objects
+        .iter()
+        .copied()
+        .filter(|o| !(delete && bad.contains(o)))
+        .collect();
+    for (c, kind) in &objects {
+        if *kind != ObjectType::Commit || !present.contains(&(*c, *kind)) {
+            continue;
+        }
+        report.commits += 1;
+        let mut seen = HashSet::new();
+        let mut missing = Vec::new();
+        if bad.contains(&(*c, *kind)) {
+            continue;
+        }
+        repo.reachable_from(c, &mut seen, &mut missing)?;
+        // A corrupt object counts as missing for the commits that need it.
+        let damaged: Vec<ObjectName> = seen.iter().filter(|o| bad.contains(o)).copied().collect();
+        missing.extend(damaged.iter().filter(|o| !delete || !present.contains(o)));
+        if missing.is_empty() {
+            continue;
+        }
+        if repo.is_partial(c) {
+            report.partial_commits.push(*c);
+        } else if delete {
+            repo.mark_partial(c)?;
+            report.marked_partial.push(*c);
+        } else {
+            for o in missing.iter().filter(|o| !bad.contains(o)) {
+                report.missing.push(Problem {
+                    object: *o,
+                    what: format!("needed by commit {c} but missing"),
+                });
+            }
+        }
+    }
+    for (r, c) in repo.list_refs()? {
+        if !present.contains(&(c, ObjectType::Commit)) {
+            report.missing.push(Problem {
+                object: (c, ObjectType::Commit),
+                what: format!("ref {r} points to it but it is missing"),
+            });
+        }
+    }
+    Ok(report)
+}
