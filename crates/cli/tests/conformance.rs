@@ -1,0 +1,200 @@
+//! strata against the real ostree: the same input gives the same commit,
+//! and each tool reads, verifies and checks out the other's repositories.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+/// Commits `tree` with both tools in `mode` and checks each against the other.
+fn round_trip(tmp: &Path, tree: &Path, mode: &str) {
+    let expected = manifest(tree);
+    let ours = tmp.join(format!("strata-{mode}"));
+    let theirs = tmp.join(format!("ostree-{mode}"));
+    init(&ours, mode);
+    ostree_init(&theirs, mode);
+
+    let a = commit(&ours, "main", tree, &[]);
+    let b = ostree_commit(&theirs, "main", tree, &[]);
+    assert_eq!(a, b, "{mode}: strata and ostree disagree on the commit");
+
+    ostree_on(&ours, ["fsck"]).ok();
+    on(&theirs, ["fsck"]).ok();
+
+    let by_strata = tmp.join(format!("checkout-by-strata-{mode}"));
+    on(&theirs, ["checkout".as_ref(), "main".as_ref(), by_strata.as_os_str()]).ok();
+    assert_same_tree(
+        &expected,
+        &manifest(&by_strata),
+        &format!("{mode}: strata's checkout of ostree's commit"),
+    );
+
+    let by_ostree = tmp.join(format!("checkout-by-ostree-{mode}"));
+    ostree_on(&ours, ["checkout".as_ref(), "main".as_ref(), by_ostree.as_os_str()]).ok();
+    assert_same_tree(
+        &expected,
+        &manifest(&by_ostree),
+        &format!("{mode}: ostree's checkout of strata's commit"),
+    );
+}
+
+fn special_round_trip(mode: &str) {
+    if !have_ostree() || !have_root("the fixture has foreign owners") {
+        return;
+    }
+    let tmp = tempdir();
+    let tree = special_tree(&tmp.path().join("tree"));
+    round_trip(tmp.path(), &tree, mode);
+}
+
+#[test]
+fn special_tree_bare() {
+    special_round_trip("bare");
+}
+
+#[test]
+fn special_tree_bare_user() {
+    special_round_trip("bare-user");
+}
+
+#[test]
+fn special_tree_archive() {
+    special_round_trip("archive");
+}
+
+#[test]
+fn debian_tree_bare_and_archive() {
+    if !have_ostree() || !have_root("a bare repository keeps the tree's owners") {
+        return;
+    }
+    let Some(tree) = debian_tree() else {
+        return;
+    };
+    let tmp = tempdir();
+    for mode in ["bare", "archive"] {
+        round_trip(tmp.path(), &tree, mode);
+    }
+}
+
+/// Each step commits to `main` in both repositories with the given
+/// options (strata's spelling, ostree's spelling); each must agree.
+#[test]
+fn commit_options_match_ostree() {
+    if !have_ostree() {
+        return;
+    }
+    let tmp = tempdir();
+    let tree = tmp.path().join("tree");
+    write_files(&tree, &[("etc/hostname", "box\n"), ("usr/bin/tool", "#!/bin/sh\n")]);
+    let (ours, theirs) = (tmp.path().join("strata"), tmp.path().join("ostree"));
+    init(&ours, "archive");
+    ostree_init(&theirs, "archive");
+
+    let steps: &[(&str, &[&str], &[&str])] = &[
+        (
+            "metadata strings",
+            &[
+                "--add-metadata-string",
+                "version=1.0",
+                "--add-metadata-string",
+                "foo=bar",
+            ],
+            &[
+                "--add-metadata-string=version=1.0",
+                "--add-metadata-string=foo=bar",
+            ],
+        ),
+        (
+            "a body",
+            &["--body", "line one\n\nline three"],
+            &["--body=line one\n\nline three"],
+        ),
+        ("a second commit: parent is the head", &[], &[]),
+        ("no ref bindings", &["--no-bindings"], &["--no-bindings"]),
+        ("no parent", &["--parent", "none"], &["--parent=none"]),
+    ];
+    let mut commits = Vec::new();
+    for (what, strata_opts, ostree_opts) in steps {
+        let a = commit(&ours, "main", &tree, strata_opts);
+        let b = ostree_commit(&theirs, "main", &tree, ostree_opts);
+        assert_eq!(a, b, "{what}: strata and ostree disagree on the commit");
+        commits.push(a);
+    }
+    // The steps must really have made different commits.
+    let distinct: std::collections::HashSet<_> = commits.iter().collect();
+    assert_eq!(distinct.len(), commits.len(), "{commits:?}");
+    assert_eq!(
+        show_json(&ours, &commits[2])["parent"],
+        serde_json::json!(commits[1]),
+        "the default parent is the branch's head"
+    );
+    assert_eq!(show_json(&ours, &commits[4])["parent"], serde_json::Value::Null);
+    ostree_on(&ours, ["fsck"]).ok();
+}
+
+/// GNU tar's archive of a tree, plain and compressed, gives the same commit
+/// as the tree itself.
+#[test]
+fn tarball_commit_equals_tree_commit() {
+    if !have_tool("tar") || !have_tool("gzip") || !have_tool("zstd") {
+        return;
+    }
+    let tmp = tempdir();
+    let tree = special_tree(&tmp.path().join("tree"));
+    let repo = tmp.path().join("repo");
+    init(&repo, "bare-user");
+    let plain = tmp.path().join("x.tar");
+    run(Command::new("tar")
+        .args(["--xattrs", "--xattrs-include=*", "--numeric-owner", "-C"])
+        .arg(&tree)
+        .arg("-cf")
+        .arg(&plain)
+        .arg("."))
+    .ok();
+    run(Command::new("gzip").arg("-k").arg(&plain)).ok();
+    run(Command::new("zstd").args(["-q", "-k"]).arg(&plain)).ok();
+
+    let expected = commit(&repo, "main", &tree, &["--parent", "none"]);
+    for name in ["x.tar", "x.tar.gz", "x.tar.zst"] {
+        let r = strata(commit_args(
+            &repo,
+            "main",
+            "--tar",
+            &tmp.path().join(name),
+            &["--parent", "none"],
+        ))
+        .ok();
+        if r.line() != expected {
+            let diff = on(&repo, ["diff", &expected, &r.line()]);
+            panic!(
+                "{name}: commit {} differs from the --tree commit {expected}:\n{}",
+                r.line(),
+                diff.stdout
+            );
+        }
+    }
+    on(&repo, ["fsck"]).ok();
+}
+
+/// ostree pulls a strata repository and finds every object sound.
+#[test]
+fn ostree_pulls_from_strata_repo() {
+    if !have_ostree() || !have_root("the fixture has foreign owners") {
+        return;
+    }
+    let tmp = tempdir();
+    let tree = special_tree(&tmp.path().join("tree"));
+    let ours = tmp.path().join("strata");
+    init(&ours, "archive");
+    let c = commit(&ours, "main", &tree, &[]);
+    let theirs = tmp.path().join("ostree");
+    ostree_init(&theirs, "bare");
+    ostree_on(&theirs, ["pull-local".as_ref(), ours.as_os_str(), "main".as_ref()]).ok();
+    assert_eq!(ostree_on(&theirs, ["rev-parse", "main"]).ok().line(), c);
+    ostree_on(&theirs, ["fsck"]).ok();
+    let out = tmp.path().join("checkout");
+    ostree_on(&theirs, ["checkout".as_ref(), "main".as_ref(), out.as_os_str()]).ok();
+    assert_same_tree(&manifest(&tree), &manifest(&out), "checkout after pull-local");
+}

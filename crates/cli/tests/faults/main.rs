@@ -1,0 +1,14 @@
+//! What strata does with hostile input, damaged repositories, crashes and
+//! concurrent writers. One module per subject.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod checkout_escape;
+mod concurrency;
+mod corruption;
+mod crash;
+mod prune;
+mod ref_names;
+mod special_files;
+mod tar_escape;
