@@ -88,6 +88,58 @@ pub enum Command {
         #[arg(long)]
         delete: bool,
     },
+    /// Make an ed25519 key pair: the secret key goes to FILE, the public key to stdout.
+    Keygen {
+        /// Where to write the secret key (created with mode 0600; must not exist).
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Sign a commit (adds to its detached metadata).
+    Sign {
+        rev: String,
+        /// The secret key file (from `strata keygen`).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Write the summary file that lists the repository's branches for pulls.
+    Summary {
+        /// Regenerate `summary` (required; there is nothing else to do yet).
+        #[arg(short, long)]
+        update: bool,
+        /// Also write `summary.sig`, signed with this secret key.
+        #[arg(long, value_name = "FILE")]
+        sign_key: Option<PathBuf>,
+    },
+    /// Manage remotes.
+    #[command(subcommand)]
+    Remote(RemoteCommand),
+    /// Fetch a ref from a remote, verified, into refs/remotes/REMOTE/REF.
+    ///
+    /// Only missing objects are fetched; every object is checked against its
+    /// checksum, the commit against the remote's keys and its ref binding.
+    Pull {
+        remote: String,
+        #[arg(value_name = "REF")]
+        ref_name: String,
+        /// Also fetch N parent commits.
+        #[arg(long, default_value_t = 0)]
+        depth: u32,
+        /// Pull this commit instead of the ref's newest.
+        #[arg(long, value_name = "CHECKSUM")]
+        commit: Option<String>,
+        /// Accept a commit older than the one we have.
+        #[arg(long)]
+        allow_downgrade: bool,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 8, value_name = "N")]
+        concurrency: usize,
+    },
+    /// Serve the repository over HTTP for development (use nginx in production).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
     /// Remove objects no ref (or commit) reaches.
     Prune {
         /// Keep only what refs reach; other commits are removed.
@@ -103,6 +155,38 @@ pub enum Command {
         #[arg(long)]
         no_prune: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Add a remote. Signature verification is on unless --no-sign-verify.
+    ///
+    /// Example: strata remote add origin https://updates.example.com/repo --sign-pubkey BASE64
+    Add {
+        name: String,
+        /// http://, https:// or file:// URL of an archive repository.
+        url: String,
+        /// A trusted ed25519 public key (base64, as `strata keygen` prints).
+        #[arg(long, value_name = "BASE64")]
+        sign_pubkey: Option<String>,
+        /// A file of trusted public keys, one base64 key per line.
+        #[arg(long, value_name = "FILE")]
+        sign_pubkey_file: Option<PathBuf>,
+        /// A file of revoked public keys: signatures by them are refused.
+        #[arg(long, value_name = "FILE")]
+        sign_revoked_file: Option<PathBuf>,
+        /// Accept unsigned commits from this remote (not recommended).
+        #[arg(long, conflicts_with_all = ["sign_pubkey", "sign_pubkey_file"])]
+        no_sign_verify: bool,
+    },
+    /// List remotes (name and URL).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a remote (refs pulled from it stay until deleted).
+    Delete { name: String },
 }
 
 #[derive(Debug, clap::Args)]
@@ -137,4 +221,7 @@ pub struct CommitArgs {
     /// Commit this tarball (plain, gzip or zstd).
     #[arg(long)]
     pub tar: Option<PathBuf>,
+    /// Sign the new commit with this secret key file.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
 }

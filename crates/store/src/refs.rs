@@ -116,6 +116,19 @@ impl Repo {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).io_ctx("create ref directory", parent)?;
         }
+        // Deleting `os/stable` leaves the directory `os`; as ostree does,
+        // it gives way to a ref `os` unless a ref still lives under it.
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+            let mut under = Vec::new();
+            collect(&path, "", &mut |name| under.push(name))?;
+            if let Some(name) = under.first() {
+                return Err(Error::BadInput {
+                    path,
+                    what: format!("cannot write ref {r}: ref {r}/{name} exists under it"),
+                });
+            }
+            fs::remove_dir_all(&path).io_ctx("remove emptied ref directory", &path)?;
+        }
         durable::write_file(&path, format!("{commit}\n").as_bytes(), 0o644)
     }
 

@@ -3,6 +3,7 @@
 
 mod inspect;
 mod maintain;
+mod publish;
 mod write;
 
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use strata_store::Repo;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, RemoteCommand};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let repo_path = || -> Result<PathBuf> {
@@ -42,6 +43,49 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Diff { ref from, ref to } => inspect::diff(&open()?, from, to),
         Command::Refs { ref delete } => inspect::refs(&open()?, delete.as_deref()),
         Command::Fsck { delete } => maintain::fsck(&open()?, delete),
+        Command::Keygen { ref output } => publish::keygen(output),
+        Command::Sign { ref rev, ref key } => publish::sign(&open()?, rev, key),
+        Command::Summary {
+            update,
+            ref sign_key,
+        } => publish::summary(&open()?, update, sign_key.as_deref()),
+        Command::Remote(ref r) => match r {
+            RemoteCommand::Add {
+                name,
+                url,
+                sign_pubkey,
+                sign_pubkey_file,
+                sign_revoked_file,
+                no_sign_verify,
+            } => publish::remote_add(
+                &mut open()?,
+                name,
+                url,
+                sign_pubkey,
+                sign_pubkey_file,
+                sign_revoked_file,
+                *no_sign_verify,
+            ),
+            RemoteCommand::List { json } => publish::remote_list(&open()?, *json),
+            RemoteCommand::Delete { name } => publish::remote_delete(&mut open()?, name),
+        },
+        Command::Pull {
+            ref remote,
+            ref ref_name,
+            depth,
+            ref commit,
+            allow_downgrade,
+            concurrency,
+        } => publish::pull(
+            &open()?,
+            remote,
+            ref_name,
+            depth,
+            commit.as_deref(),
+            allow_downgrade,
+            concurrency,
+        ),
+        Command::Serve { ref listen } => publish::serve(&open()?, listen),
         Command::Prune {
             refs_only,
             depth,

@@ -8,7 +8,7 @@ use strata_store::checkout::{CheckoutOptions, checkout as do_checkout};
 use strata_store::gvariant::Value;
 use strata_store::write::dir::DirImportOptions;
 use strata_store::write::tar::TarImportOptions;
-use strata_store::write::{CommitOptions, Parent, Source, commit as do_commit};
+use strata_store::write::{CommitOptions, Parent, Source, commit_with};
 use strata_store::{RefName, Repo, RepoMode};
 
 use crate::args::CommitArgs;
@@ -65,7 +65,20 @@ pub fn commit(repo: &Repo, a: &CommitArgs) -> Result<ExitCode> {
         ),
         (None, None) => bail!("give --tree DIR or --tar FILE"),
     };
-    let r = do_commit(repo, &branch, &source, &opts)?;
+    // Read the key before committing, so a bad key file changes nothing.
+    let key = a
+        .sign_key
+        .as_deref()
+        .map(crate::cmd::publish::read_secret_key)
+        .transpose()?;
+    // Signed before the branch moves: a published ref never points at a
+    // commit still waiting for its signature.
+    let r = commit_with(repo, &branch, &source, &opts, |c| -> Result<()> {
+        if let Some(key) = &key {
+            strata_remote::sign::sign_commit(repo, c, key)?;
+        }
+        Ok(())
+    })?;
     println!("{}", r.checksum);
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         eprintln!(

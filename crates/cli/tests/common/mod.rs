@@ -81,7 +81,9 @@ pub fn run(cmd: &mut Command) -> Run {
 /// A strata command with a clean environment, not yet run.
 pub fn strata_cmd<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Command {
     let mut c = Command::new(STRATA);
-    c.args(args).env_remove("STRATA_REPO").env_remove("STRATA_FAULT");
+    c.args(args)
+        .env_remove("STRATA_REPO")
+        .env_remove("STRATA_FAULT");
     c
 }
 
@@ -158,11 +160,9 @@ pub fn debian_tree() -> Option<PathBuf> {
 
 /// The manifest of a tree: equal manifests mean equal trees for OSTree.
 pub fn manifest(dir: &Path) -> String {
-    run(Command::new("python3")
-        .arg(fixture("manifest.py"))
-        .arg(dir))
-    .ok()
-    .stdout
+    run(Command::new("python3").arg(fixture("manifest.py")).arg(dir))
+        .ok()
+        .stdout
 }
 
 /// Asserts two manifests are equal, showing only the lines that differ.
@@ -183,17 +183,33 @@ pub fn assert_same_tree(expected: &str, actual: &str, what: &str) {
 }
 
 /// Writes `files` (path, content) under `root`, creating parent dirs.
+/// Modes are pinned (dirs 0755, files 0644), as special-tree.sh pins its
+/// umask, so the caller's umask cannot change checksums or listings.
 pub fn write_files(root: &Path, files: &[(&str, &str)]) {
+    use std::os::unix::fs::PermissionsExt;
+    let chmod = |p: &Path, mode: u32| {
+        fs::set_permissions(p, fs::Permissions::from_mode(mode))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", p.display()));
+    };
     for (path, content) in files {
         let p = root.join(path);
-        fs::create_dir_all(p.parent().expect("a file has a parent")).expect("create dirs");
+        let parent = p.parent().expect("a file has a parent");
+        fs::create_dir_all(parent).expect("create dirs");
+        for d in parent.ancestors().take_while(|d| d.starts_with(root)) {
+            chmod(d, 0o755);
+        }
         fs::write(&p, content).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
+        chmod(&p, 0o644);
     }
 }
 
 /// How `ostree init` spells a mode: `archive` is `archive-z2` there.
 pub fn ostree_mode(mode: &str) -> &str {
-    if mode == "archive" { "archive-z2" } else { mode }
+    if mode == "archive" {
+        "archive-z2"
+    } else {
+        mode
+    }
 }
 
 pub fn init(repo: &Path, mode: &str) {

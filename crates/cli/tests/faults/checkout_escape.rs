@@ -19,9 +19,6 @@ fn checkout(repo: &Path, rev: &str, dest: &Path, extra: &[&str]) -> Run {
 
 #[test]
 fn symlinks_in_the_commit_are_not_followed() {
-    if !have_root("bare repositories") {
-        return;
-    }
     for (mode, extra) in WAYS {
         let tmp = tempdir();
         let outside = tmp.path().join("outside");
@@ -40,9 +37,19 @@ fn symlinks_in_the_commit_are_not_followed() {
 
         let dest = tmp.path().join("dest");
         checkout(&repo, &c, &dest, extra).ok();
-        assert_same_tree(&manifest(&tree), &manifest(&dest), &format!("{mode} {extra:?}"));
-        assert!(listing(&outside).is_empty(), "{mode} {extra:?}: wrote outside");
-        assert_eq!(fs::read_link(dest.join("escape")).expect("a symlink"), outside);
+        assert_same_tree(
+            &manifest(&tree),
+            &manifest(&dest),
+            &format!("{mode} {extra:?}"),
+        );
+        assert!(
+            listing(&outside).is_empty(),
+            "{mode} {extra:?}: wrote outside"
+        );
+        assert_eq!(
+            fs::read_link(dest.join("escape")).expect("a symlink"),
+            outside
+        );
     }
 }
 
@@ -50,9 +57,6 @@ fn symlinks_in_the_commit_are_not_followed() {
 /// directory or a file is replaced, never written through.
 #[test]
 fn union_replaces_symlinks_in_dest() {
-    if !have_root("bare repositories") {
-        return;
-    }
     for (mode, extra) in WAYS {
         let tmp = tempdir();
         let outside = tmp.path().join("outside");
@@ -60,7 +64,10 @@ fn union_replaces_symlinks_in_dest() {
         let tree = tmp.path().join("tree");
         write_files(
             &tree,
-            &[("sub/file", "from the commit\n"), ("victim", "from the commit\n")],
+            &[
+                ("sub/file", "from the commit\n"),
+                ("victim", "from the commit\n"),
+            ],
         );
         let repo = tmp.path().join("repo");
         init(&repo, mode);
@@ -81,7 +88,12 @@ fn union_replaces_symlinks_in_dest() {
             "untouched\n",
             "{what}: wrote through a symlink"
         );
-        assert!(fs::symlink_metadata(dest.join("sub")).expect("stat").is_dir(), "{what}");
+        assert!(
+            fs::symlink_metadata(dest.join("sub"))
+                .expect("stat")
+                .is_dir(),
+            "{what}"
+        );
         assert_same_tree(&manifest(&tree), &manifest(&dest), &what);
     }
 }
@@ -100,5 +112,8 @@ fn non_empty_dest_needs_union() {
     let r = checkout(&repo, &c, &dest, &[]).failed();
     assert!(r.stderr.contains("not empty"), "{r:#?}");
     assert_eq!(listing(&dest), ["file", "other"]);
-    assert_eq!(fs::read_to_string(dest.join("file")).expect("read"), "mine\n");
+    assert_eq!(
+        fs::read_to_string(dest.join("file")).expect("read"),
+        "mine\n"
+    );
 }

@@ -6,9 +6,6 @@ use crate::common::*;
 
 #[test]
 fn two_branches_at_once() {
-    if !have_root("bare repositories and the fixture's owners") {
-        return;
-    }
     let tmp = tempdir();
     let tree = special_tree(&tmp.path().join("tree"));
     // Many small files shared by both commits: the same objects are staged
@@ -53,5 +50,36 @@ fn two_branches_at_once() {
         if have_ostree() {
             ostree_on(&repo, ["fsck"]).ok();
         }
+    }
+}
+
+/// `prune --refs-only` started while a commit is running must not delete
+/// the new commit's objects before its ref is written. Each round starts
+/// both at once; whichever takes the lock first, the ref must end up naming
+/// a complete commit.
+#[test]
+fn commit_and_prune_at_once() {
+    let tmp = tempdir();
+    let tree = tmp.path().join("tree");
+    write_files(
+        &tree,
+        &[("etc/hostname", "box\n"), ("usr/bin/tool", "tool\n")],
+    );
+    for round in 0..40 {
+        let repo = tmp.path().join(format!("repo-{round}"));
+        init(&repo, "bare-user");
+        let committing = strata_cmd(commit_args(&repo, "main", "--tree", &tree, &[]))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn strata commit");
+        let pruned = on(&repo, ["prune", "--refs-only"]);
+        let out = committing.wait_with_output().expect("wait for strata");
+        assert!(out.status.success(), "round {round}: the commit failed");
+        pruned.ok();
+        let r = on(&repo, ["fsck"]);
+        assert!(
+            r.status.success(),
+            "round {round}: prune removed objects of the commit being made: {r:#?}"
+        );
     }
 }

@@ -17,7 +17,9 @@ fn recovers(repo: &Path, tree: &Path, expected: &str) {
     if have_ostree() {
         ostree_on(repo, ["fsck"]).ok();
     }
-    assert_eq!(commit(repo, "main", tree, &[]), expected, "the rerun");
+    // With no parent, whether or not the killed commit moved the ref.
+    let again = commit(repo, "main", tree, &["--parent", "none"]);
+    assert_eq!(again, expected, "the rerun");
     on(repo, ["fsck"]).ok();
     if have_ostree() {
         ostree_on(repo, ["fsck"]).ok();
@@ -34,9 +36,6 @@ fn fixture(tmp: &Path, mode: &str) -> (std::path::PathBuf, String) {
 }
 
 fn at_fault_point(point: &str) {
-    if !have_root("bare repositories and the fixture's owners") {
-        return;
-    }
     for mode in ["bare", "archive"] {
         let tmp = tempdir();
         let (tree, expected) = fixture(tmp.path(), mode);
@@ -73,9 +72,6 @@ fn crash_when_commit_written() {
 /// 65 MiB file. Which phase each one hits varies; every outcome must pass.
 #[test]
 fn kill_9_mid_commit() {
-    if !have_root("bare repositories and the fixture's owners") {
-        return;
-    }
     for (mode, delays_ms) in [("bare", [20, 80, 200]), ("archive", [100, 400, 900])] {
         let tmp = tempdir();
         let (tree, expected) = fixture(tmp.path(), mode);

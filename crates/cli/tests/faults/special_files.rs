@@ -23,7 +23,10 @@ fn refused_then_skipped(kind: &str, make: impl FnOnce(&Path)) {
         "the error should name {}: {r:#?}",
         special.display()
     );
-    assert!(r.stderr.contains(kind), "the error should say {kind:?}: {r:#?}");
+    assert!(
+        r.stderr.contains(kind),
+        "the error should say {kind:?}: {r:#?}"
+    );
     on(&repo, ["rev-parse", "main"]).failed();
 
     let c = commit(&repo, "main", &tree, &["--skip-special"]);
@@ -67,8 +70,18 @@ fn special_members_in_tarball() {
     init(&repo, "bare-user");
     let r = strata(commit_args(&repo, "main", "--tar", &tar, &[])).failed();
     assert!(r.stderr.contains("dir/fifo"), "{r:#?}");
-    let r = strata(commit_args(&repo, "main", "--tar", &tar, &["--skip-special"])).ok();
+    let r = strata(commit_args(
+        &repo,
+        "main",
+        "--tar",
+        &tar,
+        &["--skip-special"],
+    ))
+    .ok();
     let ls = on(&repo, ["ls", "-R", &r.line()]).ok();
     assert!(ls.stdout.contains("/dir/regular"), "{ls:#?}");
-    assert!(!ls.stdout.contains("fifo") && !ls.stdout.contains("null"), "{ls:#?}");
+    assert!(
+        !ls.stdout.contains("fifo") && !ls.stdout.contains("null"),
+        "{ls:#?}"
+    );
 }

@@ -33,14 +33,20 @@ fn refused(members: &[&str], culprit: &str) {
     // Relative names resolve against the working directory, if anything.
     cmd.current_dir(&work);
     let r = run(&mut cmd).failed();
-    assert!(r.stderr.contains(culprit), "the error should name {culprit:?}: {r:#?}");
+    assert!(
+        r.stderr.contains(culprit),
+        "the error should name {culprit:?}: {r:#?}"
+    );
 
     on(&repo, ["rev-parse", "main"]).failed();
     let after: Vec<String> = listing(root)
         .into_iter()
         .filter(|p| !p.starts_with("repo"))
         .collect();
-    assert_eq!(before, after, "something was written outside the repository");
+    assert_eq!(
+        before, after,
+        "something was written outside the repository"
+    );
 }
 
 #[test]
@@ -57,14 +63,23 @@ fn dotdot_inside_member() {
 fn absolute_member() {
     let target = format!("/etc/strata-test-escape-{}", std::process::id());
     refused(&["f:ok", &format!("f:{target}")], &target);
-    assert!(!std::path::Path::new(&target).exists(), "{target} was written");
+    assert!(
+        !std::path::Path::new(&target).exists(),
+        "{target} was written"
+    );
 }
 
 #[test]
 fn member_through_absolute_symlink() {
     let name = format!("strata-test-escape-{}", std::process::id());
-    refused(&["l:link:/tmp", &format!("f:link/{name}")], &format!("link/{name}"));
-    assert!(!std::path::Path::new("/tmp").join(&name).exists(), "/tmp/{name} was written");
+    refused(
+        &["l:link:/tmp", &format!("f:link/{name}")],
+        &format!("link/{name}"),
+    );
+    assert!(
+        !std::path::Path::new("/tmp").join(&name).exists(),
+        "/tmp/{name} was written"
+    );
 }
 
 #[test]

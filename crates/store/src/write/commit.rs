@@ -7,6 +7,7 @@
 use crate::checksum::Checksum;
 use crate::error::{Error, Result};
 use crate::gvariant::{Type, Value};
+use crate::lock::RepoLock;
 use crate::objects::commit::REF_BINDING;
 use crate::objects::{Commit, ObjectType};
 use crate::refs::RefName;
@@ -61,6 +62,19 @@ pub fn commit(
     source: &Source,
     opts: &CommitOptions,
 ) -> Result<CommitResult> {
+    commit_with(repo, branch, source, opts, |_| Ok(()))
+}
+
+/// Like [`commit`], calling `before_ref` once the commit is durable and
+/// before the branch moves (to sign it, say). If it fails, the branch
+/// stays where it was.
+pub fn commit_with<E: From<Error>>(
+    repo: &Repo,
+    branch: &RefName,
+    source: &Source,
+    opts: &CommitOptions,
+    before_ref: impl FnOnce(&Checksum) -> std::result::Result<(), E>,
+) -> std::result::Result<CommitResult, E> {
     let parent = match opts.parent {
         Parent::BranchHead => repo.read_ref(branch)?,
         Parent::None => None,
@@ -72,8 +86,13 @@ pub fn commit(
         return Err(Error::UnknownRev {
             rev: p.to_string(),
             why: "parent commit not in the repository".into(),
-        });
+        }
+        .into());
     }
+    // Held until the ref is written: the transaction's own lock ends when it
+    // commits, and a prune (exclusive lock) in between would see the new
+    // commit unreferenced and delete it under the ref about to name it.
+    let _lock = RepoLock::shared(repo.path())?;
     let tx = Transaction::begin(repo)?;
     let (root_tree, root_meta) = match source {
         Source::Dir(path, o) => import_dir(&tx, path, o)?,
@@ -113,6 +132,7 @@ pub fn commit(
     };
     tx.commit()?;
     crate::fault::point("commit-written")?;
+    before_ref(&checksum)?;
     repo.write_ref(branch, &checksum)?;
     Ok(result)
 }

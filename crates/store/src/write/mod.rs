@@ -6,6 +6,6 @@ mod mtree;
 pub mod tar;
 mod transaction;
 
-pub use commit::{CommitOptions, CommitResult, Parent, Source, commit};
+pub use commit::{CommitOptions, CommitResult, Parent, Source, commit, commit_with};
 pub use mtree::MutableTree;
 pub use transaction::{Stats, Transaction};

@@ -83,19 +83,104 @@ fn dir_at<'t>(
     Ok(cur)
 }
 
-fn pax_xattrs(entry: &mut tar::Entry<'_, impl Read>) -> Result<Xattrs> {
+/// A pax record: key and value, raw bytes.
+pub type PaxRecord = (Vec<u8>, Vec<u8>);
+
+/// Parses pax extended header records, `"<len> <key>=<value>\n"`, by
+/// their length field, so values may hold any byte (binary xattrs do).
+pub fn parse_pax(data: &[u8]) -> Result<Vec<PaxRecord>, String> {
     let mut out = Vec::new();
-    if let Ok(Some(exts)) = entry.pax_extensions() {
-        for ext in exts.flatten() {
-            if let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") {
-                let mut key = name.to_vec();
-                key.push(0);
-                out.push((key, ext.value_bytes().to_vec()));
+    let mut rest = data;
+    while !rest.is_empty() {
+        if rest.iter().all(|&b| b == 0) {
+            break; // padding
+        }
+        let space = rest
+            .iter()
+            .position(|&b| b == b' ')
+            .ok_or("pax record without a length")?;
+        let len: usize = std::str::from_utf8(&rest[..space])
+            .ok()
+            .and_then(|l| l.parse().ok())
+            .ok_or("pax record with a bad length")?;
+        if len <= space + 1 || len > rest.len() || rest[len - 1] != b'\n' {
+            return Err("pax record length does not match its content".into());
+        }
+        let record = &rest[space + 1..len - 1];
+        let eq = record
+            .iter()
+            .position(|&b| b == b'=')
+            .ok_or("pax record without '='")?;
+        out.push((record[..eq].to_vec(), record[eq + 1..].to_vec()));
+        rest = &rest[len..];
+    }
+    Ok(out)
+}
+
+/// What pax and GNU extension headers say about the member that follows.
+#[derive(Default)]
+struct Pending {
+    path: Option<Vec<u8>>,
+    link: Option<Vec<u8>>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    xattrs: Xattrs,
+}
+
+impl Pending {
+    fn absorb_pax(&mut self, data: &[u8], archive: &Path) -> Result<()> {
+        let bad = |what: String| Error::BadInput {
+            path: archive.to_owned(),
+            what,
+        };
+        for (key, value) in parse_pax(data).map_err(|w| bad(format!("bad pax header: {w}")))? {
+            let num = || {
+                std::str::from_utf8(&value)
+                    .ok()
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .ok_or_else(|| bad(format!("bad pax {} value", String::from_utf8_lossy(&key))))
+            };
+            match key.as_slice() {
+                b"path" => self.path = Some(value),
+                b"linkpath" => self.link = Some(value),
+                b"uid" => self.uid = Some(num()?),
+                b"gid" => self.gid = Some(num()?),
+                b"size" => {
+                    return Err(bad(
+                        "members with a pax size (over 8 GiB) are not supported".into(),
+                    ));
+                }
+                k => {
+                    // ostree leaves out xattrs with empty values, as `xattr::read`
+                    // does for `--tree`; keeping them would change the checksum.
+                    if let Some(name) = k.strip_prefix(b"SCHILY.xattr.")
+                        && !value.is_empty()
+                    {
+                        let mut name = name.to_vec();
+                        name.push(0);
+                        self.xattrs.retain(|(n, _)| *n != name);
+                        self.xattrs.push((name, value));
+                    }
+                }
             }
         }
+        Ok(())
     }
-    out.sort();
-    Ok(out)
+}
+
+fn read_all(entry: &mut impl Read, archive: &Path) -> Result<Vec<u8>> {
+    let mut data = Vec::new();
+    entry
+        .read_to_end(&mut data)
+        .io_ctx("read tar member of", archive)?;
+    Ok(data)
+}
+
+fn utf8(bytes: Vec<u8>, what: &str, archive: &Path) -> Result<String> {
+    String::from_utf8(bytes).map_err(|_| Error::BadInput {
+        path: archive.to_owned(),
+        what: format!("{what} is not valid UTF-8"),
+    })
 }
 
 /// Stores the tarball's tree; returns the root dirtree and dirmeta checksums.
@@ -107,21 +192,59 @@ pub fn import_tar(
     let mut archive = tar::Archive::new(open_decompressed(path)?);
     let mut root = MutableTree::default();
     let mut stored: HashMap<Vec<String>, Checksum> = HashMap::new();
-    let entries = archive.entries().io_ctx("read tar archive", path)?;
+    // Raw entries: extension headers are parsed here (see `parse_pax`), as
+    // the tar crate splits pax values at newline bytes.
+    let entries = archive
+        .entries()
+        .io_ctx("read tar archive", path)?
+        .raw(true);
+    let mut pending = Pending::default();
     for entry in entries {
         let mut entry = entry.io_ctx("read tar archive", path)?;
-        let raw_name = entry.path_bytes().into_owned();
-        let name = String::from_utf8(raw_name).map_err(|_| Error::BadInput {
-            path: path.to_owned(),
-            what: "a member name is not valid UTF-8".into(),
-        })?;
-        let parts = components(&name, path)?;
+        let kind = entry.header().entry_type();
+        match kind {
+            EntryType::XHeader => {
+                let data = read_all(&mut entry, path)?;
+                pending.absorb_pax(&data, path)?;
+                continue;
+            }
+            EntryType::XGlobalHeader => continue,
+            EntryType::GNULongName | EntryType::GNULongLink => {
+                let mut data = read_all(&mut entry, path)?;
+                while data.last() == Some(&0) {
+                    data.pop();
+                }
+                if kind == EntryType::GNULongName {
+                    pending.path = Some(data);
+                } else {
+                    pending.link = Some(data);
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let ext = std::mem::take(&mut pending);
         let h = entry.header();
-        let uid = h.uid().io_ctx("read tar header of", path)? as u32;
-        let gid = h.gid().io_ctx("read tar header of", path)? as u32;
+        let name = utf8(
+            ext.path.unwrap_or_else(|| h.path_bytes().into_owned()),
+            "a member name",
+            path,
+        )?;
+        let link_name = ext
+            .link
+            .or_else(|| h.link_name_bytes().map(|b| b.into_owned()));
+        let parts = components(&name, path)?;
+        let uid = match ext.uid {
+            Some(u) => u,
+            None => h.uid().io_ctx("read tar header of", path)? as u32,
+        };
+        let gid = match ext.gid {
+            Some(g) => g,
+            None => h.gid().io_ctx("read tar header of", path)? as u32,
+        };
         let perms = h.mode().io_ctx("read tar header of", path)? & 0o7777;
-        let kind = h.entry_type();
-        let xattrs = pax_xattrs(&mut entry)?;
+        let mut xattrs = ext.xattrs;
+        xattrs.sort();
         let Some((leaf, parents)) = parts.split_last() else {
             if kind == EntryType::Directory {
                 let m = tx.write_meta(
@@ -156,24 +279,22 @@ pub fn import_tar(
             }
             EntryType::Regular | EntryType::Continuous | EntryType::Symlink | EntryType::Link => {
                 let csum = if kind == EntryType::Link {
-                    let target = entry
-                        .link_name_bytes()
-                        .map(|b| String::from_utf8_lossy(&b).into_owned())
-                        .unwrap_or_default();
+                    let target = utf8(
+                        link_name.clone().unwrap_or_default(),
+                        "a hard link target",
+                        path,
+                    )?;
                     let tparts = components(&target, path)?;
                     *stored.get(&tparts).ok_or_else(|| Error::BadInput {
                         path: path.to_owned(),
                         what: format!("hard link {name:?} points to {target:?}, which is not an earlier file of the archive"),
                     })?
                 } else if kind == EntryType::Symlink {
-                    let target = entry
-                        .link_name_bytes()
-                        .map(|b| b.into_owned())
-                        .unwrap_or_default();
-                    let target = String::from_utf8(target).map_err(|_| Error::BadInput {
-                        path: path.to_owned(),
-                        what: format!("symlink {name:?} has a target that is not UTF-8"),
-                    })?;
+                    let target = utf8(
+                        link_name.clone().unwrap_or_default(),
+                        "a symlink target",
+                        path,
+                    )?;
                     let header = FileHeader {
                         uid,
                         gid,
@@ -238,4 +359,35 @@ pub fn import_tar(
         .to_bytes(),
     )?;
     root.write(tx, default_meta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pax_records_by_length() {
+        let value = b"\x00\xff\n";
+        let mut rec = b"SCHILY.xattr.user.bin=".to_vec();
+        rec.extend_from_slice(value);
+        let len = rec.len() + 2 + 1 + 1; // "NN " + record + "\n"
+        let mut data = format!("{len} ").into_bytes();
+        data.extend_from_slice(&rec);
+        data.push(b'\n');
+        data.extend_from_slice(b"12 path=a/b\n");
+        assert_eq!(
+            parse_pax(&data),
+            Ok(vec![
+                (b"SCHILY.xattr.user.bin".to_vec(), value.to_vec()),
+                (b"path".to_vec(), b"a/b".to_vec())
+            ])
+        );
+        for bad in [&b"5 a=b\n"[..], b"x a=b\n", b"6 ab\nc\n", b"99 a=b\n"] {
+            assert!(
+                parse_pax(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 }

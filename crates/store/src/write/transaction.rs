@@ -209,6 +209,12 @@ impl<'r> Transaction<'r> {
 
     /// Makes every staged object durable and moves it into `objects/`.
     pub fn commit(self) -> Result<()> {
+        self.flush()
+    }
+
+    /// Like [`Transaction::commit`], keeping the transaction open: a long
+    /// pull flushes in batches so an interrupted run keeps what it fetched.
+    pub fn flush(&self) -> Result<()> {
         let pending = std::mem::take(
             &mut *self
                 .pending

@@ -1,0 +1,228 @@
+//! Commands that publish and fetch: keygen, sign, summary, remote, pull, serve.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use ed25519_dalek::SigningKey;
+use strata_remote::progress::{Progress, PullProgress};
+use strata_remote::pull::{PullOptions, pull as do_pull};
+use strata_remote::remotes::{self, Remote};
+use strata_remote::{keys, serve as dev_server, sign as signing, summary as summary_file};
+use strata_store::{Checksum, Repo};
+
+pub fn read_secret_key(path: &Path) -> Result<SigningKey> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("could not read secret key file {}", path.display()))?;
+    Ok(keys::parse_secret(&text, &path.display().to_string())?)
+}
+
+pub fn keygen(output: &Path) -> Result<ExitCode> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let key = keys::generate()?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(output)
+        .with_context(|| {
+            format!(
+                "could not create {} (it must not exist yet)",
+                output.display()
+            )
+        })?;
+    f.write_all(keys::format_secret(&key).as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("could not write {}", output.display()))?;
+    println!("{}", keys::format_public(&key.verifying_key()));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn sign(repo: &Repo, rev: &str, key: &Path) -> Result<ExitCode> {
+    let key = read_secret_key(key)?;
+    let c = repo.resolve_rev(rev)?;
+    signing::sign_commit(repo, &c, &key)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn summary(repo: &Repo, update: bool, sign_key: Option<&Path>) -> Result<ExitCode> {
+    if !update {
+        bail!("nothing to do: pass --update to regenerate the summary");
+    }
+    let key = sign_key.map(read_secret_key).transpose()?;
+    let s = summary_file::update(repo, key.as_ref())?;
+    eprintln!(
+        "summary lists {} ref(s){}",
+        s.refs.len(),
+        if key.is_some() { ", signed" } else { "" }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn remote_add(
+    repo: &mut Repo,
+    name: &str,
+    url: &str,
+    key: &Option<String>,
+    key_file: &Option<PathBuf>,
+    revoked_file: &Option<PathBuf>,
+    no_sign_verify: bool,
+) -> Result<ExitCode> {
+    let abs = |p: &Option<PathBuf>| -> Result<Option<PathBuf>> {
+        p.as_ref()
+            .map(|p| std::path::absolute(p).with_context(|| format!("bad path {}", p.display())))
+            .transpose()
+    };
+    let remote = Remote {
+        name: name.to_owned(),
+        url: url.to_owned(),
+        sign_verify: !no_sign_verify,
+        key: key.clone(),
+        key_file: abs(key_file)?,
+        revoked_file: abs(revoked_file)?,
+    };
+    if let Some(p) = &remote.key_file {
+        remote
+            .keys()
+            .with_context(|| format!("checking key file {}", p.display()))?;
+    }
+    remotes::add(repo, &remote)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn remote_list(repo: &Repo, json: bool) -> Result<ExitCode> {
+    let list = remotes::list(repo);
+    if json {
+        let doc: Vec<_> = list
+            .iter()
+            .map(
+                |r| serde_json::json!({"name": r.name, "url": r.url, "sign_verify": r.sign_verify}),
+            )
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        for r in list {
+            println!(
+                "{}\t{}{}",
+                r.name,
+                r.url,
+                if r.sign_verify { "" } else { "\t(unverified)" }
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn remote_delete(repo: &mut Repo, name: &str) -> Result<ExitCode> {
+    remotes::delete(repo, name)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Renders pull progress: a bar on a terminal, nothing otherwise (the
+/// summary line at the end says it all).
+struct Bar {
+    bar: Option<indicatif::ProgressBar>,
+    last: Mutex<Instant>,
+}
+
+impl Progress for Bar {
+    fn update(&self, p: PullProgress) {
+        let Some(bar) = &self.bar else { return };
+        let Ok(mut last) = self.last.lock() else {
+            return;
+        };
+        if last.elapsed() < Duration::from_millis(100) {
+            return;
+        }
+        *last = Instant::now();
+        bar.set_length(p.needed);
+        bar.set_position(p.fetched);
+        bar.set_message(format!(
+            "{} received{}",
+            human_bytes(p.bytes),
+            if p.walk_done { "" } else { ", scanning" }
+        ));
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.1} {}", units[i])
+}
+
+pub fn pull(
+    repo: &Repo,
+    remote: &str,
+    ref_name: &str,
+    depth: u32,
+    commit: Option<&str>,
+    allow_downgrade: bool,
+    concurrency: usize,
+) -> Result<ExitCode> {
+    let commit = commit.map(Checksum::from_hex).transpose()?;
+    let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {pos}/{len} objects {wide_bar} {msg} {binary_bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let progress = Bar {
+        bar,
+        last: Mutex::new(Instant::now()),
+    };
+    let start = Instant::now();
+    let opts = PullOptions {
+        remote: remote.to_owned(),
+        ref_name: ref_name.to_owned(),
+        depth,
+        commit,
+        allow_downgrade,
+        concurrency,
+    };
+    let result = do_pull(repo, &opts, &progress);
+    if let Some(b) = &progress.bar {
+        b.finish_and_clear();
+    }
+    let r = result?;
+    let secs = start.elapsed().as_secs_f64();
+    if r.up_to_date {
+        println!("{remote}:{ref_name} is up to date at {}", r.commit);
+    } else {
+        println!(
+            "{remote}:{ref_name} {} -> {}: {} objects, {} in {secs:.2} s{}",
+            r.previous
+                .map(|p| p.to_hex()[..12].to_owned())
+                .unwrap_or_else(|| "(new)".into()),
+            r.commit,
+            r.objects_fetched,
+            human_bytes(r.bytes_fetched),
+            r.signed_by
+                .map(|k| format!(", signed by {k}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn serve(repo: &Repo, listen: &str) -> Result<ExitCode> {
+    dev_server::serve(repo.path(), listen, |addr| {
+        eprintln!(
+            "serving {} on http://{addr}/ (development server; press Ctrl-C to stop)",
+            repo.path().display()
+        );
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

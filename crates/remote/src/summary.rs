@@ -1,0 +1,202 @@
+//! The `summary` file: every published ref with its commit, so a client
+//! resolves refs in one request. GVariant `(a(s(taya{sv}))a{sv})`: refs
+//! sorted by name → (commit object size, commit checksum, metadata with
+//! `ostree.commit.timestamp` and `version`), then repository metadata.
+//! As in libostree, the commit size is little-endian and the timestamps
+//! big-endian. `summary.sig` holds its signatures (see [`crate::sign`]).
+
+use std::path::Path;
+
+use ed25519_dalek::SigningKey;
+use strata_store::gvariant::{Type, Value};
+use strata_store::objects::commit::{metadata_from_value, metadata_to_value};
+use strata_store::{Checksum, ObjectType, Repo, durable};
+
+use crate::error::{Error, Result};
+use crate::sign;
+
+pub const TYPE: &str = "(a(s(taya{sv}))a{sv})";
+pub const COMMIT_TIMESTAMP: &str = "ostree.commit.timestamp";
+pub const LAST_MODIFIED: &str = "ostree.summary.last-modified";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryRef {
+    pub name: String,
+    pub commit: Checksum,
+    pub commit_size: u64,
+    pub timestamp: Option<u64>,
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Summary {
+    pub refs: Vec<SummaryRef>,
+    pub metadata: Vec<(String, Value)>,
+}
+
+impl Summary {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let entry_ty = Type::parse("(s(taya{sv}))").expect("static type");
+        let refs = self
+            .refs
+            .iter()
+            .map(|r| {
+                let mut meta = Vec::new();
+                if let Some(t) = r.timestamp {
+                    meta.push((COMMIT_TIMESTAMP.to_owned(), Value::Uint64(t.to_be())));
+                }
+                if let Some(v) = &r.version {
+                    meta.push(("ostree.commit.version".to_owned(), Value::str(v.as_str())));
+                }
+                Value::Tuple(vec![
+                    Value::str(r.name.as_str()),
+                    Value::Tuple(vec![
+                        Value::Uint64(r.commit_size),
+                        Value::Bytes(r.commit.as_bytes().to_vec()),
+                        metadata_to_value(&meta),
+                    ]),
+                ])
+            })
+            .collect();
+        Value::Tuple(vec![
+            Value::Array(entry_ty, refs),
+            metadata_to_value(&self.metadata),
+        ])
+        .to_bytes()
+    }
+
+    pub fn from_bytes(data: &[u8]) -> Result<Self, String> {
+        let ty = Type::parse(TYPE).expect("static type");
+        let v = Value::from_bytes(&ty, data).map_err(|e| e.to_string())?;
+        let bad = || "unexpected summary layout".to_owned();
+        let [refs, meta] = v.as_tuple().ok_or_else(bad)? else {
+            return Err(bad());
+        };
+        let mut out = Summary {
+            refs: Vec::new(),
+            metadata: metadata_from_value(meta).ok_or_else(bad)?,
+        };
+        for r in refs.as_array().ok_or_else(bad)? {
+            let [name, inner] = r.as_tuple().ok_or_else(bad)? else {
+                return Err(bad());
+            };
+            let [Value::Uint64(size), csum, meta] = inner.as_tuple().ok_or_else(bad)? else {
+                return Err(bad());
+            };
+            let meta = metadata_from_value(meta).ok_or_else(bad)?;
+            let timestamp = meta
+                .iter()
+                .find(|(k, _)| k == COMMIT_TIMESTAMP)
+                .and_then(|(_, v)| match v {
+                    Value::Uint64(t) => Some(u64::from_be(*t)),
+                    _ => None,
+                });
+            let version = meta
+                .iter()
+                .find(|(k, _)| k == "ostree.commit.version")
+                .and_then(|(_, v)| v.as_str().map(str::to_owned));
+            out.refs.push(SummaryRef {
+                name: name.as_str().ok_or_else(bad)?.to_owned(),
+                commit: csum
+                    .as_bytes()
+                    .and_then(Checksum::from_slice)
+                    .ok_or_else(|| "bad checksum in summary".to_owned())?,
+                commit_size: *size,
+                timestamp,
+                version,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn lookup(&self, name: &str) -> Option<&SummaryRef> {
+        self.refs.iter().find(|r| r.name == name)
+    }
+}
+
+/// Builds the summary of a repository's local branches.
+pub fn build(repo: &Repo) -> Result<Summary> {
+    let mut refs = Vec::new();
+    for (r, c) in repo.list_refs()? {
+        if r.remote.is_some() {
+            continue; // like ostree: remote refs are not published
+        }
+        let bytes = repo.read_meta(&c, ObjectType::Commit)?;
+        let commit = repo.load_commit(&c)?;
+        refs.push(SummaryRef {
+            name: r.name,
+            commit: c,
+            commit_size: bytes.len() as u64,
+            timestamp: Some(commit.timestamp),
+            version: commit.version().map(str::to_owned),
+        });
+    }
+    refs.sort_by(|a, b| a.name.cmp(&b.name));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let metadata = vec![
+        (LAST_MODIFIED.to_owned(), Value::Uint64(now.to_be())),
+        (
+            "ostree.summary.mode".to_owned(),
+            Value::str(repo.mode().config_name()),
+        ),
+        (
+            "ostree.summary.tombstone-commits".to_owned(),
+            Value::Bool(false),
+        ),
+    ];
+    Ok(Summary { refs, metadata })
+}
+
+/// Writes `summary` (and `summary.sig` when a key is given) into the
+/// repository, each atomically. Without a key a stale `summary.sig` is
+/// removed, so no signature of another summary is left to confuse clients.
+pub fn update(repo: &Repo, key: Option<&SigningKey>) -> Result<Summary> {
+    let summary = build(repo)?;
+    let bytes = summary.to_bytes();
+    let sig_path = repo.path().join("summary.sig");
+    if let Some(key) = key {
+        let mut detached = Vec::new();
+        sign::add_signature(&mut detached, &bytes, key);
+        durable::write_file(&sig_path, &sign::detached_to_bytes(&detached), 0o644)?;
+    } else {
+        remove_if_present(&sig_path)?;
+    }
+    durable::write_file(&repo.path().join("summary"), &bytes, 0o644)?;
+    Ok(summary)
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Io {
+            action: "remove",
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let s = Summary {
+            refs: vec![SummaryRef {
+                name: "os/stable".into(),
+                commit: Checksum::of(b"x"),
+                commit_size: 321,
+                timestamp: Some(1_700_000_000),
+                version: Some("1.0".into()),
+            }],
+            metadata: vec![(LAST_MODIFIED.into(), Value::Uint64(5u64.to_be()))],
+        };
+        assert_eq!(Summary::from_bytes(&s.to_bytes()), Ok(s));
+        assert!(Summary::from_bytes(b"garbage").is_err());
+    }
+}
