@@ -13,9 +13,9 @@
 //! partial commit that a rerun completes, fetching only what is missing.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use rayon::prelude::*;
 use strata_store::config::Config;
 use strata_store::objects::commit::parse_detached;
 use strata_store::objects::file_header::split_prefixed;
@@ -33,8 +33,9 @@ use crate::summary::Summary;
 pub const MAX_METADATA: u64 = 128 << 20;
 /// Largest compressed content object accepted.
 pub const MAX_CONTENT: u64 = 16 << 30;
-/// Content objects made durable together; bounds what an interruption loses.
-const BATCH: usize = 1024;
+/// How often fetched objects are made durable and moved into place: what an
+/// interruption can lose. Each flush costs a `syncfs`, so not too often.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
 
 #[derive(Debug, Clone)]
 pub struct PullOptions {
@@ -59,6 +60,36 @@ pub struct PullReport {
     pub signed_by: Option<String>,
 }
 
+/// Shared state of a tree walk: what was seen, and the first error.
+#[derive(Default)]
+struct Walk {
+    trees: Mutex<HashSet<Checksum>>,
+    metas: Mutex<HashSet<Checksum>>,
+    files: Mutex<HashSet<Checksum>>,
+    error: Mutex<Option<Error>>,
+    failed: AtomicBool,
+}
+
+impl Walk {
+    /// True the first time `c` is offered to `set`.
+    fn first(&self, set: &Mutex<HashSet<Checksum>>, c: Checksum) -> bool {
+        set.lock().map(|mut s| s.insert(c)).unwrap_or(false)
+    }
+
+    fn failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    fn record(&self, r: Result<()>) {
+        if let Err(e) = r
+            && !self.failed.swap(true, Ordering::AcqRel)
+            && let Ok(mut slot) = self.error.lock()
+        {
+            *slot = Some(e);
+        }
+    }
+}
+
 struct Puller<'a> {
     repo: &'a Repo,
     fetcher: Fetcher,
@@ -66,6 +97,8 @@ struct Puller<'a> {
     progress: &'a dyn Progress,
     fetched: AtomicU64,
     needed: AtomicU64,
+    started: std::time::Instant,
+    last_flush_ms: AtomicU64,
 }
 
 pub fn pull(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<PullReport> {
@@ -96,6 +129,8 @@ pub fn pull(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<
         progress,
         fetched: AtomicU64::new(0),
         needed: AtomicU64::new(0),
+        started: std::time::Instant::now(),
+        last_flush_ms: AtomicU64::new(0),
     };
     p.check_remote_mode()?;
 
@@ -184,7 +219,6 @@ pub fn pull(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<
             sign::write_detached(repo, c, detached)?;
         }
         p.pull_tree(&tx, commit)?;
-        tx.flush()?;
     }
     tx.commit()?;
     for (c, ..) in &todo {
@@ -358,72 +392,101 @@ impl Puller<'_> {
         Ok(bytes)
     }
 
-    /// Walks the commit's tree level by level, fetching missing metadata in
-    /// parallel, then fetches the missing content objects.
+    /// Walks the commit's tree and fetches what is missing, all at once: each
+    /// directory's listing spawns the fetches of its files and
+    /// subdirectories, so content flows while the walk goes on and no level
+    /// waits for its slowest member. The first error stops new work.
     fn pull_tree(&self, tx: &Transaction<'_>, commit: &Commit) -> Result<()> {
-        let mut seen_trees: HashSet<Checksum> = HashSet::new();
-        let mut seen_metas: HashSet<Checksum> = HashSet::new();
-        let mut files: HashSet<Checksum> = HashSet::new();
-        let mut level = vec![(commit.root_tree, commit.root_meta)];
-        while !level.is_empty() {
-            let metas: Vec<Checksum> = level
-                .iter()
-                .map(|(_, m)| *m)
-                .filter(|m| seen_metas.insert(*m))
-                .collect();
-            let trees: Vec<Checksum> = level
-                .iter()
-                .map(|(t, _)| *t)
-                .filter(|t| seen_trees.insert(*t))
-                .collect();
-            self.needed
-                .fetch_add((metas.len() + trees.len()) as u64, Ordering::Relaxed);
-            self.pool.install(|| {
-                metas.par_iter().try_for_each(|m| {
-                    let bytes = self.meta(tx, m, ObjectType::DirMeta)?;
-                    strata_store::DirMeta::from_bytes(&bytes)
-                        .map(drop)
-                        .map_err(|e| Error::BadObject {
-                            object: format!("{m}.dirmeta"),
-                            url: self.fetcher.url_of(&object_rel(m, ObjectType::DirMeta)),
-                            what: e.to_string(),
-                        })
-                })
-            })?;
-            let parsed: Vec<DirTree> = self.pool.install(|| {
-                trees
-                    .par_iter()
-                    .map(|t| {
-                        let bytes = self.meta(tx, t, ObjectType::DirTree)?;
-                        DirTree::from_bytes(&bytes).map_err(|e| Error::BadObject {
-                            object: format!("{t}.dirtree"),
-                            url: self.fetcher.url_of(&object_rel(t, ObjectType::DirTree)),
-                            what: e.to_string(),
-                        })
-                    })
-                    .collect::<Result<_>>()
-            })?;
-            level = Vec::new();
-            for t in parsed {
-                files.extend(t.files.iter().map(|(_, c)| *c));
-                level.extend(t.dirs.iter().map(|d| (d.tree, d.meta)));
-            }
+        let walk = Walk::default();
+        self.pool
+            .scope(|s| self.visit_dir(s, tx, &walk, commit.root_tree, commit.root_meta));
+        if let Some(e) = walk.error.lock().ok().and_then(|mut e| e.take()) {
+            return Err(e);
         }
-        let missing: Vec<Checksum> = files
-            .into_iter()
-            .filter(|c| !self.repo.has_object(c, ObjectType::File))
-            .collect();
-        self.needed
-            .fetch_add(missing.len() as u64, Ordering::Relaxed);
         self.progress.update(PullProgress {
             fetched: self.fetched.load(Ordering::Relaxed),
             needed: self.needed.load(Ordering::Relaxed),
             bytes: self.fetcher.bytes.load(Ordering::Relaxed),
             walk_done: true,
         });
-        for batch in missing.chunks(BATCH) {
-            self.pool
-                .install(|| batch.par_iter().try_for_each(|c| self.content(tx, c)))?;
+        Ok(())
+    }
+
+    fn visit_dir<'s>(
+        &'s self,
+        s: &rayon::Scope<'s>,
+        tx: &'s Transaction<'_>,
+        walk: &'s Walk,
+        tree: Checksum,
+        meta: Checksum,
+    ) {
+        if walk.failed() {
+            return;
+        }
+        if walk.first(&walk.metas, meta) {
+            self.needed.fetch_add(1, Ordering::Relaxed);
+            s.spawn(move |_| walk.record(self.dirmeta(tx, &meta)));
+        }
+        if !walk.first(&walk.trees, tree) {
+            return;
+        }
+        self.needed.fetch_add(1, Ordering::Relaxed);
+        s.spawn(move |s| {
+            if walk.failed() {
+                return;
+            }
+            let listing = match self.dirtree(tx, &tree) {
+                Ok(t) => t,
+                Err(e) => return walk.record(Err(e)),
+            };
+            for (_, f) in &listing.files {
+                let f = *f;
+                if walk.first(&walk.files, f) && !self.repo.has_object(&f, ObjectType::File) {
+                    self.needed.fetch_add(1, Ordering::Relaxed);
+                    s.spawn(move |_| {
+                        if !walk.failed() {
+                            walk.record(self.content(tx, &f).and_then(|()| self.maybe_flush(tx)));
+                        }
+                    });
+                }
+            }
+            for d in &listing.dirs {
+                self.visit_dir(s, tx, walk, d.tree, d.meta);
+            }
+        });
+    }
+
+    fn dirmeta(&self, tx: &Transaction<'_>, m: &Checksum) -> Result<()> {
+        let bytes = self.meta(tx, m, ObjectType::DirMeta)?;
+        strata_store::DirMeta::from_bytes(&bytes)
+            .map(drop)
+            .map_err(|e| Error::BadObject {
+                object: format!("{m}.dirmeta"),
+                url: self.fetcher.url_of(&object_rel(m, ObjectType::DirMeta)),
+                what: e.to_string(),
+            })
+    }
+
+    fn dirtree(&self, tx: &Transaction<'_>, t: &Checksum) -> Result<DirTree> {
+        let bytes = self.meta(tx, t, ObjectType::DirTree)?;
+        DirTree::from_bytes(&bytes).map_err(|e| Error::BadObject {
+            object: format!("{t}.dirtree"),
+            url: self.fetcher.url_of(&object_rel(t, ObjectType::DirTree)),
+            what: e.to_string(),
+        })
+    }
+
+    /// Flushes the transaction when the last flush is older than
+    /// [`FLUSH_EVERY`]; one thread wins the race, the others go on.
+    fn maybe_flush(&self, tx: &Transaction<'_>) -> Result<()> {
+        let now = self.started.elapsed().as_millis() as u64;
+        let last = self.last_flush_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= FLUSH_EVERY.as_millis() as u64
+            && self
+                .last_flush_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
             tx.flush()?;
         }
         Ok(())

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rustix::fs::{FlockOperation, Timespec, Timestamps};
 
@@ -47,6 +47,8 @@ pub struct Transaction<'r> {
     pub stats: Stats,
     /// Whether the process may chown to any owner (bare mode needs it).
     privileged: bool,
+    /// Renames into `objects/` not yet made durable.
+    unsynced: AtomicBool,
 }
 
 const STAGING_PREFIX: &str = "staging-";
@@ -75,6 +77,7 @@ impl<'r> Transaction<'r> {
             seen: Mutex::new(HashSet::new()),
             stats: Stats::default(),
             privileged: rustix::process::geteuid().is_root(),
+            unsynced: AtomicBool::new(false),
         })
     }
 
@@ -209,19 +212,25 @@ impl<'r> Transaction<'r> {
 
     /// Makes every staged object durable and moves it into `objects/`.
     pub fn commit(self) -> Result<()> {
-        self.flush()
+        self.flush()?;
+        self.sync()
     }
 
-    /// Like [`Transaction::commit`], keeping the transaction open: a long
-    /// pull flushes in batches so an interrupted run keeps what it fetched.
-    pub fn flush(&self) -> Result<()> {
+    /// Moves every staged object into `objects/` once its data is durable,
+    /// keeping the transaction open: a long pull flushes now and then so an
+    /// interrupted run keeps what it fetched. The renames themselves become
+    /// durable at [`Transaction::commit`] (a crash before loses only them,
+    /// never leaves a partial object). Returns whether anything moved.
+    pub fn flush(&self) -> Result<bool> {
         let pending = std::mem::take(
             &mut *self
                 .pending
                 .lock()
                 .map_err(|_| Error::Invalid("poisoned".into()))?,
         );
-        if !pending.is_empty() {
+        let moved = !pending.is_empty();
+        if moved {
+            self.unsynced.store(true, Ordering::Release);
             durable::sync_filesystem(&self.staging)?;
             crate::fault::point("objects-staged")?;
             let mut made: HashSet<String> = HashSet::new();
@@ -238,6 +247,13 @@ impl<'r> Transaction<'r> {
                     crate::fault::point("objects-half-renamed")?;
                 }
             }
+        }
+        Ok(moved)
+    }
+
+    /// Makes durable every rename done by earlier flushes.
+    pub fn sync(&self) -> Result<()> {
+        if self.unsynced.swap(false, Ordering::AcqRel) {
             durable::sync_filesystem(self.repo.path())?;
         }
         Ok(())
