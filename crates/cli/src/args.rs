@@ -17,8 +17,41 @@ pub struct Cli {
     #[arg(long, global = true, env = "STRATA_REPO", value_name = "PATH")]
     pub repo: Option<PathBuf>,
 
+    /// The machine's physical root (or a directory standing in for one).
+    #[arg(
+        long,
+        global = true,
+        env = "STRATA_SYSROOT",
+        default_value = "/",
+        value_name = "DIR"
+    )]
+    pub sysroot: PathBuf,
+
+    /// The stateroot: deployments of one OS that share /var.
+    #[arg(
+        long,
+        global = true,
+        env = "STRATA_STATEROOT",
+        default_value = "default",
+        value_name = "NAME"
+    )]
+    pub stateroot: String,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SysrootCommand {
+    /// Create the layout: a bare repository, deploy and state folders, the ESP folders.
+    Init {
+        /// Where the EFI system partition is (relative paths are inside the sysroot).
+        #[arg(long, value_name = "DIR")]
+        esp: Option<PathBuf>,
+        /// Kernel arguments that name the root filesystem (e.g. "root=UUID=… rw").
+        #[arg(long, value_name = "ARGS")]
+        root_karg: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +172,50 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+    },
+    /// Manage the sysroot.
+    #[command(subcommand)]
+    Sysroot(SysrootCommand),
+    /// Deploy a commit (REV, or REMOTE:REF pulled first) as the new default.
+    ///
+    /// A hardlink checkout with /etc merged from the current deployment, its
+    /// kernel copied to the ESP, and a boot entry that makes it the default.
+    /// The previous default stays as the rollback target.
+    Deploy {
+        #[arg(value_name = "REV|REMOTE:REF")]
+        target: String,
+        /// Kernel arguments for this deployment (repeatable; default: the current ones).
+        #[arg(long = "karg", value_name = "ARG")]
+        kargs: Vec<String>,
+    },
+    /// Show the deployments: booted, default, rollback.
+    Status {
+        /// Print JSON (versioned by its "schema" field).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pull what the current deployment follows and deploy it if new.
+    Upgrade {
+        /// Only say whether an update is available (still fetches it).
+        #[arg(long)]
+        check: bool,
+    },
+    /// Follow another ref (REMOTE:REF) and deploy it.
+    Switch { refspec: String },
+    /// Make the previous deployment the default again.
+    Rollback,
+    /// Remove deployments other than the booted, default and rollback ones,
+    /// unused kernels on the ESP, and objects nothing needs.
+    Cleanup,
+    /// Show how /etc differs from the deployment's defaults (A/M/D).
+    EtcDiff,
+    /// Show or change the kernel arguments of the default deployment.
+    Kargs {
+        #[arg(long, value_name = "ARG")]
+        append: Vec<String>,
+        /// Remove KEY (every KEY=…) or exactly KEY=VALUE.
+        #[arg(long, value_name = "ARG")]
+        delete: Vec<String>,
     },
     /// Remove objects no ref (or commit) reaches.
     Prune {

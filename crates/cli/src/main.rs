@@ -2,6 +2,7 @@
 
 mod args;
 mod cmd;
+mod progress;
 mod time;
 
 use clap::Parser;

@@ -4,6 +4,7 @@
 mod inspect;
 mod maintain;
 mod publish;
+mod system;
 mod write;
 
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use strata_store::Repo;
 
-use crate::args::{Cli, Command, RemoteCommand};
+use crate::args::{Cli, Command, RemoteCommand, SysrootCommand};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let repo_path = || -> Result<PathBuf> {
@@ -86,6 +87,24 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             concurrency,
         ),
         Command::Serve { ref listen } => publish::serve(&open()?, listen),
+        Command::Sysroot(SysrootCommand::Init {
+            ref esp,
+            ref root_karg,
+        }) => system::init(&cli.sysroot, esp.as_deref(), root_karg.as_deref()),
+        Command::Deploy {
+            ref target,
+            ref kargs,
+        } => system::deploy(&cli.sysroot, &cli.stateroot, target, kargs),
+        Command::Status { json } => system::status(&cli.sysroot, json),
+        Command::Upgrade { check } => system::upgrade(&cli.sysroot, &cli.stateroot, check),
+        Command::Switch { ref refspec } => system::switch(&cli.sysroot, &cli.stateroot, refspec),
+        Command::Rollback => system::rollback(&cli.sysroot),
+        Command::Cleanup => system::cleanup(&cli.sysroot),
+        Command::EtcDiff => system::etc_diff(&cli.sysroot),
+        Command::Kargs {
+            ref append,
+            ref delete,
+        } => system::kargs(&cli.sysroot, append, delete),
         Command::Prune {
             refs_only,
             depth,

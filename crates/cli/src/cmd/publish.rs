@@ -3,16 +3,16 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use ed25519_dalek::SigningKey;
-use strata_remote::progress::{Progress, PullProgress};
 use strata_remote::pull::{PullOptions, pull as do_pull};
 use strata_remote::remotes::{self, Remote};
 use strata_remote::{keys, serve as dev_server, sign as signing, summary as summary_file};
 use strata_store::{Checksum, Repo};
+
+use crate::progress::{Bar, human_bytes};
 
 pub fn read_secret_key(path: &Path) -> Result<SigningKey> {
     let text = std::fs::read_to_string(path)
@@ -121,44 +121,6 @@ pub fn remote_delete(repo: &mut Repo, name: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Renders pull progress: a bar on a terminal, nothing otherwise (the
-/// summary line at the end says it all).
-struct Bar {
-    bar: Option<indicatif::ProgressBar>,
-    last: Mutex<Instant>,
-}
-
-impl Progress for Bar {
-    fn update(&self, p: PullProgress) {
-        let Some(bar) = &self.bar else { return };
-        let Ok(mut last) = self.last.lock() else {
-            return;
-        };
-        if last.elapsed() < Duration::from_millis(100) {
-            return;
-        }
-        *last = Instant::now();
-        bar.set_length(p.needed);
-        bar.set_position(p.fetched);
-        bar.set_message(format!(
-            "{} received{}",
-            human_bytes(p.bytes),
-            if p.walk_done { "" } else { ", scanning" }
-        ));
-    }
-}
-
-fn human_bytes(n: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    format!("{v:.1} {}", units[i])
-}
-
 pub fn pull(
     repo: &Repo,
     remote: &str,
@@ -169,20 +131,7 @@ pub fn pull(
     concurrency: usize,
 ) -> Result<ExitCode> {
     let commit = commit.map(Checksum::from_hex).transpose()?;
-    let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
-        let b = indicatif::ProgressBar::new(0);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {pos}/{len} objects {wide_bar} {msg} {binary_bytes_per_sec}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    });
-    let progress = Bar {
-        bar,
-        last: Mutex::new(Instant::now()),
-    };
+    let progress = Bar::on_terminal();
     let start = Instant::now();
     let opts = PullOptions {
         remote: remote.to_owned(),
@@ -193,9 +142,7 @@ pub fn pull(
         concurrency,
     };
     let result = do_pull(repo, &opts, &progress);
-    if let Some(b) = &progress.bar {
-        b.finish_and_clear();
-    }
+    progress.finish();
     let r = result?;
     let secs = start.elapsed().as_secs_f64();
     if r.up_to_date {

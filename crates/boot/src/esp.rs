@@ -1,0 +1,188 @@
+//! The EFI system partition: boot entries and kernels, written atomically.
+//!
+//! Kernels go into a temporary directory, are fsynced, and the directory is
+//! renamed into place: an entry names only complete kernel directories.
+//! Entries are written to a temporary name, fsynced and renamed; the entries
+//! directory is fsynced after every change. vfat has no atomic rename of
+//! directories over existing ones, so a kernel directory is never replaced,
+//! only created or removed.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use strata_store::durable;
+use strata_store::error::{Error, IoContext, Result};
+
+use crate::bls::{Entry, EntryName};
+
+/// Room kept free on the ESP beyond what a kernel needs, for the entries
+/// and for the filesystem's own bookkeeping.
+const ESP_MARGIN: u64 = 1 << 20;
+
+#[derive(Debug, Clone)]
+pub struct Esp {
+    path: PathBuf,
+}
+
+impl Esp {
+    pub fn new(path: &Path) -> Self {
+        Esp {
+            path: path.to_owned(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn entries_dir(&self) -> PathBuf {
+        self.path.join("loader/entries")
+    }
+
+    fn kernels_dir(&self) -> PathBuf {
+        self.path.join("strata")
+    }
+
+    /// Creates `loader/entries`, `strata/` and a `loader.conf` if missing.
+    pub fn ensure_layout(&self) -> Result<()> {
+        for d in [self.entries_dir(), self.kernels_dir()] {
+            fs::create_dir_all(&d).io_ctx("create", &d)?;
+        }
+        let conf = self.path.join("loader/loader.conf");
+        if !conf.exists() {
+            durable::write_file(&conf, b"timeout 3\neditor no\n", 0o644)?;
+        }
+        Ok(())
+    }
+
+    /// Our entries, highest generation (the default) first. Files that are
+    /// not ours or do not parse are skipped.
+    pub fn entries(&self) -> Result<Vec<(EntryName, Entry)>> {
+        let dir = self.entries_dir();
+        let mut out = Vec::new();
+        let list = match fs::read_dir(&dir) {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e).io_ctx("list", &dir),
+        };
+        for e in list {
+            let e = e.io_ctx("list", &dir)?;
+            let Some(name) = e.file_name().to_str().and_then(EntryName::parse) else {
+                continue;
+            };
+            let text = fs::read_to_string(e.path()).io_ctx("read", e.path())?;
+            if let Ok(entry) = Entry::parse(&text) {
+                out.push((name, entry));
+            }
+        }
+        out.sort_by_key(|e| std::cmp::Reverse(e.0.generation));
+        Ok(out)
+    }
+
+    /// Writes an entry atomically and durably.
+    pub fn write_entry(&self, name: &EntryName, entry: &Entry) -> Result<()> {
+        let dir = self.entries_dir();
+        fs::create_dir_all(&dir).io_ctx("create", &dir)?;
+        durable::write_file(
+            &dir.join(name.file_name()),
+            entry.to_text().as_bytes(),
+            0o644,
+        )
+    }
+
+    /// Removes an entry, durably.
+    pub fn remove_entry(&self, name: &EntryName) -> Result<()> {
+        let p = self.entries_dir().join(name.file_name());
+        match fs::remove_file(&p) {
+            Ok(()) => durable::sync_dir(&self.entries_dir()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).io_ctx("remove boot entry", &p),
+        }
+    }
+
+    /// Bytes free for us on the ESP.
+    pub fn free_space(&self) -> Result<u64> {
+        let st = rustix::fs::statvfs(&self.path).io_ctx("statvfs", &self.path)?;
+        Ok(st.f_bavail.saturating_mul(st.f_frsize))
+    }
+
+    /// Installs a kernel and initramfs as `strata/<dir_name>/` unless that
+    /// directory exists already; returns the ESP-relative paths for an entry.
+    /// Checks the free space first: too little is an error with nothing written.
+    pub fn install_kernel(
+        &self,
+        dir_name: &str,
+        vmlinuz: &Path,
+        initramfs: &Path,
+    ) -> Result<(String, String)> {
+        let rel = (
+            format!("/strata/{dir_name}/vmlinuz"),
+            format!("/strata/{dir_name}/initramfs.img"),
+        );
+        let dest = self.kernels_dir().join(dir_name);
+        if dest.is_dir() {
+            return Ok(rel);
+        }
+        let need = fs::metadata(vmlinuz).io_ctx("stat", vmlinuz)?.len()
+            + fs::metadata(initramfs).io_ctx("stat", initramfs)?.len();
+        let free = self.free_space()?;
+        if free < need + ESP_MARGIN {
+            return Err(Error::BadInput {
+                path: self.path.clone(),
+                what: format!(
+                    "not enough space on the EFI system partition: the kernel and initramfs need {} KiB (plus {} KiB spare), {} KiB are free; remove old deployments with `strata cleanup`",
+                    need / 1024,
+                    ESP_MARGIN / 1024,
+                    free / 1024
+                ),
+            });
+        }
+        let tmp = self
+            .kernels_dir()
+            .join(format!(".tmp-{dir_name}-{}", durable::unique_suffix()));
+        let result = (|| {
+            fs::create_dir_all(&tmp).io_ctx("create", &tmp)?;
+            for (src, name) in [(vmlinuz, "vmlinuz"), (initramfs, "initramfs.img")] {
+                let to = tmp.join(name);
+                let mut out = fs::File::create(&to).io_ctx("create", &to)?;
+                let mut input = fs::File::open(src).io_ctx("open", src)?;
+                std::io::copy(&mut input, &mut out).io_ctx("copy to", &to)?;
+                out.flush().io_ctx("write", &to)?;
+                out.sync_all().io_ctx("fsync", &to)?;
+            }
+            durable::sync_dir(&tmp)?;
+            strata_store::fault::point("kernel-copied")?;
+            fs::rename(&tmp, &dest).io_ctx("move into place", &dest)?;
+            durable::sync_dir(&self.kernels_dir())
+        })();
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&tmp);
+        }
+        result.map(|()| rel)
+    }
+
+    /// Names of the kernel directories under `strata/`, leftovers excluded.
+    pub fn kernel_dirs(&self) -> Result<Vec<String>> {
+        let dir = self.kernels_dir();
+        let mut out = Vec::new();
+        let list = match fs::read_dir(&dir) {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e).io_ctx("list", &dir),
+        };
+        for e in list {
+            let e = e.io_ctx("list", &dir)?;
+            out.push(e.file_name().to_string_lossy().into_owned());
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Removes a kernel directory (or a leftover temporary one).
+    pub fn remove_kernel_dir(&self, name: &str) -> Result<()> {
+        let p = self.kernels_dir().join(name);
+        fs::remove_dir_all(&p).io_ctx("remove", &p)?;
+        durable::sync_dir(&self.kernels_dir())
+    }
+}

@@ -1,0 +1,206 @@
+//! Commands on the machine: sysroot init, deploy, status, upgrade, switch,
+//! rollback, cleanup, etc-diff, kargs.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use strata_store::RefName;
+use strata_sysroot::Sysroot;
+use strata_sysroot::cleanup::cleanup as do_cleanup;
+use strata_sysroot::deploy::{DeployOptions, DeployReport, deploy as do_deploy};
+use strata_sysroot::etc_diff::etc_diff as do_etc_diff;
+use strata_sysroot::kargs::change_kargs;
+use strata_sysroot::rollback::rollback as do_rollback;
+use strata_sysroot::status::status as do_status;
+use strata_sysroot::upgrade::{Outcome, switch as do_switch, upgrade as do_upgrade};
+
+use crate::progress::{Bar, human_bytes};
+use crate::time::format_rfc3339;
+
+pub fn init(root: &Path, esp: Option<&Path>, root_karg: Option<&str>) -> Result<ExitCode> {
+    let s = Sysroot::init(root, esp, root_karg)?;
+    eprintln!(
+        "sysroot ready at {} (ESP {})",
+        root.display(),
+        s.esp().path().display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_deployed(r: &DeployReport) {
+    println!(
+        "deployed {} as the default (boot entry generation {})",
+        r.id.rel_path(),
+        r.generation
+    );
+    if let Some(m) = &r.merge {
+        println!(
+            "/etc merge: {} modified, {} added, {} removed kept from the machine; {} conflicts",
+            m.modified,
+            m.added,
+            m.removed,
+            m.conflicts.len()
+        );
+        for c in &m.conflicts {
+            println!(
+                "  conflict: /etc/{} is a {} here but a {} in the new defaults; kept the local one",
+                c.path, c.local, c.new_default
+            );
+        }
+    }
+}
+
+pub fn deploy(root: &Path, stateroot: &str, target: &str, kargs: &[String]) -> Result<ExitCode> {
+    let s = Sysroot::open(root)?;
+    let kargs = (!kargs.is_empty()).then(|| kargs.to_vec());
+    // REMOTE:REF of a configured remote: pull, then deploy following it.
+    if let Some((remote, _)) = target.split_once(':')
+        && strata_remote::remotes::get(s.repo(), remote).is_ok()
+    {
+        let bar = Bar::on_terminal();
+        let r = strata_sysroot::upgrade::switch(&s, stateroot, target, kargs, &bar);
+        bar.finish();
+        let r = r?;
+        print_deployed(&r);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let commit = s.repo().resolve_rev(target)?;
+    // A ref name is followed by upgrades; a checksum is not.
+    let refspec = RefName::parse(target)
+        .ok()
+        .filter(|_| strata_store::Checksum::from_hex(target).is_err())
+        .map(|r| r.to_string());
+    let r = do_deploy(
+        &s,
+        &commit,
+        &DeployOptions {
+            stateroot: stateroot.to_owned(),
+            refspec,
+            kargs,
+        },
+    )?;
+    print_deployed(&r);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn status(root: &Path, json: bool) -> Result<ExitCode> {
+    let s = Sysroot::open(root)?;
+    let st = do_status(&s)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&st)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if st.deployments.is_empty() {
+        println!("no deployments");
+    }
+    for d in &st.deployments {
+        let mut marks = Vec::new();
+        if d.booted {
+            marks.push("booted");
+        }
+        if d.default {
+            marks.push("default");
+        }
+        if d.rollback {
+            marks.push("rollback");
+        }
+        println!(
+            "{} {} {}.{} [{}]",
+            if d.booted { "*" } else { " " },
+            d.stateroot,
+            d.commit,
+            d.serial,
+            marks.join(", ")
+        );
+        if let Some(v) = &d.version {
+            println!("    Version: {v}");
+        }
+        println!(
+            "    Origin:  {}",
+            d.refspec
+                .as_deref()
+                .unwrap_or("(none: deployed from a checksum)")
+        );
+        println!("    Date:    {}", format_rfc3339(d.timestamp));
+        if !d.subject.is_empty() {
+            println!("    Subject: {}", d.subject);
+        }
+        if !d.kargs.is_empty() {
+            println!("    Kargs:   {}", d.kargs.join(" "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn upgrade(root: &Path, stateroot: &str, check: bool) -> Result<ExitCode> {
+    let s = Sysroot::open(root)?;
+    let bar = Bar::on_terminal();
+    let outcome = do_upgrade(&s, stateroot, check, &bar);
+    bar.finish();
+    match outcome? {
+        Outcome::UpToDate(c) => {
+            println!("up to date at {c}");
+            // As `rpm-ostree upgrade --check`: 77 tells scripts "nothing new".
+            if check {
+                return Ok(ExitCode::from(77));
+            }
+        }
+        Outcome::Available { from, to } => println!("update available: {from} -> {to}"),
+        Outcome::Deployed { report, .. } => {
+            print_deployed(&report);
+            println!("reboot to use it; `strata rollback` goes back");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn switch(root: &Path, stateroot: &str, refspec: &str) -> Result<ExitCode> {
+    let s = Sysroot::open(root)?;
+    let bar = Bar::on_terminal();
+    let r = do_switch(&s, stateroot, refspec, None, &bar);
+    bar.finish();
+    print_deployed(&r?);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn rollback(root: &Path) -> Result<ExitCode> {
+    let s = Sysroot::open(root)?;
+    let (new, old) = do_rollback(&s)?;
+    println!(
+        "default is now {} (was {}); reboot to use it",
+        new.rel_path(),
+        old.rel_path()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn cleanup(root: &Path) -> Result<ExitCode> {
+    let s = Sysroot::open(root)?;
+    let r = do_cleanup(&s)?;
+    println!(
+        "removed {} deployment(s), {} boot entr{}, {} kernel(s), {} staging leftover(s), {} objects ({})",
+        r.deployments_removed.len(),
+        r.entries_removed,
+        if r.entries_removed == 1 { "y" } else { "ies" },
+        r.kernels_removed.len(),
+        r.staging_removed,
+        r.objects_removed,
+        human_bytes(r.bytes_freed)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn etc_diff(root: &Path) -> Result<ExitCode> {
+    let s = Sysroot::open(root)?;
+    for (c, p) in do_etc_diff(&s)? {
+        println!("{c}    /etc/{p}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn kargs(root: &Path, append: &[String], delete: &[String]) -> Result<ExitCode> {
+    let s = Sysroot::open(root)?;
+    println!("{}", change_kargs(&s, append, delete)?.join(" "));
+    Ok(ExitCode::SUCCESS)
+}

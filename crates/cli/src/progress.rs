@@ -1,0 +1,69 @@
+//! Rendering progress: a bar on a terminal, nothing otherwise (commands
+//! print one summary line when done).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use strata_remote::progress::{Progress, PullProgress};
+
+pub struct Bar {
+    bar: Option<indicatif::ProgressBar>,
+    last: Mutex<Instant>,
+}
+
+impl Bar {
+    /// A bar when stderr is a terminal, silence otherwise.
+    pub fn on_terminal() -> Self {
+        let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+            let b = indicatif::ProgressBar::new(0);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {pos}/{len} objects {wide_bar} {msg} {binary_bytes_per_sec}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            b
+        });
+        Bar {
+            bar,
+            last: Mutex::new(Instant::now()),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn update(&self, p: PullProgress) {
+        let Some(bar) = &self.bar else { return };
+        let Ok(mut last) = self.last.lock() else {
+            return;
+        };
+        if last.elapsed() < Duration::from_millis(100) {
+            return;
+        }
+        *last = Instant::now();
+        bar.set_length(p.needed);
+        bar.set_position(p.fetched);
+        bar.set_message(format!(
+            "{} received{}",
+            human_bytes(p.bytes),
+            if p.walk_done { "" } else { ", scanning" }
+        ));
+    }
+}
+
+pub fn human_bytes(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.1} {}", units[i])
+}

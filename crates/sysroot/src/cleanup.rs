@@ -1,0 +1,113 @@
+//! Removing what no boot entry needs: old deployments, duplicate entries,
+//! staging leftovers, unused kernels, and repository objects.
+//!
+//! Kept: the default, the rollback target and the booted deployment. Order
+//! matters for crashes: entries go first (durably), then the deployments
+//! they named, so no entry ever names a half-removed deployment (fault
+//! points `cleanup-entries-removed`, `cleanup-deployment-removed`).
+
+use std::collections::HashSet;
+use std::fs;
+
+use strata_store::error::IoContext;
+use strata_store::prune::{PruneOptions, prune};
+use strata_store::{RefName, fault};
+
+use crate::deployment::DeploymentId;
+use crate::error::Result;
+use crate::status::entries_by_deployment;
+use crate::sysroot::Sysroot;
+
+#[derive(Debug, Default, Clone)]
+pub struct CleanupReport {
+    pub entries_removed: usize,
+    pub deployments_removed: Vec<DeploymentId>,
+    pub staging_removed: usize,
+    pub kernels_removed: Vec<String>,
+    pub objects_removed: usize,
+    pub bytes_freed: u64,
+}
+
+pub fn cleanup(s: &Sysroot) -> Result<CleanupReport> {
+    let _lock = strata_store::lock::RepoLock::exclusive(&s.root().join("strata"))?;
+    let mut report = CleanupReport::default();
+    let kept_entries = entries_by_deployment(s)?;
+    let mut keep: HashSet<DeploymentId> = kept_entries
+        .iter()
+        .take(2)
+        .map(|(id, ..)| id.clone())
+        .collect();
+    if let Some(b) = s.booted() {
+        keep.insert(b);
+    }
+    let kept_names: HashSet<String> = kept_entries
+        .iter()
+        .filter(|(id, ..)| keep.contains(id))
+        .map(|(_, n, _)| n.file_name())
+        .collect();
+    for (name, _) in s.esp().entries()? {
+        if !kept_names.contains(&name.file_name()) {
+            s.esp().remove_entry(&name)?;
+            report.entries_removed += 1;
+        }
+    }
+    fault::point("cleanup-entries-removed")?;
+
+    for id in s.deployments_on_disk()? {
+        if keep.contains(&id) {
+            continue;
+        }
+        let _ = s.repo().delete_ref(&RefName::parse(&id.ref_name())?);
+        let origin = s.origin_path(&id);
+        if origin.exists() {
+            fs::remove_file(&origin).io_ctx("remove", &origin)?;
+        }
+        let path = s.deployment_path(&id);
+        fs::remove_dir_all(&path).io_ctx("remove deployment", &path)?;
+        report.deployments_removed.push(id);
+        fault::point("cleanup-deployment-removed")?;
+    }
+    // Staging directories of deploys that died (the lock excludes live ones).
+    let base = s.root().join("strata/deploy");
+    if let Ok(stateroots) = fs::read_dir(&base) {
+        for sr in stateroots.flatten() {
+            for e in fs::read_dir(sr.path()).into_iter().flatten().flatten() {
+                if e.file_name().to_string_lossy().starts_with(".staging-") {
+                    fs::remove_dir_all(e.path()).io_ctx("remove", e.path())?;
+                    report.staging_removed += 1;
+                }
+            }
+        }
+    }
+    // Kernels no remaining entry uses.
+    let used: HashSet<String> = s
+        .esp()
+        .entries()?
+        .iter()
+        .filter_map(|(_, e)| {
+            e.linux
+                .strip_prefix("/strata/")
+                .and_then(|r| r.split('/').next())
+                .map(str::to_owned)
+        })
+        .collect();
+    for dir in s.esp().kernel_dirs()? {
+        if !used.contains(&dir) {
+            s.esp().remove_kernel_dir(&dir)?;
+            report.kernels_removed.push(dir);
+        }
+    }
+    // Objects: what the kept deployments' refs and the remotes' refs need.
+    let pruned = prune(
+        s.repo(),
+        &PruneOptions {
+            refs_only: true,
+            depth: Some(0),
+            older_than: None,
+            dry_run: false,
+        },
+    )?;
+    report.objects_removed = pruned.objects_deleted;
+    report.bytes_freed = pruned.bytes_freed;
+    Ok(report)
+}

@@ -1,0 +1,348 @@
+//! Deploying a commit: check it out, merge `/etc`, install its kernel, and
+//! make it the default boot entry.
+//!
+//! The sequence, and why a crash anywhere leaves a bootable machine:
+//!
+//! 1. Check the ESP has room for the kernel (nothing written yet).
+//! 2. Hardlink-check the commit out into `deploy/<stateroot>/.staging-…`.
+//! 3. Copy `usr/etc` to `etc` and merge the current deployment's local
+//!    changes into it (fault point `etc-merged`).
+//! 4. Write the origin file and the ref that keeps the commit's objects.
+//! 5. `syncfs`, then rename the staging directory to `<commit>.<serial>`
+//!    (fault point `deployment-in-place`).
+//! 6. Copy kernel and initramfs to the ESP, atomically (`kernel-installed`).
+//! 7. Write the boot entry with the next generation: the single atomic step
+//!    that makes the new deployment the default (`entry-written`).
+//!
+//! Until step 7 the default entry is the old one and names a complete
+//! deployment; what steps 2–6 left behind without an entry is removed by
+//! `cleanup`. After step 7 the entry names a deployment whose files and
+//! kernel were durable before the entry was written.
+
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use strata_boot::Entry;
+use strata_boot::bls::EntryName;
+use strata_store::checkout::{CheckoutOptions, checkout};
+use strata_store::error::IoContext;
+use strata_store::tree::Entry as TreeEntry;
+use strata_store::{Checksum, ObjectType, RefName, durable, fault};
+
+use crate::deployment::{DeploymentId, validate_stateroot};
+use crate::error::{Error, Result};
+use crate::etc_merge::{self, Plan};
+use crate::etc_tree;
+use crate::origin::Origin;
+use crate::status::entries_by_deployment;
+use crate::sysroot::Sysroot;
+
+#[derive(Debug, Clone, Default)]
+pub struct DeployOptions {
+    pub stateroot: String,
+    /// What `upgrade` follows; `None` when deploying a bare checksum.
+    pub refspec: Option<String>,
+    /// Kernel arguments; `None` carries over those of the current default.
+    pub kargs: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeployReport {
+    pub id: DeploymentId,
+    pub generation: u64,
+    pub kernel_dir: String,
+    /// The /etc merge, when there was a deployment to merge from.
+    pub merge: Option<Plan>,
+}
+
+/// The kernel and initramfs of a commit: `usr/lib/modules/<kver>/{vmlinuz,initramfs.img}`.
+pub struct Kernel {
+    pub version: String,
+    pub vmlinuz: Checksum,
+    pub initramfs: Checksum,
+}
+
+pub fn find_kernel(s: &Sysroot, commit: &Checksum) -> Result<Kernel> {
+    let none = || {
+        Error::Refused(format!(
+            "commit {commit} has no kernel: expected usr/lib/modules/<version>/vmlinuz and initramfs.img"
+        ))
+    };
+    let TreeEntry::Dir { tree, .. } = s
+        .repo()
+        .lookup(commit, "usr/lib/modules")
+        .map_err(|_| none())?
+    else {
+        return Err(none());
+    };
+    let modules = s.repo().load_dirtree(&tree)?;
+    let mut found = Vec::new();
+    for d in &modules.dirs {
+        let t = s.repo().load_dirtree(&d.tree)?;
+        let file = |n: &str| t.files.iter().find(|(name, _)| name == n).map(|(_, c)| *c);
+        if let (Some(v), Some(i)) = (file("vmlinuz"), file("initramfs.img")) {
+            found.push(Kernel {
+                version: d.name.clone(),
+                vmlinuz: v,
+                initramfs: i,
+            });
+        }
+    }
+    // Several kernels: the newest by version order boots.
+    found.sort_by(|a, b| natural_cmp(&a.version, &b.version));
+    found.pop().ok_or_else(none)
+}
+
+/// Compares version strings with digit runs as numbers (6.10 > 6.9).
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let split = |s: &str| -> Vec<(bool, String)> {
+        let mut out: Vec<(bool, String)> = Vec::new();
+        for c in s.chars() {
+            let d = c.is_ascii_digit();
+            match out.last_mut() {
+                Some((kind, run)) if *kind == d => run.push(c),
+                _ => out.push((d, c.to_string())),
+            }
+        }
+        out
+    };
+    let (x, y) = (split(a), split(b));
+    for (p, q) in x.iter().zip(&y) {
+        let o = if p.0 && q.0 {
+            let (pn, qn) = (p.1.trim_start_matches('0'), q.1.trim_start_matches('0'));
+            pn.len().cmp(&qn.len()).then_with(|| pn.cmp(qn))
+        } else {
+            p.1.cmp(&q.1)
+        };
+        if o != std::cmp::Ordering::Equal {
+            return o;
+        }
+    }
+    x.len().cmp(&y.len())
+}
+
+fn hash_files(paths: &[&Path]) -> Result<String> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    for p in paths {
+        let mut f = fs::File::open(p).io_ctx("open", p)?;
+        loop {
+            let n = f.read(&mut buf).io_ctx("read", p)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+    }
+    Ok(hex_prefix(&h.finalize()))
+}
+
+fn hex_prefix(bytes: &[u8]) -> String {
+    bytes.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The PRETTY_NAME of the tree's os-release, for entry titles.
+fn pretty_name(deployment: &Path) -> String {
+    for p in ["usr/lib/os-release", "usr/etc/os-release", "etc/os-release"] {
+        if let Ok(text) = fs::read_to_string(deployment.join(p)) {
+            for line in text.lines() {
+                if let Some(v) = line.strip_prefix("PRETTY_NAME=") {
+                    return v.trim_matches('"').to_owned();
+                }
+            }
+        }
+    }
+    "Linux".to_owned()
+}
+
+pub fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<DeployReport> {
+    validate_stateroot(&opts.stateroot).map_err(Error::Refused)?;
+    let _lock = strata_store::lock::RepoLock::exclusive(&s.root().join("strata"))?;
+    let c = s.repo().load_commit(commit)?;
+    if s.repo().is_partial(commit) {
+        return Err(Error::Refused(format!(
+            "commit {commit} is partial (objects missing); pull it again first"
+        )));
+    }
+    let kernel = find_kernel(s, commit)?;
+    let vmlinuz = s.repo().object_path(&kernel.vmlinuz, ObjectType::File);
+    let initramfs = s.repo().object_path(&kernel.initramfs, ObjectType::File);
+    let kernel_dir = format!(
+        "{}-{}",
+        opts.stateroot,
+        hash_files(&[&vmlinuz, &initramfs])?
+    );
+
+    // 1. Room on the ESP, before anything is written.
+    s.esp().ensure_layout()?;
+    if !s.esp().path().join("strata").join(&kernel_dir).is_dir() {
+        let need = fs::metadata(&vmlinuz).io_ctx("stat", &vmlinuz)?.len()
+            + fs::metadata(&initramfs).io_ctx("stat", &initramfs)?.len();
+        let free = s.esp().free_space()?;
+        if free < need + (1 << 20) {
+            return Err(Error::Refused(format!(
+                "not enough space on the EFI system partition {}: the kernel and initramfs need {} KiB (plus 1024 KiB spare), {} KiB are free; nothing was changed (`strata cleanup` removes unused kernels)",
+                s.esp().path().display(),
+                need / 1024,
+                free / 1024
+            )));
+        }
+    }
+
+    let entries = entries_by_deployment(s)?;
+    let previous = entries.first().map(|(id, ..)| id.clone());
+    let next_generation = s
+        .esp()
+        .entries()?
+        .first()
+        .map(|(n, _)| n.generation + 1)
+        .unwrap_or(1);
+    let serial = s
+        .deployments_on_disk()?
+        .iter()
+        .filter(|d| d.stateroot == opts.stateroot && d.commit == *commit)
+        .map(|d| d.serial + 1)
+        .max()
+        .unwrap_or(0);
+    let id = DeploymentId {
+        stateroot: opts.stateroot.clone(),
+        commit: *commit,
+        serial,
+    };
+    let deploy_dir = s.deploy_dir(&opts.stateroot);
+    fs::create_dir_all(&deploy_dir).io_ctx("create", &deploy_dir)?;
+    let var = s.state_var(&opts.stateroot);
+    fs::create_dir_all(&var).io_ctx("create", &var)?;
+
+    // 2. Checkout.
+    let staging = deploy_dir.join(format!(
+        ".staging-{}-{}",
+        id.dir_name(),
+        durable::unique_suffix()
+    ));
+    let result = (|| -> Result<Option<Plan>> {
+        checkout(s.repo(), commit, &staging, &CheckoutOptions::default())?;
+        fault::point("deploy-checked-out")?;
+        // 3. /etc: the new defaults, then the machine's changes.
+        let etc = staging.join("etc");
+        let usr_etc = staging.join("usr/etc");
+        if usr_etc.is_dir() {
+            if fs::symlink_metadata(&etc).is_ok() {
+                return Err(Error::Refused(format!(
+                    "commit {commit} has both /etc and /usr/etc; prepare the tree so /etc lives in /usr/etc"
+                )));
+            }
+            etc_tree::copy_tree(&usr_etc, &etc)?;
+        } else if fs::symlink_metadata(&etc).is_err() {
+            fs::create_dir(&etc).io_ctx("create", &etc)?;
+        }
+        let merge = match &previous {
+            Some(prev) => {
+                let prev_path = s.deployment_path(prev);
+                let plan = etc_merge::plan(
+                    &etc_tree::scan(&prev_path.join("usr/etc"))?,
+                    &etc_tree::scan(&prev_path.join("etc"))?,
+                    &etc_tree::scan(&usr_etc)?,
+                );
+                etc_tree::apply(&plan, &prev_path.join("etc"), &etc)?;
+                Some(plan)
+            }
+            None => None,
+        };
+        fault::point("etc-merged")?;
+        Ok(merge)
+    })();
+    let merge = match result {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+
+    // 4. Origin and ref.
+    let kargs = match &opts.kargs {
+        Some(k) => k.clone(),
+        None => previous
+            .as_ref()
+            .map(|p| s.load_origin(p))
+            .transpose()?
+            .map(|o| o.kargs)
+            .unwrap_or_default(),
+    };
+    let origin = Origin {
+        refspec: opts.refspec.clone(),
+        kargs: kargs.clone(),
+    };
+    durable::write_file(&s.origin_path(&id), origin.to_text().as_bytes(), 0o644)?;
+    s.repo()
+        .write_ref(&RefName::parse(&id.ref_name())?, commit)?;
+
+    // 5. Durable, then in place.
+    durable::sync_filesystem(s.root())?;
+    let final_path = s.deployment_path(&id);
+    fs::rename(&staging, &final_path).io_ctx("move deployment into place", &final_path)?;
+    durable::sync_dir(&deploy_dir)?;
+    fault::point("deployment-in-place")?;
+
+    // 6. Kernel.
+    let (linux, initrd) = s.esp().install_kernel(&kernel_dir, &vmlinuz, &initramfs)?;
+    fault::point("kernel-installed")?;
+
+    // 7. The switch.
+    let title = format!(
+        "{} ({}, {})",
+        pretty_name(&final_path),
+        opts.stateroot,
+        c.version()
+            .map(str::to_owned)
+            .unwrap_or_else(|| commit.to_hex()[..10].to_owned())
+    );
+    let entry = Entry {
+        title,
+        generation: next_generation,
+        linux,
+        initrd,
+        options: entry_options(s, &id, &kargs),
+    };
+    let name = EntryName {
+        stateroot: opts.stateroot.clone(),
+        generation: next_generation,
+        counter: None,
+    };
+    s.esp().write_entry(&name, &entry)?;
+    fault::point("entry-written")?;
+    Ok(DeployReport {
+        id,
+        generation: next_generation,
+        kernel_dir,
+        merge,
+    })
+}
+
+/// The kernel command line of a deployment's entry.
+pub fn entry_options(s: &Sysroot, id: &DeploymentId, kargs: &[String]) -> String {
+    let mut parts = vec![
+        s.root_karg().to_owned(),
+        format!("strata={}", id.rel_path()),
+    ];
+    parts.extend(kargs.iter().cloned());
+    parts.retain(|p| !p.is_empty());
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural_cmp;
+    use std::cmp::Ordering::*;
+
+    #[test]
+    fn kernel_versions() {
+        assert_eq!(natural_cmp("6.1.0-10-amd64", "6.1.0-9-amd64"), Greater);
+        assert_eq!(natural_cmp("6.10.0", "6.9.0"), Greater);
+        assert_eq!(natural_cmp("6.1.0", "6.1.0"), Equal);
+        assert_eq!(natural_cmp("5.19", "6.0"), Less);
+    }
+}

@@ -1,0 +1,35 @@
+//! What the machine changed in `/etc` against its deployment's defaults.
+
+use crate::error::{Error, Result};
+use crate::etc_merge;
+use crate::etc_tree;
+use crate::status::entries_by_deployment;
+use crate::sysroot::Sysroot;
+
+/// (`A`dded / `M`odified / `D`eleted, path under /etc), sorted by path, for
+/// the booted deployment (or the default one when nothing is booted).
+pub fn etc_diff(s: &Sysroot) -> Result<Vec<(char, String)>> {
+    let id = match s.booted() {
+        Some(b) => b,
+        None => entries_by_deployment(s)?
+            .first()
+            .map(|(id, ..)| id.clone())
+            .ok_or_else(|| Error::Refused("nothing is deployed".into()))?,
+    };
+    let path = s.deployment_path(&id);
+    let defaults = etc_tree::scan(&path.join("usr/etc"))?;
+    let current = etc_tree::scan(&path.join("etc"))?;
+    let plan = etc_merge::plan(&defaults, &current, &defaults);
+    let mut out: Vec<(char, String)> = plan
+        .keep_local
+        .iter()
+        .filter(|p| {
+            !(matches!(current.get(*p), Some(etc_merge::Node::Dir { .. }))
+                && defaults.get(*p) == current.get(*p))
+        })
+        .map(|p| (if defaults.contains_key(p) { 'M' } else { 'A' }, p.clone()))
+        .chain(plan.remove.iter().map(|p| ('D', p.clone())))
+        .collect();
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(out)
+}

@@ -1,0 +1,21 @@
+//! The machine side of strata: deployments of commits in a sysroot, the
+//! three-way `/etc` merge, boot entries, rollback and cleanup. Every state
+//! change is ordered so the default boot entry always names a complete
+//! deployment (see each module's crash argument). The library never prints.
+
+pub mod cleanup;
+pub mod deploy;
+pub mod deployment;
+pub mod error;
+pub mod etc_diff;
+pub mod etc_merge;
+pub mod etc_tree;
+pub mod kargs;
+pub mod origin;
+pub mod rollback;
+pub mod status;
+pub mod sysroot;
+pub mod upgrade;
+
+pub use error::{Error, Result};
+pub use sysroot::Sysroot;

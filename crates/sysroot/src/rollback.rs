@@ -1,0 +1,48 @@
+//! Making the previous deployment the default again.
+//!
+//! One atomic step: a new entry for the rollback target with the next
+//! generation (now the default), then the target's old entry goes. A crash
+//! in between leaves two entries for the same complete deployment, which
+//! status collapses and cleanup removes (fault point `rollback-entry-written`).
+
+use strata_boot::bls::EntryName;
+use strata_store::fault;
+
+use crate::deployment::DeploymentId;
+use crate::error::{Error, Result};
+use crate::status::entries_by_deployment;
+use crate::sysroot::Sysroot;
+
+/// Returns (the new default, the old default).
+pub fn rollback(s: &Sysroot) -> Result<(DeploymentId, DeploymentId)> {
+    let _lock = strata_store::lock::RepoLock::exclusive(&s.root().join("strata"))?;
+    let entries = entries_by_deployment(s)?;
+    let [(current, ..), (target, target_name, target_entry), ..] = entries.as_slice() else {
+        return Err(Error::Refused(
+            "nothing to roll back to: there is only one deployment".into(),
+        ));
+    };
+    if !s.deployment_path(target).is_dir() {
+        return Err(Error::Refused(format!(
+            "the rollback deployment {} is missing on disk",
+            target.rel_path()
+        )));
+    }
+    let generation = s
+        .esp()
+        .entries()?
+        .first()
+        .map(|(n, _)| n.generation + 1)
+        .unwrap_or(1);
+    let mut entry = target_entry.clone();
+    entry.generation = generation;
+    let name = EntryName {
+        stateroot: target_name.stateroot.clone(),
+        generation,
+        counter: None,
+    };
+    s.esp().write_entry(&name, &entry)?;
+    fault::point("rollback-entry-written")?;
+    s.esp().remove_entry(target_name)?;
+    Ok((target.clone(), current.clone()))
+}

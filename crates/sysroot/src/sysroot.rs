@@ -1,0 +1,188 @@
+//! A sysroot: the physical root of a machine (or a directory standing in
+//! for one) holding the repository, the deployments and the shared state.
+//!
+//! ```text
+//! <sysroot>/
+//!   strata/sysroot.conf                       [sysroot] esp=…, root-karg=…
+//!   strata/repo/                              bare repository
+//!   strata/deploy/<stateroot>/<commit>.<serial>/          a deployment
+//!   strata/deploy/<stateroot>/<commit>.<serial>.origin    its origin
+//!   strata/deploy/<stateroot>/.staging-*                  being deployed
+//!   strata/state/<stateroot>/var/             /var, shared by the stateroot's deployments
+//!   run/strata-booted                         (directory sysroots) the booted deployment
+//! ```
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use strata_boot::esp::Esp;
+use strata_store::config::Config;
+use strata_store::error::IoContext;
+use strata_store::{Repo, RepoMode, durable};
+
+use crate::deployment::DeploymentId;
+use crate::error::{Error, Result};
+use crate::origin::Origin;
+
+/// Written by `strata-prepare-root` at boot: the booted deployment's path.
+pub const BOOTED_MARKER: &str = "run/strata-booted";
+
+pub struct Sysroot {
+    root: PathBuf,
+    repo: Repo,
+    esp: Esp,
+    root_karg: String,
+}
+
+impl Sysroot {
+    /// Creates the layout. `esp` defaults to `<sysroot>/efi` (a plain
+    /// directory for a directory sysroot); `root_karg` names the root
+    /// filesystem on the kernel command line (e.g. `root=UUID=…`).
+    pub fn init(root: &Path, esp: Option<&Path>, root_karg: Option<&str>) -> Result<Sysroot> {
+        let conf = root.join("strata/sysroot.conf");
+        if conf.exists() {
+            return Err(Error::Refused(format!(
+                "{} is already a sysroot",
+                root.display()
+            )));
+        }
+        for d in ["strata/deploy", "strata/state"] {
+            let p = root.join(d);
+            fs::create_dir_all(&p).io_ctx("create", &p)?;
+        }
+        let repo_path = root.join("strata/repo");
+        if !repo_path.join("config").exists() {
+            Repo::init(&repo_path, RepoMode::Bare)?;
+        }
+        let mut c = Config::default();
+        c.set(
+            "sysroot",
+            "esp",
+            &esp.map(|p| p.display().to_string())
+                .unwrap_or_else(|| "efi".into()),
+        );
+        c.set("sysroot", "root-karg", root_karg.unwrap_or("rw"));
+        durable::write_file(&conf, c.to_string().as_bytes(), 0o644)?;
+        let s = Sysroot::open(root)?;
+        s.esp.ensure_layout()?;
+        Ok(s)
+    }
+
+    pub fn open(root: &Path) -> Result<Sysroot> {
+        let conf_path = root.join("strata/sysroot.conf");
+        let text = fs::read_to_string(&conf_path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::Refused(format!("{} is not a strata sysroot (no strata/sysroot.conf); create one with `strata sysroot init`", root.display()))
+            } else {
+                Error::Store(strata_store::Error::Io { action: "read", path: conf_path.clone(), source: e })
+            }
+        })?;
+        let c = Config::parse(&text)
+            .map_err(|w| Error::Refused(format!("{}: {w}", conf_path.display())))?;
+        let esp = PathBuf::from(c.get("sysroot", "esp").unwrap_or("efi"));
+        let esp = if esp.is_absolute() {
+            esp
+        } else {
+            root.join(esp)
+        };
+        Ok(Sysroot {
+            root: root.to_owned(),
+            repo: Repo::open(&root.join("strata/repo"))?,
+            esp: Esp::new(&esp),
+            root_karg: c.get("sysroot", "root-karg").unwrap_or("rw").to_owned(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn repo(&self) -> &Repo {
+        &self.repo
+    }
+    pub fn repo_mut(&mut self) -> &mut Repo {
+        &mut self.repo
+    }
+    pub fn esp(&self) -> &Esp {
+        &self.esp
+    }
+    pub fn root_karg(&self) -> &str {
+        &self.root_karg
+    }
+
+    pub fn deploy_dir(&self, stateroot: &str) -> PathBuf {
+        self.root.join("strata/deploy").join(stateroot)
+    }
+
+    pub fn deployment_path(&self, id: &DeploymentId) -> PathBuf {
+        self.deploy_dir(&id.stateroot).join(id.dir_name())
+    }
+
+    pub fn origin_path(&self, id: &DeploymentId) -> PathBuf {
+        self.deploy_dir(&id.stateroot)
+            .join(format!("{}.origin", id.dir_name()))
+    }
+
+    pub fn state_var(&self, stateroot: &str) -> PathBuf {
+        self.root.join("strata/state").join(stateroot).join("var")
+    }
+
+    pub fn load_origin(&self, id: &DeploymentId) -> Result<Origin> {
+        let p = self.origin_path(id);
+        match fs::read_to_string(&p) {
+            Ok(t) => Origin::parse(&t).map_err(|w| Error::Refused(format!("{}: {w}", p.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Origin::default()),
+            Err(e) => Err(strata_store::Error::Io {
+                action: "read",
+                path: p,
+                source: e,
+            }
+            .into()),
+        }
+    }
+
+    /// The booted deployment: from `<sysroot>/run/strata-booted`, or, when
+    /// this sysroot is the running system's, from `/run/strata-booted`.
+    pub fn booted(&self) -> Option<DeploymentId> {
+        let mut candidates = vec![self.root.join(BOOTED_MARKER)];
+        let canonical = fs::canonicalize(&self.root).ok();
+        if canonical
+            .as_deref()
+            .is_some_and(|c| c == Path::new("/") || c == Path::new("/sysroot"))
+        {
+            candidates.push(Path::new("/").join(BOOTED_MARKER));
+        }
+        candidates
+            .iter()
+            .find_map(|p| fs::read_to_string(p).ok())
+            .and_then(|t| DeploymentId::parse_rel_path(t.trim()))
+    }
+
+    /// Deployment directories present on disk (staging leftovers excluded).
+    pub fn deployments_on_disk(&self) -> Result<Vec<DeploymentId>> {
+        let base = self.root.join("strata/deploy");
+        let mut out = Vec::new();
+        let Ok(stateroots) = fs::read_dir(&base) else {
+            return Ok(out);
+        };
+        for sr in stateroots {
+            let sr = sr.io_ctx("list", &base)?;
+            let stateroot = sr.file_name().to_string_lossy().into_owned();
+            let Ok(list) = fs::read_dir(sr.path()) else {
+                continue;
+            };
+            for e in list {
+                let e = e.io_ctx("list", sr.path())?;
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".origin") || name.starts_with('.') {
+                    continue;
+                }
+                if let Some(mut id) = DeploymentId::parse_dir_name(&name) {
+                    id.stateroot = stateroot.clone();
+                    out.push(id);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
