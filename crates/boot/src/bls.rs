@@ -24,7 +24,13 @@ impl Entry {
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "title {}", self.title);
-        let _ = writeln!(s, "version {}", self.generation);
+        // Padded as in the file name, so a lexical sort of either agrees.
+        let _ = writeln!(
+            s,
+            "version {:0width$}",
+            self.generation,
+            width = GENERATION_DIGITS
+        );
         let _ = writeln!(s, "sort-key {SORT_KEY}");
         let _ = writeln!(s, "linux {}", self.linux);
         let _ = writeln!(s, "initrd {}", self.initrd);
@@ -149,6 +155,7 @@ mod tests {
             options: "root=UUID=x rw strata=/strata/deploy/default/abc.0 quiet".into(),
         };
         assert_eq!(Entry::parse(&e.to_text()), Ok(e.clone()));
+        assert!(e.to_text().contains("\nversion 000007\n"));
         assert_eq!(e.karg("strata"), Some("/strata/deploy/default/abc.0"));
         assert_eq!(e.karg("root"), Some("UUID=x"));
         assert_eq!(e.karg("quie"), None);

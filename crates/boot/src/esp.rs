@@ -185,4 +185,18 @@ impl Esp {
         fs::remove_dir_all(&p).io_ctx("remove", &p)?;
         durable::sync_dir(&self.kernels_dir())
     }
+
+    /// Installs systemd-boot from `efi_binary` as the removable-media
+    /// loader (`EFI/BOOT/BOOTX64.EFI`) and as `EFI/systemd/systemd-bootx64.efi`.
+    pub fn install_systemd_boot(&self, efi_binary: &Path) -> Result<()> {
+        for rel in ["EFI/BOOT/BOOTX64.EFI", "EFI/systemd/systemd-bootx64.efi"] {
+            let to = self.path.join(rel);
+            if let Some(d) = to.parent() {
+                fs::create_dir_all(d).io_ctx("create", d)?;
+            }
+            let bytes = fs::read(efi_binary).io_ctx("read", efi_binary)?;
+            durable::write_file(&to, &bytes, 0o644)?;
+        }
+        Ok(())
+    }
 }

@@ -15,6 +15,8 @@
 //! by version (systemd-boot) agree.
 
 pub mod bls;
+pub mod disk;
 pub mod esp;
+pub mod prepare_tree;
 
 pub use bls::Entry;

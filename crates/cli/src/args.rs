@@ -176,6 +176,55 @@ pub enum Command {
     /// Manage the sysroot.
     #[command(subcommand)]
     Sysroot(SysrootCommand),
+    /// Make a plain root filesystem (a debootstrap tree) bootable, in place.
+    ///
+    /// Moves the kernel and initramfs to usr/lib/modules/<kver>/, /etc to
+    /// /usr/etc, empties /var (recreated at boot by tmpfiles.d), installs
+    /// strata and its initramfs hook, and rebuilds the initramfs in the tree.
+    /// Then commit it with `strata commit --bootable`.
+    PrepareTree {
+        dir: PathBuf,
+        /// The static strata-prepare-root to install (default: beside this binary,
+        /// as built by scripts/build-prepare-root).
+        #[arg(long, value_name = "FILE")]
+        prepare_root: Option<PathBuf>,
+    },
+    /// Install onto a disk (image file or block device): GPT, ESP with
+    /// systemd-boot, ext4 root holding the sysroot, and the first deployment.
+    ///
+    /// Example: strata install --disk vm.img --size 8G --repo repo --ref os/stable
+    Install {
+        /// The disk: an image file (created or resized) or a block device.
+        #[arg(long, conflicts_with = "target_sysroot")]
+        disk: Option<PathBuf>,
+        /// Size of a new image file (e.g. 8G, 512M).
+        #[arg(long, default_value = "8G")]
+        size: String,
+        /// Install into this mounted root filesystem instead of a disk (with --target-esp).
+        #[arg(long, requires = "target_esp", value_name = "DIR")]
+        target_sysroot: Option<PathBuf>,
+        /// The mounted ESP of --target-sysroot.
+        #[arg(long, value_name = "DIR")]
+        target_esp: Option<PathBuf>,
+        /// Kernel arguments naming the root for --target-sysroot (e.g. "root=UUID=… rw").
+        #[arg(long, value_name = "ARGS", default_value = "rw")]
+        root_karg: String,
+        /// Take the commit from this local repository.
+        #[arg(long, conflicts_with = "remote", required_unless_present = "remote")]
+        source_repo: Option<PathBuf>,
+        /// Pull the commit from this URL; the machine keeps it as remote `origin`.
+        #[arg(long)]
+        remote: Option<String>,
+        /// The remote's public key (base64); without it, pulls are unverified.
+        #[arg(long, requires = "remote", value_name = "BASE64")]
+        sign_pubkey: Option<String>,
+        /// The ref to install.
+        #[arg(long = "ref", value_name = "REF")]
+        ref_name: String,
+        /// Kernel arguments (repeatable).
+        #[arg(long = "karg", value_name = "ARG")]
+        kargs: Vec<String>,
+    },
     /// Deploy a commit (REV, or REMOTE:REF pulled first) as the new default.
     ///
     /// A hardlink checkout with /etc merged from the current deployment, its
@@ -298,6 +347,10 @@ pub struct CommitArgs {
     /// Commit this tarball (plain, gzip or zstd).
     #[arg(long)]
     pub tar: Option<PathBuf>,
+    /// Check the tree has a kernel (usr/lib/modules/<kver>/vmlinuz) and
+    /// mark the commit bootable (`ostree.bootable`, `ostree.linux`).
+    #[arg(long)]
+    pub bootable: bool,
     /// Sign the new commit with this secret key file.
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,

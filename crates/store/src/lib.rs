@@ -8,6 +8,7 @@ pub mod archive;
 pub mod checkout;
 pub mod checksum;
 pub mod config;
+pub mod copy;
 pub mod diff;
 pub mod durable;
 pub mod error;

@@ -4,7 +4,9 @@
 //! Kept: the default, the rollback target and the booted deployment. Order
 //! matters for crashes: entries go first (durably), then the deployments
 //! they named, so no entry ever names a half-removed deployment (fault
-//! points `cleanup-entries-removed`, `cleanup-deployment-removed`).
+//! points `cleanup-entries-removed`, `cleanup-deployment-removed`). A deploy
+//! that died before leaving staging may have written its origin and ref
+//! under the final name already; both go with the staging directory.
 
 use std::collections::HashSet;
 use std::fs;
@@ -67,16 +69,38 @@ pub fn cleanup(s: &Sysroot) -> Result<CleanupReport> {
         report.deployments_removed.push(id);
         fault::point("cleanup-deployment-removed")?;
     }
-    // Staging directories of deploys that died (the lock excludes live ones).
+    // Staging directories of deploys that died (the lock excludes live
+    // ones), and the origins and refs they wrote for a deployment that
+    // never left staging.
+    let on_disk: HashSet<DeploymentId> = s.deployments_on_disk()?.into_iter().collect();
     let base = s.root().join("strata/deploy");
     if let Ok(stateroots) = fs::read_dir(&base) {
         for sr in stateroots.flatten() {
             for e in fs::read_dir(sr.path()).into_iter().flatten().flatten() {
-                if e.file_name().to_string_lossy().starts_with(".staging-") {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with(".staging-") {
                     fs::remove_dir_all(e.path()).io_ctx("remove", e.path())?;
                     report.staging_removed += 1;
+                } else if let Some(mut id) = name
+                    .strip_suffix(".origin")
+                    .and_then(DeploymentId::parse_dir_name)
+                {
+                    id.stateroot = sr.file_name().to_string_lossy().into_owned();
+                    if !on_disk.contains(&id) {
+                        fs::remove_file(e.path()).io_ctx("remove", e.path())?;
+                    }
                 }
             }
+        }
+    }
+    for (r, _) in s.repo().list_refs()? {
+        let orphan = r.remote.is_none()
+            && r.name
+                .strip_prefix("deploy/")
+                .and_then(|rest| DeploymentId::parse_rel_path(&format!("/strata/deploy/{rest}")))
+                .is_some_and(|id| !on_disk.contains(&id));
+        if orphan {
+            s.repo().delete_ref(&r)?;
         }
     }
     // Kernels no remaining entry uses.

@@ -5,8 +5,9 @@
 //!
 //! 1. Check the ESP has room for the kernel (nothing written yet).
 //! 2. Hardlink-check the commit out into `deploy/<stateroot>/.staging-…`.
-//! 3. Copy `usr/etc` to `etc` and merge the current deployment's local
-//!    changes into it (fault point `etc-merged`).
+//! 3. Copy `usr/etc` to `etc` and merge the machine's local changes into
+//!    it: those of the booted deployment, else of the default (fault point
+//!    `etc-merged`).
 //! 4. Write the origin file and the ref that keeps the commit's objects.
 //! 5. `syncfs`, then rename the staging directory to `<commit>.<serial>`
 //!    (fault point `deployment-in-place`).
@@ -193,6 +194,12 @@ pub fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<De
 
     let entries = entries_by_deployment(s)?;
     let previous = entries.first().map(|(id, ..)| id.clone());
+    // The machine's /etc is the booted deployment's: edits made there after
+    // the default was deployed must not be lost.
+    let merge_from = s
+        .booted()
+        .filter(|b| b.stateroot == opts.stateroot && s.deployment_path(b).is_dir())
+        .or_else(|| previous.clone());
     let next_generation = s
         .esp()
         .entries()?
@@ -238,7 +245,7 @@ pub fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<De
         } else if fs::symlink_metadata(&etc).is_err() {
             fs::create_dir(&etc).io_ctx("create", &etc)?;
         }
-        let merge = match &previous {
+        let merge = match &merge_from {
             Some(prev) => {
                 let prev_path = s.deployment_path(prev);
                 let plan = etc_merge::plan(

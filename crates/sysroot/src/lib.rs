@@ -10,6 +10,7 @@ pub mod error;
 pub mod etc_diff;
 pub mod etc_merge;
 pub mod etc_tree;
+pub mod install;
 pub mod kargs;
 pub mod origin;
 pub mod rollback;

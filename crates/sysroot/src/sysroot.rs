@@ -39,6 +39,17 @@ impl Sysroot {
     /// directory for a directory sysroot); `root_karg` names the root
     /// filesystem on the kernel command line (e.g. `root=UUID=…`).
     pub fn init(root: &Path, esp: Option<&Path>, root_karg: Option<&str>) -> Result<Sysroot> {
+        Self::init_with_esp(root, esp, root_karg, None)
+    }
+
+    /// Like [`Sysroot::init`], with the ESP at `esp_now` for this process
+    /// (an installer has it mounted elsewhere than the machine will).
+    pub fn init_with_esp(
+        root: &Path,
+        esp: Option<&Path>,
+        root_karg: Option<&str>,
+        esp_now: Option<&Path>,
+    ) -> Result<Sysroot> {
         let conf = root.join("strata/sysroot.conf");
         if conf.exists() {
             return Err(Error::Refused(format!(
@@ -55,35 +66,42 @@ impl Sysroot {
             Repo::init(&repo_path, RepoMode::Bare)?;
         }
         let mut c = Config::default();
-        c.set(
-            "sysroot",
-            "esp",
-            &esp.map(|p| p.display().to_string())
-                .unwrap_or_else(|| "efi".into()),
-        );
+        let esp_text = esp
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "efi".into());
+        c.set("sysroot", "esp", &esp_text);
         c.set("sysroot", "root-karg", root_karg.unwrap_or("rw"));
         durable::write_file(&conf, c.to_string().as_bytes(), 0o644)?;
-        let s = Sysroot::open(root)?;
+        let s = Sysroot::open_with_esp(root, esp_now)?;
         s.esp.ensure_layout()?;
         Ok(s)
     }
 
     pub fn open(root: &Path) -> Result<Sysroot> {
+        Self::open_with_esp(root, None)
+    }
+
+    /// Opens the sysroot with the ESP at `esp_now` instead of where the
+    /// config says (installers, and `--esp`).
+    pub fn open_with_esp(root: &Path, esp_now: Option<&Path>) -> Result<Sysroot> {
         let conf_path = root.join("strata/sysroot.conf");
         let text = fs::read_to_string(&conf_path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                Error::Refused(format!("{} is not a strata sysroot (no strata/sysroot.conf); create one with `strata sysroot init`", root.display()))
+                Error::Refused(format!(
+                    "{} is not a strata sysroot (no strata/sysroot.conf); create one with `strata sysroot init`",
+                    root.display()
+                ))
             } else {
                 Error::Store(strata_store::Error::Io { action: "read", path: conf_path.clone(), source: e })
             }
         })?;
         let c = Config::parse(&text)
             .map_err(|w| Error::Refused(format!("{}: {w}", conf_path.display())))?;
-        let esp = PathBuf::from(c.get("sysroot", "esp").unwrap_or("efi"));
-        let esp = if esp.is_absolute() {
-            esp
-        } else {
-            root.join(esp)
+        let configured = PathBuf::from(c.get("sysroot", "esp").unwrap_or("efi"));
+        let esp = match esp_now {
+            Some(p) => p.to_owned(),
+            None if configured.is_absolute() => configured,
+            None => root.join(configured),
         };
         Ok(Sysroot {
             root: root.to_owned(),

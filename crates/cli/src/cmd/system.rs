@@ -204,3 +204,86 @@ pub fn kargs(root: &Path, append: &[String], delete: &[String]) -> Result<ExitCo
     println!("{}", change_kargs(&s, append, delete)?.join(" "));
     Ok(ExitCode::SUCCESS)
 }
+
+pub fn prepare_tree(dir: &Path, prepare_root: Option<&Path>) -> Result<ExitCode> {
+    let exe = std::env::current_exe()?;
+    let beside = |name: &str| exe.parent().map(|d| d.join(name));
+    let helper = match prepare_root {
+        Some(p) => p.to_owned(),
+        None => [beside("strata-prepare-root.static"), beside("strata-prepare-root"), Some("/usr/lib/strata/strata-prepare-root".into())]
+            .into_iter()
+            .flatten()
+            .find(|p| p.is_file())
+            .ok_or_else(|| anyhow::anyhow!("no strata-prepare-root found beside {}; build it with scripts/build-prepare-root or pass --prepare-root", exe.display()))?,
+    };
+    let p = strata_boot::prepare_tree::prepare_tree(dir, &exe, &helper)?;
+    println!(
+        "{} is bootable with kernel {}; commit it with `strata commit --bootable`",
+        dir.display(),
+        p.kernel_version
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub struct InstallArgs {
+    pub disk: Option<std::path::PathBuf>,
+    pub size: String,
+    pub target_sysroot: Option<std::path::PathBuf>,
+    pub target_esp: Option<std::path::PathBuf>,
+    pub root_karg: String,
+    pub source_repo: Option<std::path::PathBuf>,
+    pub remote: Option<String>,
+    pub sign_pubkey: Option<String>,
+    pub ref_name: String,
+    pub kargs: Vec<String>,
+    pub stateroot: String,
+}
+
+/// Parses `8G`, `512M`, `1T` or plain bytes.
+fn parse_size(s: &str) -> Result<u64> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("invalid size {s:?}: expected a number with K, M, G or T"))?;
+    let mult: u64 = match unit {
+        "" => 1,
+        "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        "T" | "TiB" => 1 << 40,
+        _ => anyhow::bail!("invalid size {s:?}: expected a number with K, M, G or T"),
+    };
+    Ok(n * mult)
+}
+
+pub fn install(a: InstallArgs) -> Result<ExitCode> {
+    use strata_sysroot::install::{InstallOptions, Source, install_disk, install_into};
+    let source = match (&a.source_repo, &a.remote) {
+        (Some(r), _) => Source::Repo(r.clone()),
+        (None, Some(url)) => Source::Remote {
+            url: url.clone(),
+            key: a.sign_pubkey.clone(),
+        },
+        (None, None) => anyhow::bail!("give --source-repo DIR or --remote URL"),
+    };
+    let opts = InstallOptions {
+        source,
+        ref_name: a.ref_name.clone(),
+        kargs: a.kargs.clone(),
+        stateroot: a.stateroot.clone(),
+    };
+    let bar = Bar::on_terminal();
+    let r = match (&a.disk, &a.target_sysroot, &a.target_esp) {
+        (Some(disk), _, _) => install_disk(disk, parse_size(&a.size)?, &opts, &bar),
+        (None, Some(root), Some(esp)) => install_into(root, esp, &a.root_karg, None, &opts, &bar),
+        _ => anyhow::bail!("give --disk PATH, or --target-sysroot DIR with --target-esp DIR"),
+    };
+    bar.finish();
+    let r = r?;
+    println!(
+        "installed {} (boot entry generation {})",
+        r.id.rel_path(),
+        r.generation
+    );
+    Ok(ExitCode::SUCCESS)
+}

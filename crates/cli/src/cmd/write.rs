@@ -32,6 +32,15 @@ pub fn commit(repo: &Repo, a: &CommitArgs) -> Result<ExitCode> {
             .with_context(|| format!("missing '=' in --add-metadata-string {kv:?}"))?;
         metadata.push((k.to_owned(), Value::str(v)));
     }
+    if a.bootable {
+        let tree = a
+            .tree
+            .as_deref()
+            .context("--bootable needs --tree: the kernel is looked for in the directory")?;
+        let kver = bootable_kernel(tree)?;
+        metadata.push(("ostree.bootable".to_owned(), Value::Bool(true)));
+        metadata.push(("ostree.linux".to_owned(), Value::str(kver)));
+    }
     let parent = match a.parent.as_deref() {
         None => Parent::BranchHead,
         Some("none") => Parent::None,
@@ -110,4 +119,31 @@ pub fn checkout(
     )
     .with_context(|| format!("checking out {c} into {}", dest.display()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The kernel version of a prepared tree: the one `usr/lib/modules/<kver>`
+/// holding both `vmlinuz` and `initramfs.img`.
+fn bootable_kernel(tree: &Path) -> Result<String> {
+    let modules = tree.join("usr/lib/modules");
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(&modules)
+        .with_context(|| format!("--bootable: cannot read {}", modules.display()))?
+    {
+        let e = e?;
+        if e.path().join("vmlinuz").is_file() && e.path().join("initramfs.img").is_file() {
+            found.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    match found.as_slice() {
+        [k] => Ok(k.clone()),
+        [] => bail!(
+            "--bootable: no usr/lib/modules/<kver>/ with vmlinuz and initramfs.img in {} (run `strata prepare-tree` first)",
+            tree.display()
+        ),
+        _ => bail!(
+            "--bootable: several kernels in {}: {}",
+            modules.display(),
+            found.join(", ")
+        ),
+    }
 }

@@ -1,11 +1,18 @@
 //! Shared by the integration tests: run strata and ostree, build fixture
-//! trees, compare manifests, look at a repository's objects.
+//! trees, compare manifests, look at a repository's objects. Serving
+//! repositories (`nginx`, `dev_server`), publishing to them (`publish`) and
+//! a sysroot deploying from them (`machine`) have modules of their own.
 //!
 //! Every command runs with STRATA_REPO and STRATA_FAULT removed from its
 //! environment, so a developer's shell cannot change what a test sees.
 
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code)]
+
+pub mod dev_server;
+pub mod machine;
+pub mod nginx;
+pub mod publish;
 
 use std::ffi::OsStr;
 use std::fs;

@@ -60,14 +60,16 @@ impl<'r> Transaction<'r> {
         let tmp = repo.path().join("tmp");
         fs::create_dir_all(&tmp).io_ctx("create", &tmp)?;
         remove_stale_staging(&tmp);
-        let staging = tmp.join(format!(
-            "{STAGING_PREFIX}{}-{}",
-            std::process::id(),
-            durable::unique_suffix()
-        ));
-        fs::create_dir(&staging).io_ctx("create staging directory", &staging)?;
-        let staging_lock = File::open(&staging).io_ctx("open", &staging)?;
-        rustix::fs::flock(&staging_lock, FlockOperation::LockExclusive).io_ctx("lock", &staging)?;
+        // Made under another name and locked before it is named staging-*:
+        // a concurrent transaction cleaning up stale staging directories
+        // must never see ours unlocked.
+        let suffix = format!("{}-{}", std::process::id(), durable::unique_suffix());
+        let fresh = tmp.join(format!(".new-{suffix}"));
+        fs::create_dir(&fresh).io_ctx("create staging directory", &fresh)?;
+        let staging_lock = File::open(&fresh).io_ctx("open", &fresh)?;
+        rustix::fs::flock(&staging_lock, FlockOperation::LockExclusive).io_ctx("lock", &fresh)?;
+        let staging = tmp.join(format!("{STAGING_PREFIX}{suffix}"));
+        fs::rename(&fresh, &staging).io_ctx("name staging directory", &staging)?;
         Ok(Transaction {
             repo,
             staging,
@@ -272,7 +274,20 @@ fn remove_stale_staging(tmp: &Path) {
         return;
     };
     for e in entries.flatten() {
-        if !e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".new-") {
+            // Unnamed yet, so maybe not locked yet: only an old one is dead.
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok());
+            if old.is_some_and(|age| age > std::time::Duration::from_secs(3600)) {
+                let _ = fs::remove_dir_all(e.path());
+            }
+            continue;
+        }
+        if !name.starts_with(STAGING_PREFIX) {
             continue;
         }
         let Ok(dir) = File::open(e.path()) else {

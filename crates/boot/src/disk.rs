@@ -1,0 +1,259 @@
+//! Partitioning and formatting an install disk (an image file or a block
+//! device) with the util-linux and mkfs tools:
+//!
+//! ```text
+//! GPT
+//!   1  ESP   512 MiB  vfat  "STRATA-ESP"   (systemd-boot, kernels, entries)
+//!   2  root  rest     ext4  "strata-root"  (the sysroot)
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use strata_store::error::{Error, Result};
+
+/// GPT partition type of an EFI system partition.
+pub const ESP_TYPE: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
+/// GPT partition type of an x86-64 Linux root (Discoverable Partitions Spec).
+pub const ROOT_TYPE: &str = "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709";
+pub const ESP_MIB: u64 = 512;
+
+fn run(cmd: &mut Command, what: &str) -> Result<String> {
+    let out = cmd.output().map_err(|e| {
+        Error::Invalid(format!(
+            "{what}: cannot run {:?}: {e} (is it installed?)",
+            cmd.get_program()
+        ))
+    })?;
+    if !out.status.success() {
+        return Err(Error::Invalid(format!(
+            "{what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// A partitioned disk, attached: loop devices are detached on drop.
+pub struct Disk {
+    pub device: PathBuf,
+    pub esp: PathBuf,
+    pub root: PathBuf,
+    loops: Vec<PathBuf>,
+}
+
+impl Drop for Disk {
+    fn drop(&mut self) {
+        for l in &self.loops {
+            let _ = Command::new("losetup").arg("-d").arg(l).status();
+        }
+    }
+}
+
+/// Partitions and formats `path`. A regular file (or a path that does not
+/// exist) is sized to `size` bytes and attached to a loop device.
+pub fn partition(path: &Path, size: u64) -> Result<Disk> {
+    let is_block = std::fs::metadata(path)
+        .map(|m| std::os::unix::fs::FileTypeExt::is_block_device(&m.file_type()))
+        .unwrap_or(false);
+    if !is_block {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::Io {
+                action: "create disk image",
+                path: path.to_owned(),
+                source: e,
+            })?;
+        f.set_len(size).map_err(|e| Error::Io {
+            action: "size disk image",
+            path: path.to_owned(),
+            source: e,
+        })?;
+    }
+    let script = format!(
+        "label: gpt\nsize={ESP_MIB}MiB, type={ESP_TYPE}, name=esp\ntype={ROOT_TYPE}, name=root\n"
+    );
+    let mut child = Command::new("sfdisk")
+        .args(["--quiet", "--wipe", "always"])
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Invalid(format!("cannot run sfdisk: {e} (install fdisk)")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        stdin
+            .write_all(script.as_bytes())
+            .map_err(|e| Error::Invalid(format!("sfdisk: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::Invalid(format!("sfdisk: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::Invalid(format!(
+            "partitioning {} failed: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let disk = if is_block {
+        let dev = path.display().to_string();
+        let sep = if dev.ends_with(|c: char| c.is_ascii_digit()) {
+            "p"
+        } else {
+            ""
+        };
+        Disk {
+            esp: PathBuf::from(format!("{dev}{sep}1")),
+            root: PathBuf::from(format!("{dev}{sep}2")),
+            device: path.to_owned(),
+            loops: Vec::new(),
+        }
+    } else {
+        // One loop device per partition, by offset: partition scanning of
+        // loop devices is not available everywhere (it is not here).
+        let dump = run(
+            Command::new("sfdisk").arg("--dump").arg(path),
+            "reading the partition table",
+        )?;
+        let parts = parse_dump(&dump);
+        let [(s1, n1), (s2, n2)] = parts.as_slice() else {
+            return Err(Error::Invalid(format!(
+                "unexpected partition table on {}: {dump}",
+                path.display()
+            )));
+        };
+        let attach = |start: u64, sectors: u64| -> Result<PathBuf> {
+            Ok(PathBuf::from(run(
+                Command::new("losetup")
+                    .args([
+                        "--find",
+                        "--show",
+                        "--offset",
+                        &(start * 512).to_string(),
+                        "--sizelimit",
+                        &(sectors * 512).to_string(),
+                    ])
+                    .arg(path),
+                "attaching a partition of the image",
+            )?))
+        };
+        let esp = attach(*s1, *n1)?;
+        let mut disk = Disk {
+            esp: esp.clone(),
+            root: PathBuf::new(),
+            device: path.to_owned(),
+            loops: vec![esp],
+        };
+        disk.root = attach(*s2, *n2)?;
+        disk.loops.push(disk.root.clone());
+        disk
+    };
+    // udev may take a moment to create the partition nodes.
+    for _ in 0..50 {
+        if disk.esp.exists() && disk.root.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    run(
+        Command::new("mkfs.vfat")
+            .args(["-F", "32", "-n", "STRATA-ESP"])
+            .arg(&disk.esp),
+        "formatting the ESP",
+    )?;
+    run(
+        Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-L", "strata-root"])
+            .arg(&disk.root),
+        "formatting the root",
+    )?;
+    Ok(disk)
+}
+
+/// (start, size) in sectors of each partition in `sfdisk --dump` output.
+fn parse_dump(dump: &str) -> Vec<(u64, u64)> {
+    dump.lines()
+        .filter(|l| l.contains(" : start="))
+        .filter_map(|l| {
+            let field = |k: &str| {
+                l.split(',').find_map(|f| {
+                    f.split_once('=')
+                        .filter(|(n, _)| n.trim().ends_with(k))
+                        .map(|(_, v)| v.trim().parse().ok())
+                })?
+            };
+            Some((field("start")?, field("size")?))
+        })
+        .collect()
+}
+
+/// A filesystem's UUID, as `root=UUID=…` and fstab want it.
+pub fn uuid(device: &Path) -> Result<String> {
+    run(
+        Command::new("blkid")
+            .args(["-s", "UUID", "-o", "value"])
+            .arg(device),
+        "reading the filesystem UUID",
+    )
+}
+
+/// Copies the content of `dir` onto the vfat filesystem on `device` with
+/// mtools (`mcopy`), which needs no vfat support in the running kernel.
+pub fn copy_to_vfat(dir: &Path, device: &Path) -> Result<()> {
+    let mut cmd = Command::new("mcopy");
+    cmd.args(["-s", "-Q", "-i"]).arg(device);
+    for e in std::fs::read_dir(dir).map_err(|e| Error::Io {
+        action: "read directory",
+        path: dir.to_owned(),
+        source: e,
+    })? {
+        let e = e.map_err(|e| Error::Io {
+            action: "read directory",
+            path: dir.to_owned(),
+            source: e,
+        })?;
+        cmd.arg(e.path());
+    }
+    cmd.arg("::/");
+    run(&mut cmd, "copying files onto the ESP (mcopy)")?;
+    Ok(())
+}
+
+/// A mount that is undone on drop.
+pub struct Mounted(pub PathBuf);
+
+impl Mounted {
+    pub fn new(device: &Path, at: &Path) -> Result<Self> {
+        std::fs::create_dir_all(at).map_err(|e| Error::Io {
+            action: "create",
+            path: at.to_owned(),
+            source: e,
+        })?;
+        run(Command::new("mount").arg(device).arg(at), "mounting")?;
+        Ok(Mounted(at.to_owned()))
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dump() {
+        let d = "label: gpt\nunit: sectors\n\nd.img1 : start=        2048, size=     1048576, type=C12A, name=\"esp\"\nd.img2 : start=     1050624, size=     7335936, type=4F68\n";
+        assert_eq!(
+            super::parse_dump(d),
+            vec![(2048, 1048576), (1050624, 7335936)]
+        );
+    }
+}

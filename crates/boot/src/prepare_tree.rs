@@ -1,0 +1,279 @@
+//! Turning a plain root filesystem (a debootstrap tree) into a bootable
+//! strata tree, in place:
+//!
+//! - the kernel and initramfs move to `usr/lib/modules/<kver>/{vmlinuz,initramfs.img}`;
+//! - `/etc` moves to `/usr/etc` (the defaults every deploy merges into);
+//! - `/var` is emptied: its content goes to `usr/share/factory/var` and a
+//!   tmpfiles.d file recreates it at boot (`/var` is shared state);
+//! - strata, strata-prepare-root and the initramfs-tools hook are installed
+//!   and the initramfs is rebuilt in the tree (in a chroot) with the hook;
+//! - `/sysroot` (the physical root at boot) and `/efi` (the ESP) are created.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use strata_store::error::{Error, IoContext, Result};
+
+/// The initramfs-tools hook: puts strata-prepare-root into the initramfs.
+const HOOK: &str = r#"#!/bin/sh
+# strata: copy strata-prepare-root into the initramfs.
+PREREQ=""
+prereqs() { echo "$PREREQ"; }
+case "$1" in prereqs) prereqs; exit 0 ;; esac
+. /usr/share/initramfs-tools/hook-functions
+copy_exec /usr/lib/strata/strata-prepare-root /usr/lib/strata/strata-prepare-root
+"#;
+
+/// The init-bottom script: runs it once the root is mounted at ${rootmnt}.
+const INIT_BOTTOM: &str = r#"#!/bin/sh
+# strata: make the deployment named by strata= the root filesystem.
+PREREQ=""
+prereqs() { echo "$PREREQ"; }
+case "$1" in prereqs) prereqs; exit 0 ;; esac
+. /scripts/functions
+# Only shell builtins here: the initramfs may have no grep.
+case " $(cat /proc/cmdline) " in
+*" strata="*) ;;
+*) exit 0 ;;
+esac
+/usr/lib/strata/strata-prepare-root "${rootmnt}" || panic "strata-prepare-root failed: see the messages above"
+"#;
+
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub kernel_version: String,
+}
+
+fn bad(path: &Path, what: impl Into<String>) -> Error {
+    Error::BadInput {
+        path: path.to_owned(),
+        what: what.into(),
+    }
+}
+
+/// Finds the one kernel version of a Debian-style tree (`boot/vmlinuz-<kver>`),
+/// or of a tree prepared already.
+fn kernel_version(dir: &Path) -> Result<String> {
+    let mut versions = Vec::new();
+    if let Ok(list) = fs::read_dir(dir.join("boot")) {
+        for e in list.flatten() {
+            if let Some(v) = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("vmlinuz-"))
+                && e.path().is_file()
+            {
+                versions.push(v.to_owned());
+            }
+        }
+    }
+    if versions.is_empty() {
+        for e in fs::read_dir(dir.join("usr/lib/modules"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if e.path().join("vmlinuz").is_file() {
+                versions.push(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    match versions.as_slice() {
+        [v] => Ok(v.clone()),
+        [] => Err(bad(
+            dir,
+            "no kernel found: expected boot/vmlinuz-<version> (install linux-image-* in the tree)",
+        )),
+        _ => Err(bad(
+            dir,
+            format!("several kernels found ({}); keep one", versions.join(", ")),
+        )),
+    }
+}
+
+fn install_file(from: &Path, to: &Path, mode: u32) -> Result<()> {
+    if let Some(d) = to.parent() {
+        fs::create_dir_all(d).io_ctx("create", d)?;
+    }
+    fs::copy(from, to).io_ctx("copy to", to)?;
+    fs::set_permissions(to, fs::Permissions::from_mode(mode)).io_ctx("chmod", to)
+}
+
+fn write_script(to: &Path, text: &str) -> Result<()> {
+    if let Some(d) = to.parent() {
+        fs::create_dir_all(d).io_ctx("create", d)?;
+    }
+    fs::write(to, text).io_ctx("write", to)?;
+    fs::set_permissions(to, fs::Permissions::from_mode(0o755)).io_ctx("chmod", to)
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<()> {
+    let out = cmd
+        .output()
+        .map_err(|e| Error::Invalid(format!("{what}: cannot run {:?}: {e}", cmd.get_program())))?;
+    if !out.status.success() {
+        return Err(Error::Invalid(format!(
+            "{what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Rebuilds the initramfs inside the tree, with /proc, /sys and /dev bound in.
+fn rebuild_initramfs(dir: &Path, kver: &str) -> Result<()> {
+    let mounts = ["proc", "sys", "dev"];
+    let mut mounted: Vec<PathBuf> = Vec::new();
+    let result = (|| {
+        for m in mounts {
+            let target = dir.join(m);
+            fs::create_dir_all(&target).io_ctx("create", &target)?;
+            run(
+                Command::new("mount")
+                    .arg("--bind")
+                    .arg(format!("/{m}"))
+                    .arg(&target),
+                "bind-mounting into the tree",
+            )?;
+            mounted.push(target);
+        }
+        run(
+            Command::new("chroot")
+                .arg(dir)
+                .args(["update-initramfs", "-c", "-k", kver])
+                .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+            "update-initramfs in the tree",
+        )
+    })();
+    for m in mounted.iter().rev() {
+        let _ = Command::new("umount").arg("-l").arg(m).status();
+    }
+    result
+}
+
+/// Moves `/var`'s content to `usr/share/factory/var` and writes tmpfiles.d
+/// lines that recreate it at boot (directories, copied files, symlinks).
+fn empty_var(dir: &Path) -> Result<()> {
+    let var = dir.join("var");
+    let factory = dir.join("usr/share/factory/var");
+    if !var.is_dir() {
+        fs::create_dir_all(&var).io_ctx("create", &var)?;
+        return Ok(());
+    }
+    let mut lines =
+        vec!["# Made by strata prepare-tree: recreates /var's content at boot.".to_owned()];
+    fn walk(base: &Path, rel: &Path, lines: &mut Vec<String>) -> Result<()> {
+        let mut entries: Vec<_> = fs::read_dir(base.join(rel))
+            .io_ctx("read directory", base.join(rel))?
+            .flatten()
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let r = rel.join(e.file_name());
+            let m = fs::symlink_metadata(e.path()).io_ctx("stat", e.path())?;
+            let p = Path::new("/var").join(&r);
+            let p = p.display().to_string().replace(' ', "\\x20");
+            if m.is_dir() {
+                lines.push(format!(
+                    "d {p} {:04o} {} {} -",
+                    m.mode() & 0o7777,
+                    m.uid(),
+                    m.gid()
+                ));
+                walk(base, &r, lines)?;
+            } else if m.file_type().is_symlink() {
+                let t = fs::read_link(e.path()).io_ctx("read symlink", e.path())?;
+                lines.push(format!("L {p} - - - - {}", t.display()));
+            } else if m.is_file() {
+                lines.push(format!(
+                    "C {p} - - - - /usr/share/factory/var/{}",
+                    r.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+    walk(&var, Path::new(""), &mut lines)?;
+    if factory.exists() {
+        fs::remove_dir_all(&factory).io_ctx("remove", &factory)?;
+    }
+    fs::create_dir_all(factory.parent().unwrap_or(dir)).io_ctx("create", &factory)?;
+    fs::rename(&var, &factory).io_ctx("move /var to", &factory)?;
+    fs::create_dir(&var).io_ctx("create", &var)?;
+    let conf = dir.join("usr/lib/tmpfiles.d/strata-var.conf");
+    fs::create_dir_all(conf.parent().unwrap_or(dir)).io_ctx("create", &conf)?;
+    fs::write(&conf, lines.join("\n") + "\n").io_ctx("write", &conf)
+}
+
+/// Prepares `dir` in place; `strata` and `prepare_root` are the binaries to install.
+pub fn prepare_tree(dir: &Path, strata: &Path, prepare_root: &Path) -> Result<Prepared> {
+    let kver = kernel_version(dir)?;
+    install_file(strata, &dir.join("usr/bin/strata"), 0o755)?;
+    install_file(
+        prepare_root,
+        &dir.join("usr/lib/strata/strata-prepare-root"),
+        0o755,
+    )?;
+    write_script(&dir.join("usr/share/initramfs-tools/hooks/strata"), HOOK)?;
+    write_script(
+        &dir.join("usr/share/initramfs-tools/scripts/init-bottom/strata"),
+        INIT_BOTTOM,
+    )?;
+    // The initramfs is built while /etc is still /etc: initramfs-tools reads its config there.
+    let etc = dir.join("etc");
+    if etc.is_dir() {
+        rebuild_initramfs(dir, &kver)?;
+    }
+    let modules = dir.join("usr/lib/modules").join(&kver);
+    fs::create_dir_all(&modules).io_ctx("create", &modules)?;
+    for (from, to) in [
+        (format!("boot/vmlinuz-{kver}"), "vmlinuz"),
+        (format!("boot/initrd.img-{kver}"), "initramfs.img"),
+    ] {
+        let src = dir.join(&from);
+        if src.is_file() {
+            fs::rename(&src, modules.join(to)).io_ctx("move kernel file", &src)?;
+        }
+    }
+    if !modules.join("initramfs.img").is_file() {
+        return Err(bad(
+            dir,
+            format!("no initramfs for kernel {kver} (boot/initrd.img-{kver})"),
+        ));
+    }
+    for link in [
+        "vmlinuz",
+        "vmlinuz.old",
+        "initrd.img",
+        "initrd.img.old",
+        "boot/vmlinuz",
+        "boot/initrd.img",
+        "boot/vmlinuz.old",
+        "boot/initrd.img.old",
+    ] {
+        let p = dir.join(link);
+        if fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+            fs::remove_file(&p).io_ctx("remove", &p)?;
+        }
+    }
+    if etc.is_dir() {
+        let usr_etc = dir.join("usr/etc");
+        if usr_etc.exists() {
+            return Err(bad(dir, "both etc and usr/etc exist; cannot move etc"));
+        }
+        fs::rename(&etc, &usr_etc).io_ctx("move /etc to", &usr_etc)?;
+    }
+    empty_var(dir)?;
+    for d in ["sysroot", "efi"] {
+        let p = dir.join(d);
+        if !p.exists() {
+            fs::create_dir(&p).io_ctx("create", &p)?;
+        }
+    }
+    Ok(Prepared {
+        kernel_version: kver,
+    })
+}

@@ -1,0 +1,11 @@
+//! Publishing and pulling: strata and ostree pulling from each other over
+//! nginx, the dev server and file://; signatures and what a pull refuses;
+//! servers that stop, lie or serve damaged objects. One module per subject.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod faults;
+mod history;
+mod interop;
+mod signatures;

@@ -1,0 +1,158 @@
+//! Installing: a disk (image file or block device) partitioned, formatted,
+//! with systemd-boot on the ESP and a first deployment, or the same into an
+//! already mounted target.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use strata_boot::disk::{self, Mounted};
+use strata_remote::progress::Progress;
+use strata_remote::pull::{PullOptions, pull};
+use strata_remote::remotes::{self, Remote};
+use strata_store::copy::copy_commit;
+use strata_store::error::IoContext;
+use strata_store::{Checksum, RefName, Repo};
+
+use crate::deploy::{DeployOptions, DeployReport, deploy};
+use crate::error::{Error, Result};
+use crate::sysroot::Sysroot;
+
+/// The systemd-boot binary Debian's systemd-boot-efi package ships.
+pub const SYSTEMD_BOOT: &str = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
+/// Where the installed machine mounts its ESP.
+pub const ESP_MOUNT: &str = "/efi";
+
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A local repository (any mode) holding the ref.
+    Repo(PathBuf),
+    /// A remote to pull from; the machine keeps it as `origin` for upgrades.
+    Remote { url: String, key: Option<String> },
+}
+
+#[derive(Debug, Clone)]
+pub struct InstallOptions {
+    pub source: Source,
+    pub ref_name: String,
+    pub kargs: Vec<String>,
+    pub stateroot: String,
+}
+
+/// Installs onto `disk_path` (created at `size` bytes if it is not a block device).
+pub fn install_disk(
+    disk_path: &Path,
+    size: u64,
+    opts: &InstallOptions,
+    progress: &dyn Progress,
+) -> Result<DeployReport> {
+    let d = disk::partition(disk_path, size)?;
+    let root_uuid = disk::uuid(&d.root)?;
+    let esp_uuid = disk::uuid(&d.esp)?;
+    let work = std::env::temp_dir().join(format!("strata-install-{}", std::process::id()));
+    let root = Mounted::new(&d.root, &work.join("root"))?;
+    // The ESP's content is assembled in a directory and copied onto the vfat
+    // filesystem with mtools: no vfat driver is needed on the installing host.
+    let esp_dir = work.join("esp");
+    fs::create_dir_all(&esp_dir).io_ctx("create", &esp_dir)?;
+    let report = install_into(
+        &root.0,
+        &esp_dir,
+        &format!("root=UUID={root_uuid} rw"),
+        Some(&esp_uuid),
+        opts,
+        progress,
+    )?;
+    disk::copy_to_vfat(&esp_dir, &d.esp)?;
+    strata_store::durable::sync_filesystem(&root.0)?;
+    drop(root);
+    let _ = fs::remove_dir_all(&work);
+    Ok(report)
+}
+
+/// Installs into a mounted target: `sysroot` (the future root filesystem)
+/// and `esp` (its EFI system partition, mounted at /efi on the machine).
+pub fn install_into(
+    sysroot: &Path,
+    esp: &Path,
+    root_karg: &str,
+    esp_uuid: Option<&str>,
+    opts: &InstallOptions,
+    progress: &dyn Progress,
+) -> Result<DeployReport> {
+    let mut s = Sysroot::init_with_esp(
+        sysroot,
+        Some(Path::new(ESP_MOUNT)),
+        Some(root_karg),
+        Some(esp),
+    )?;
+    let (commit, refspec) = fetch(&mut s, opts, progress)?;
+    let boot = Path::new(SYSTEMD_BOOT);
+    if !boot.is_file() {
+        return Err(Error::Refused(format!(
+            "{SYSTEMD_BOOT} is missing: install Debian's systemd-boot-efi package"
+        )));
+    }
+    s.esp().install_systemd_boot(boot)?;
+    let report = deploy(
+        &s,
+        &commit,
+        &DeployOptions {
+            stateroot: opts.stateroot.clone(),
+            refspec: Some(refspec),
+            kargs: Some(opts.kargs.clone()),
+        },
+    )?;
+    if let Some(uuid) = esp_uuid {
+        // The machine mounts its ESP at /efi, so `strata` there can manage entries.
+        let fstab = s.deployment_path(&report.id).join("etc/fstab");
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&fstab)
+            .io_ctx("open", &fstab)?;
+        writeln!(f, "UUID={uuid} {ESP_MOUNT} vfat umask=0077 0 2").io_ctx("write", &fstab)?;
+    }
+    Ok(report)
+}
+
+fn fetch(
+    s: &mut Sysroot,
+    opts: &InstallOptions,
+    progress: &dyn Progress,
+) -> Result<(Checksum, String)> {
+    match &opts.source {
+        Source::Repo(path) => {
+            let src = Repo::open(path)?;
+            let commit = src.resolve_rev(&opts.ref_name)?;
+            copy_commit(&src, s.repo(), &commit)?;
+            s.repo()
+                .write_ref(&RefName::parse(&opts.ref_name)?, &commit)?;
+            Ok((commit, opts.ref_name.clone()))
+        }
+        Source::Remote { url, key } => {
+            let remote = Remote {
+                name: "origin".into(),
+                url: url.clone(),
+                sign_verify: key.is_some(),
+                key: key.clone(),
+                key_file: None,
+                revoked_file: None,
+            };
+            remotes::add(s.repo_mut(), &remote)?;
+            let r = pull(
+                s.repo(),
+                &PullOptions {
+                    remote: "origin".into(),
+                    ref_name: opts.ref_name.clone(),
+                    depth: 0,
+                    commit: None,
+                    allow_downgrade: false,
+                    concurrency: 8,
+                },
+                progress,
+            )?;
+            Ok((r.commit, format!("origin:{}", opts.ref_name)))
+        }
+    }
+}
