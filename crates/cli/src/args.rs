@@ -18,14 +18,9 @@ pub struct Cli {
     pub repo: Option<PathBuf>,
 
     /// The machine's physical root (or a directory standing in for one).
-    #[arg(
-        long,
-        global = true,
-        env = "STRATA_SYSROOT",
-        default_value = "/",
-        value_name = "DIR"
-    )]
-    pub sysroot: PathBuf,
+    /// Default: /sysroot on a booted strata machine, / otherwise.
+    #[arg(long, global = true, env = "STRATA_SYSROOT", value_name = "DIR")]
+    pub sysroot: Option<PathBuf>,
 
     /// The stateroot: deployments of one OS that share /var.
     #[arg(
@@ -210,9 +205,10 @@ pub enum Command {
         #[arg(long, value_name = "ARGS", default_value = "rw")]
         root_karg: String,
         /// Take the commit from this local repository.
-        #[arg(long, conflicts_with = "remote", required_unless_present = "remote")]
+        #[arg(long, required_unless_present = "remote")]
         source_repo: Option<PathBuf>,
-        /// Pull the commit from this URL; the machine keeps it as remote `origin`.
+        /// The URL the machine upgrades from, kept as remote `origin`; the
+        /// commit is pulled from it unless --source-repo gives it.
         #[arg(long)]
         remote: Option<String>,
         /// The remote's public key (base64); without it, pulls are unverified.

@@ -23,12 +23,15 @@ pub const SYSTEMD_BOOT: &str = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
 /// Where the installed machine mounts its ESP.
 pub const ESP_MOUNT: &str = "/efi";
 
+/// Where the first commit comes from, and what the machine follows after.
 #[derive(Debug, Clone)]
-pub enum Source {
-    /// A local repository (any mode) holding the ref.
-    Repo(PathBuf),
-    /// A remote to pull from; the machine keeps it as `origin` for upgrades.
-    Remote { url: String, key: Option<String> },
+pub struct Source {
+    /// A local repository (any mode) holding the ref; without it, the
+    /// commit is pulled from `remote`.
+    pub repo: Option<PathBuf>,
+    /// The remote the machine upgrades from, kept as `origin` (URL, public
+    /// key; no key means unverified pulls).
+    pub remote: Option<(String, Option<String>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -121,25 +124,33 @@ fn fetch(
     opts: &InstallOptions,
     progress: &dyn Progress,
 ) -> Result<(Checksum, String)> {
-    match &opts.source {
-        Source::Repo(path) => {
-            let src = Repo::open(path)?;
-            let commit = src.resolve_rev(&opts.ref_name)?;
-            copy_commit(&src, s.repo(), &commit)?;
-            s.repo()
-                .write_ref(&RefName::parse(&opts.ref_name)?, &commit)?;
-            Ok((commit, opts.ref_name.clone()))
-        }
-        Source::Remote { url, key } => {
-            let remote = Remote {
-                name: "origin".into(),
-                url: url.clone(),
-                sign_verify: key.is_some(),
-                key: key.clone(),
-                key_file: None,
-                revoked_file: None,
+    let src = &opts.source;
+    if let Some((url, key)) = &src.remote {
+        let remote = Remote {
+            name: "origin".into(),
+            url: url.clone(),
+            sign_verify: key.is_some(),
+            key: key.clone(),
+            key_file: None,
+            revoked_file: None,
+        };
+        remotes::add(s.repo_mut(), &remote)?;
+    }
+    match (&src.repo, &src.remote) {
+        (Some(path), remote) => {
+            let from = Repo::open(path)?;
+            let commit = from.resolve_rev(&opts.ref_name)?;
+            copy_commit(&from, s.repo(), &commit)?;
+            // Following the remote when there is one: the local copy is the
+            // remote's content, delivered another way.
+            let refspec = match remote {
+                Some(_) => format!("origin:{}", opts.ref_name),
+                None => opts.ref_name.clone(),
             };
-            remotes::add(s.repo_mut(), &remote)?;
+            s.repo().write_ref(&RefName::parse(&refspec)?, &commit)?;
+            Ok((commit, refspec))
+        }
+        (None, Some(_)) => {
             let r = pull(
                 s.repo(),
                 &PullOptions {
@@ -154,5 +165,8 @@ fn fetch(
             )?;
             Ok((r.commit, format!("origin:{}", opts.ref_name)))
         }
+        (None, None) => Err(Error::Refused(
+            "nothing to install from: give a source repository or a remote".into(),
+        )),
     }
 }

@@ -7,7 +7,7 @@ mod publish;
 mod system;
 mod write;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -15,15 +15,42 @@ use strata_store::Repo;
 
 use crate::args::{Cli, Command, RemoteCommand, SysrootCommand};
 
+/// The sysroot: as given, else `/sysroot` on a booted strata machine
+/// (where `/` is the deployment), else `/`.
+fn sysroot_path(given: Option<&Path>) -> PathBuf {
+    match given {
+        Some(p) => p.to_owned(),
+        None if Path::new("/run/strata-booted").exists()
+            && Path::new("/sysroot/strata/sysroot.conf").exists() =>
+        {
+            PathBuf::from("/sysroot")
+        }
+        None => PathBuf::from("/"),
+    }
+}
+
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    let sysroot = sysroot_path(cli.sysroot.as_deref());
+    // Without --repo, repository commands work on the sysroot's repository
+    // (so `strata remote add` on a machine needs no path).
     let repo_path = || -> Result<PathBuf> {
-        cli.repo
-            .clone()
-            .context("no repository given: pass --repo PATH or set STRATA_REPO")
+        if let Some(r) = &cli.repo {
+            return Ok(r.clone());
+        }
+        let machine = sysroot.join("strata/repo");
+        if machine.join("config").exists() {
+            return Ok(machine);
+        }
+        anyhow::bail!("no repository given: pass --repo PATH or set STRATA_REPO")
     };
     let open = || -> Result<Repo> { Ok(Repo::open(&repo_path()?)?) };
     match cli.command {
-        Command::Init { ref mode } => write::init(&repo_path()?, mode),
+        Command::Init { ref mode } => write::init(
+            cli.repo
+                .as_deref()
+                .context("no repository given: pass --repo PATH or set STRATA_REPO")?,
+            mode,
+        ),
         Command::Commit(ref a) => write::commit(&open()?, a),
         Command::Checkout {
             ref rev,
@@ -90,7 +117,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sysroot(SysrootCommand::Init {
             ref esp,
             ref root_karg,
-        }) => system::init(&cli.sysroot, esp.as_deref(), root_karg.as_deref()),
+        }) => system::init(&sysroot, esp.as_deref(), root_karg.as_deref()),
         Command::PrepareTree {
             ref dir,
             ref prepare_root,
@@ -122,17 +149,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Deploy {
             ref target,
             ref kargs,
-        } => system::deploy(&cli.sysroot, &cli.stateroot, target, kargs),
-        Command::Status { json } => system::status(&cli.sysroot, json),
-        Command::Upgrade { check } => system::upgrade(&cli.sysroot, &cli.stateroot, check),
-        Command::Switch { ref refspec } => system::switch(&cli.sysroot, &cli.stateroot, refspec),
-        Command::Rollback => system::rollback(&cli.sysroot),
-        Command::Cleanup => system::cleanup(&cli.sysroot),
-        Command::EtcDiff => system::etc_diff(&cli.sysroot),
+        } => system::deploy(&sysroot, &cli.stateroot, target, kargs),
+        Command::Status { json } => system::status(&sysroot, json),
+        Command::Upgrade { check } => system::upgrade(&sysroot, &cli.stateroot, check),
+        Command::Switch { ref refspec } => system::switch(&sysroot, &cli.stateroot, refspec),
+        Command::Rollback => system::rollback(&sysroot),
+        Command::Cleanup => system::cleanup(&sysroot),
+        Command::EtcDiff => system::etc_diff(&sysroot),
         Command::Kargs {
             ref append,
             ref delete,
-        } => system::kargs(&cli.sysroot, append, delete),
+        } => system::kargs(&sysroot, append, delete),
         Command::Prune {
             refs_only,
             depth,

@@ -258,13 +258,9 @@ fn parse_size(s: &str) -> Result<u64> {
 
 pub fn install(a: InstallArgs) -> Result<ExitCode> {
     use strata_sysroot::install::{InstallOptions, Source, install_disk, install_into};
-    let source = match (&a.source_repo, &a.remote) {
-        (Some(r), _) => Source::Repo(r.clone()),
-        (None, Some(url)) => Source::Remote {
-            url: url.clone(),
-            key: a.sign_pubkey.clone(),
-        },
-        (None, None) => anyhow::bail!("give --source-repo DIR or --remote URL"),
+    let source = Source {
+        repo: a.source_repo.clone(),
+        remote: a.remote.clone().map(|url| (url, a.sign_pubkey.clone())),
     };
     let opts = InstallOptions {
         source,

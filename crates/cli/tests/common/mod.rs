@@ -13,6 +13,7 @@ pub mod dev_server;
 pub mod machine;
 pub mod nginx;
 pub mod publish;
+pub mod vm;
 
 use std::ffi::OsStr;
 use std::fs;

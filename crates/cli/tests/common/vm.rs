@@ -1,0 +1,236 @@
+//! Booting installed disks in QEMU (software emulation, OVMF, systemd-boot)
+//! and running commands in the guest over its serial console.
+//!
+//! The guest logs root in on ttyS0 by itself (the fixture tree carries an
+//! agetty drop-in); the harness turns echo off and frames every command
+//! with markers, so output and exit status are read back exactly. Guests
+//! need no network. Everything the console printed is kept in a log file
+//! for post-mortems.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A boot through firmware, systemd-boot, the kernel and systemd, emulated.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(400);
+pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+
+pub struct Vm {
+    child: Child,
+    stdin: ChildStdin,
+    out: Arc<Mutex<Vec<u8>>>,
+    /// Where in `out` the next command's output starts.
+    seen: usize,
+    n: u32,
+    pub log: PathBuf,
+}
+
+pub fn have_qemu() -> bool {
+    let ok = Path::new(OVMF_CODE).exists() && super::have_tool("qemu-system-x86_64");
+    if !ok {
+        eprintln!("skipped: qemu-system-x86_64 or OVMF is missing (scripts/deps installs them)");
+    }
+    ok
+}
+
+impl Vm {
+    /// Boots `disk` (with `vars`, this machine's own copy of the UEFI
+    /// variables, and `extra` disks) and waits for the root shell.
+    pub fn boot(disk: &Path, vars: &Path, extra: &[&Path], log: &Path) -> Vm {
+        if !vars.exists() {
+            fs::copy(OVMF_VARS, vars).expect("copy OVMF variables");
+        }
+        let mut cmd = Command::new("qemu-system-x86_64");
+        cmd.args([
+            "-accel",
+            "tcg",
+            "-cpu",
+            "max",
+            "-m",
+            "1536",
+            "-smp",
+            "2",
+            "-no-reboot",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+        ])
+        .args(["-serial", "stdio", "-nic", "none"])
+        .arg("-drive")
+        .arg(format!("if=pflash,format=raw,readonly=on,file={OVMF_CODE}"))
+        .arg("-drive")
+        .arg(format!("if=pflash,format=raw,file={}", vars.display()))
+        .arg("-drive")
+        .arg(format!("file={},format=raw,if=virtio", disk.display()));
+        for d in extra {
+            cmd.arg("-drive")
+                .arg(format!("file={},format=raw,if=virtio", d.display()));
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start qemu");
+        let stdin = child.stdin.take().expect("qemu stdin");
+        let mut stdout = child.stdout.take().expect("qemu stdout");
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let sink = out.clone();
+        let mut logf = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open console log");
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let _ = logf.write_all(&buf[..n]);
+                if let Ok(mut o) = sink.lock() {
+                    o.extend_from_slice(&buf[..n]);
+                }
+            }
+        });
+        let mut vm = Vm {
+            child,
+            stdin,
+            out,
+            seen: 0,
+            n: 0,
+            log: log.to_owned(),
+        };
+        vm.wait_for("login: root (automatic login)", BOOT_TIMEOUT);
+        std::thread::sleep(Duration::from_secs(2));
+        // Quiet the console: no echo, no kernel messages, no colors.
+        vm.send("stty -echo; dmesg -n 1; export TERM=dumb PAGER=cat SYSTEMD_COLORS=0; PS1=''");
+        std::thread::sleep(Duration::from_secs(1));
+        vm.seen = vm.out.lock().map(|o| o.len()).unwrap_or(0);
+        vm
+    }
+
+    fn text_since(&self, from: usize) -> String {
+        let o = self.out.lock().expect("console buffer");
+        String::from_utf8_lossy(&o[from.min(o.len())..]).into_owned()
+    }
+
+    fn wait_for(&mut self, needle: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let t = self.text_since(self.seen);
+            if let Some(i) = t.find(needle) {
+                return t[..i + needle.len()].to_owned();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "qemu exited ({status}) while waiting for {needle:?}; console log: {}",
+                    self.log.display()
+                );
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "timed out after {timeout:?} waiting for {needle:?}; console log: {}",
+                self.log.display()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("write to the guest console");
+        self.stdin.flush().expect("flush the guest console");
+    }
+
+    /// Runs `cmd` in the guest; returns (exit status, output).
+    pub fn sh(&mut self, cmd: &str, timeout: Duration) -> (i32, String) {
+        self.n += 1;
+        let n = self.n;
+        let start_mark = format!("@@S{n}@@");
+        self.send(&format!(
+            "echo {start_mark}; ( {cmd} ) 2>&1; echo \"@@E{n}:$?@@\""
+        ));
+        let t = self.wait_for(&format!("@@E{n}:"), timeout);
+        let after = self.wait_for_status(n, timeout);
+        let body = t
+            .split(&start_mark)
+            .nth(1)
+            .unwrap_or("")
+            .rsplit_once(&format!("@@E{n}:"))
+            .map(|(b, _)| b)
+            .unwrap_or("");
+        let body = body
+            .trim_matches(|c| c == '\r' || c == '\n')
+            .replace('\r', "");
+        self.seen = self.out.lock().map(|o| o.len()).unwrap_or(0);
+        (after, body)
+    }
+
+    fn wait_for_status(&mut self, n: u32, timeout: Duration) -> i32 {
+        let t = self.wait_for(&format!("@@E{n}:"), timeout);
+        let start = Instant::now();
+        loop {
+            let full = self.text_since(self.seen);
+            if let Some(rest) = full.split(&format!("@@E{n}:")).nth(1)
+                && let Some((code, _)) = rest.split_once("@@")
+            {
+                return code.trim().parse().unwrap_or(-1);
+            }
+            assert!(start.elapsed() < timeout, "no exit status after {t:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs `cmd` and panics unless it exits 0; returns its output.
+    pub fn ok(&mut self, cmd: &str) -> String {
+        let (code, out) = self.sh(cmd, Duration::from_secs(600));
+        assert_eq!(
+            code,
+            0,
+            "guest command {cmd:?} failed:\n{out}\nconsole log: {}",
+            self.log.display()
+        );
+        out
+    }
+
+    /// Reboots (QEMU runs with -no-reboot, so the machine stops) and waits for exit.
+    pub fn reboot(mut self) {
+        self.send("sync; systemctl reboot");
+        self.wait_exit(Duration::from_secs(180));
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = self.child.kill();
+        panic!(
+            "the guest did not stop within {timeout:?}; console log: {}",
+            self.log.display()
+        );
+    }
+
+    /// Power cut: kills QEMU where it stands.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
