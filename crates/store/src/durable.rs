@@ -3,7 +3,8 @@
 //! The sequence is: write a temporary file in the same directory, fsync it,
 //! rename it over the target, fsync the directory. A crash leaves either the
 //! old file or the new one, never a mix; at worst a stray `.tmp-` file,
-//! which readers ignore.
+//! which readers ignore. The file is fsynced once more after the rename,
+//! for vfat (see `write_file`).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -35,6 +36,11 @@ pub fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<()> {
         f.write_all(data).io_ctx("write", &tmp)?;
         f.sync_all().io_ctx("fsync", &tmp)?;
         fs::rename(&tmp, path).io_ctx("rename into place", path)?;
+        // Again after the rename: vfat (the ESP) writes a renamed file's
+        // size into its new directory entry only when the inode is written
+        // back, so without this a power cut leaves a 0-byte boot entry
+        // (seen in the VM power-cut test).
+        f.sync_all().io_ctx("fsync", path)?;
         sync_dir(dir)
     })();
     if result.is_err() {

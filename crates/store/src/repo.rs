@@ -246,20 +246,7 @@ impl Repo {
     /// symlinks). Does not verify the checksum; see `fsck`.
     pub fn load_file(&self, checksum: &Checksum) -> Result<(FileHeader, Vec<u8>)> {
         let path = self.object_path(checksum, ObjectType::File);
-        let missing = |source: std::io::Error| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                Error::MissingObject {
-                    checksum: *checksum,
-                    kind: ObjectType::File,
-                }
-            } else {
-                Error::Io {
-                    action: "read",
-                    path: path.clone(),
-                    source,
-                }
-            }
-        };
+        let missing = |source| read_error(source, checksum, ObjectType::File, &path);
         let fmt_err = |source| Error::Format {
             path: path.clone(),
             source,
@@ -337,20 +324,7 @@ impl Repo {
     /// A content object's header and content size, without reading the content.
     pub fn load_file_header(&self, checksum: &Checksum) -> Result<(FileHeader, u64)> {
         let path = self.object_path(checksum, ObjectType::File);
-        let missing = |source: std::io::Error| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                Error::MissingObject {
-                    checksum: *checksum,
-                    kind: ObjectType::File,
-                }
-            } else {
-                Error::Io {
-                    action: "read",
-                    path: path.clone(),
-                    source,
-                }
-            }
-        };
+        let missing = |source| read_error(source, checksum, ObjectType::File, &path);
         match self.mode {
             RepoMode::Archive => {
                 let mut f = File::open(&path).map_err(missing)?;
@@ -408,6 +382,23 @@ impl Repo {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e).io_ctx("remove", &p),
+        }
+    }
+}
+
+/// A failed read of an object: missing when it does not exist, an I/O
+/// error naming the path otherwise.
+fn read_error(source: std::io::Error, checksum: &Checksum, kind: ObjectType, path: &Path) -> Error {
+    if source.kind() == std::io::ErrorKind::NotFound {
+        Error::MissingObject {
+            checksum: *checksum,
+            kind,
+        }
+    } else {
+        Error::Io {
+            action: "read",
+            path: path.to_owned(),
+            source,
         }
     }
 }

@@ -82,6 +82,16 @@ fn status(vm: &mut Vm) -> serde_json::Value {
     serde_json::from_str(&vm.ok("strata status --json")).expect("status --json is JSON")
 }
 
+fn default_version(st: &serde_json::Value) -> String {
+    let d = st["deployments"]
+        .as_array()
+        .expect("deployments")
+        .iter()
+        .find(|d| d["default"] == true)
+        .expect("a default deployment");
+    d["version"].as_str().unwrap_or_default().to_owned()
+}
+
 fn booted_version(st: &serde_json::Value) -> String {
     let d = st["deployments"]
         .as_array()
@@ -97,11 +107,14 @@ fn install_boot_upgrade_rollback_power_cut() {
     if !have_root("loop devices, chroot, mkfs") || !have_qemu() {
         return;
     }
-    let tmp = tempdir();
-    let t = tmp.path();
+    // Kept when the test fails (disk image, trees) for a post-mortem;
+    // removed at the end of a successful run.
+    let kept = tempdir().keep();
+    let t = kept.as_path();
     let base = bootable_debian();
     let helper = prepare_root_binary();
-    let log = t.join("console.log");
+    // Outside the temporary directory: kept for a post-mortem when the test fails.
+    let log = std::env::temp_dir().join(format!("strata-vm-console-{}.log", std::process::id()));
     eprintln!("vm: console log in {}", log.display());
     let mut clock = std::time::Instant::now();
 
@@ -231,7 +244,17 @@ fn install_boot_upgrade_rollback_power_cut() {
     // 4. Power cuts inside `strata upgrade`: the next boot always comes up
     // (v1, or a complete v2), status is consistent, and a rerun succeeds.
     for delay_ms in [300u64, 1500, 4000] {
+        // v1 the default again, so the upgrade has a whole deploy to do.
+        let st = status(&mut vm);
+        if default_version(&st) != "v1" {
+            vm.ok("strata rollback");
+        }
         vm.ok(mount_updates);
+        eprintln!(
+            "vm: ESP before the cut: {}",
+            vm.ok("ls -la /efi/loader/entries /efi/strata; findmnt /efi")
+                .replace('\n', " | ")
+        );
         vm.send("strata upgrade > /dev/null 2>&1");
         std::thread::sleep(Duration::from_millis(delay_ms));
         vm.kill();
@@ -246,8 +269,16 @@ fn install_boot_upgrade_rollback_power_cut() {
             .as_array()
             .map(|a| a.iter().filter(|d| d["default"] == true).count());
         assert_eq!(defaults, Some(1), "{st}");
+        // Every deployment status lists is complete on disk.
+        for d in st["deployments"].as_array().into_iter().flatten() {
+            let path = d["path"].as_str().unwrap_or_default();
+            vm.ok(&format!(
+                "test -d /sysroot{path}/usr/lib/modules && test -d /sysroot{path}/etc"
+            ));
+        }
         vm.ok(mount_updates);
         vm.ok("strata upgrade; strata cleanup");
+        assert_eq!(default_version(&status(&mut vm)), "v2");
         vm.ok("strata fsck");
         step(
             &format!("power cut {delay_ms} ms into an upgrade; boot; rerun"),
@@ -281,4 +312,6 @@ fn install_boot_upgrade_rollback_power_cut() {
     );
     step("boot the other entry from the menu (one-shot)", &mut clock);
     vm.kill();
+    let _ = fs::remove_dir_all(t);
+    let _ = fs::remove_file(&log);
 }

@@ -168,6 +168,25 @@ impl Pending {
     }
 }
 
+fn write_dirmeta(
+    tx: &Transaction<'_>,
+    uid: u32,
+    gid: u32,
+    perms: u32,
+    xattrs: Xattrs,
+) -> Result<Checksum> {
+    tx.write_meta(
+        ObjectType::DirMeta,
+        &DirMeta {
+            uid,
+            gid,
+            mode: S_IFDIR | perms,
+            xattrs,
+        }
+        .to_bytes(),
+    )
+}
+
 fn read_all(entry: &mut impl Read, archive: &Path) -> Result<Vec<u8>> {
     let mut data = Vec::new();
     entry
@@ -247,32 +266,14 @@ pub fn import_tar(
         xattrs.sort();
         let Some((leaf, parents)) = parts.split_last() else {
             if kind == EntryType::Directory {
-                let m = tx.write_meta(
-                    ObjectType::DirMeta,
-                    &DirMeta {
-                        uid,
-                        gid,
-                        mode: S_IFDIR | perms,
-                        xattrs,
-                    }
-                    .to_bytes(),
-                )?;
+                let m = write_dirmeta(tx, uid, gid, perms, xattrs)?;
                 root.meta = Some(m);
             }
             continue;
         };
         match kind {
             EntryType::Directory => {
-                let m = tx.write_meta(
-                    ObjectType::DirMeta,
-                    &DirMeta {
-                        uid,
-                        gid,
-                        mode: S_IFDIR | perms,
-                        xattrs,
-                    }
-                    .to_bytes(),
-                )?;
+                let m = write_dirmeta(tx, uid, gid, perms, xattrs)?;
                 let dir = dir_at(&mut root, &parts, &name, path)?;
                 dir.meta = Some(m);
                 dir_at(&mut root, parents, &name, path)?.files.remove(leaf);
