@@ -204,8 +204,9 @@ pub enum Command {
         /// Kernel arguments naming the root for --target-sysroot (e.g. "root=UUID=… rw").
         #[arg(long, value_name = "ARGS", default_value = "rw")]
         root_karg: String,
-        /// Take the commit from this local repository.
-        #[arg(long, required_unless_present = "remote")]
+        /// Take the commit from this local repository (the global --repo
+        /// works too).
+        #[arg(long)]
         source_repo: Option<PathBuf>,
         /// The URL the machine upgrades from, kept as remote `origin`; the
         /// commit is pulled from it unless --source-repo gives it.

@@ -166,7 +166,7 @@ fn fetch(
             Ok((r.commit, format!("origin:{}", opts.ref_name)))
         }
         (None, None) => Err(Error::Refused(
-            "nothing to install from: give a source repository or a remote".into(),
+            "nothing to install from: give --repo (or --source-repo) with the commit, or --remote URL to pull it".into(),
         )),
     }
 }

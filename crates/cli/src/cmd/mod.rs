@@ -139,7 +139,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             target_sysroot: target_sysroot.clone(),
             target_esp: target_esp.clone(),
             root_karg: root_karg.clone(),
-            source_repo: source_repo.clone(),
+            source_repo: source_repo.clone().or_else(|| cli.repo.clone()),
             remote: remote.clone(),
             sign_pubkey: sign_pubkey.clone(),
             ref_name: ref_name.clone(),

@@ -11,6 +11,7 @@ mod booted;
 mod crash;
 mod esp;
 mod etc;
+mod install;
 mod kargs;
 mod kernel;
 mod lifecycle;
