@@ -175,7 +175,11 @@ fn store_file(
         return tx.write_content(header, &[]);
     }
     if size <= SMALL_FILE {
-        let content = fs::read(path).io_ctx("read", path)?;
+        // The size is known from the walk: no second stat, one read call.
+        let mut content = Vec::with_capacity(size as usize + 1);
+        File::open(path)
+            .and_then(|f| f.take(SMALL_FILE + 1).read_to_end(&mut content))
+            .io_ctx("read", path)?;
         return tx.write_content(header, &content);
     }
     let mut h = header.hasher();

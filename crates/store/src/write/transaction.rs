@@ -47,6 +47,8 @@ pub struct Transaction<'r> {
     pub stats: Stats,
     /// Whether the process may chown to any owner (bare mode needs it).
     privileged: bool,
+    /// The effective uid and gid, which new files get without a chown.
+    own: (u32, u32),
     /// Renames into `objects/` not yet made durable.
     unsynced: AtomicBool,
 }
@@ -80,6 +82,10 @@ impl<'r> Transaction<'r> {
             stats: Stats::default(),
             privileged: rustix::process::geteuid().is_root(),
             unsynced: AtomicBool::new(false),
+            own: (
+                rustix::process::geteuid().as_raw(),
+                rustix::process::getegid().as_raw(),
+            ),
         })
     }
 
@@ -164,10 +170,7 @@ impl<'r> Transaction<'r> {
         path: &Path,
         fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     ) -> Result<()> {
-        let own = rustix::process::geteuid().as_raw();
-        if !self.privileged
-            && (header.uid != own || header.gid != rustix::process::getegid().as_raw())
-        {
+        if !self.privileged && (header.uid, header.gid) != self.own {
             return Err(Error::BadInput {
                 path: self.repo.path().to_owned(),
                 what: format!(
@@ -203,8 +206,11 @@ impl<'r> Transaction<'r> {
         fill(&mut w).io_ctx("write", path)?;
         w.flush().io_ctx("write", path)?;
         drop(w);
-        // chown before chmod: chown clears the setuid and setgid bits.
-        rustix::fs::fchown(&f, uid, gid).io_ctx("chown", path)?;
+        // chown before chmod: chown clears the setuid and setgid bits. A new
+        // file is ours already; most of a tree is root's, like us.
+        if (header.uid, header.gid) != self.own {
+            rustix::fs::fchown(&f, uid, gid).io_ctx("chown", path)?;
+        }
         rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(header.mode & 0o7777))
             .io_ctx("chmod", path)?;
         xattr::set_fd(&f, &header.xattrs, path)?;
