@@ -250,11 +250,6 @@ fn install_boot_upgrade_rollback_power_cut() {
             vm.ok("strata rollback");
         }
         vm.ok(mount_updates);
-        eprintln!(
-            "vm: ESP before the cut: {}",
-            vm.ok("ls -la /efi/loader/entries /efi/strata; findmnt /efi")
-                .replace('\n', " | ")
-        );
         vm.send("strata upgrade > /dev/null 2>&1");
         std::thread::sleep(Duration::from_millis(delay_ms));
         vm.kill();
