@@ -61,12 +61,7 @@ impl Esp {
     pub fn entries(&self) -> Result<Vec<(EntryName, Entry)>> {
         let dir = self.entries_dir();
         let mut out = Vec::new();
-        let list = match fs::read_dir(&dir) {
-            Ok(l) => l,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(e).io_ctx("list", &dir),
-        };
-        for e in list {
+        for e in list_if_present(&dir)? {
             let e = e.io_ctx("list", &dir)?;
             let Some(name) = e.file_name().to_str().and_then(EntryName::parse) else {
                 continue;
@@ -162,16 +157,12 @@ impl Esp {
         result.map(|()| rel)
     }
 
-    /// Names of the kernel directories under `strata/`, leftovers excluded.
+    /// Names of the kernel directories under `strata/`, including leftover
+    /// `.tmp-*` copies of an interrupted install (cleanup removes those).
     pub fn kernel_dirs(&self) -> Result<Vec<String>> {
         let dir = self.kernels_dir();
         let mut out = Vec::new();
-        let list = match fs::read_dir(&dir) {
-            Ok(l) => l,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(e).io_ctx("list", &dir),
-        };
-        for e in list {
+        for e in list_if_present(&dir)? {
             let e = e.io_ctx("list", &dir)?;
             out.push(e.file_name().to_string_lossy().into_owned());
         }
@@ -198,5 +189,14 @@ impl Esp {
             durable::write_file(&to, &bytes, 0o644)?;
         }
         Ok(())
+    }
+}
+
+/// The entries of `dir`; none when it does not exist.
+fn list_if_present(dir: &Path) -> Result<Vec<std::io::Result<fs::DirEntry>>> {
+    match fs::read_dir(dir) {
+        Ok(l) => Ok(l.collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).io_ctx("list", dir),
     }
 }

@@ -194,20 +194,7 @@ impl Repo {
     /// Reads a metadata object and checks its bytes against its name.
     pub fn read_meta(&self, checksum: &Checksum, kind: ObjectType) -> Result<Vec<u8>> {
         let path = self.object_path(checksum, kind);
-        let data = fs::read(&path).map_err(|source| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                Error::MissingObject {
-                    checksum: *checksum,
-                    kind,
-                }
-            } else {
-                Error::Io {
-                    action: "read",
-                    path: path.clone(),
-                    source,
-                }
-            }
-        })?;
+        let data = fs::read(&path).map_err(|source| read_error(source, checksum, kind, &path))?;
         if kind != ObjectType::CommitMeta && Checksum::of(&data) != *checksum {
             return Err(Error::Corrupt {
                 checksum: *checksum,
