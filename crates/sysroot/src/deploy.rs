@@ -184,7 +184,7 @@ pub fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<De
         let free = s.esp().free_space()?;
         if free < need + (1 << 20) {
             return Err(Error::Refused(format!(
-                "not enough space on the EFI system partition {}: the kernel and initramfs need {} KiB (plus 1024 KiB spare), {} KiB are free; nothing was changed (`strata cleanup` removes unused kernels)",
+                "not enough space on the EFI system partition {}: the kernel and initramfs need {} KiB (plus 1024 KiB spare), {} KiB are free; no deployment, kernel or boot entry was written (`strata cleanup` removes unused kernels)",
                 s.esp().path().display(),
                 need / 1024,
                 free / 1024
