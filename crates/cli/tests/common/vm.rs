@@ -38,9 +38,28 @@ pub fn have_qemu() -> bool {
 }
 
 impl Vm {
+    /// Boots and waits for the console to print `needle` (no shell set up):
+    /// for boots that are meant to stop early.
+    pub fn boot_until(disk: &Path, vars: &Path, extra: &[&Path], log: &Path, needle: &str) -> Vm {
+        let mut vm = Self::start(disk, vars, extra, log);
+        vm.wait_for(needle, BOOT_TIMEOUT);
+        vm
+    }
+
     /// Boots `disk` (with `vars`, this machine's own copy of the UEFI
     /// variables, and `extra` disks) and waits for the root shell.
     pub fn boot(disk: &Path, vars: &Path, extra: &[&Path], log: &Path) -> Vm {
+        let mut vm = Self::start(disk, vars, extra, log);
+        vm.wait_for("login: root (automatic login)", BOOT_TIMEOUT);
+        std::thread::sleep(Duration::from_secs(2));
+        // Quiet the console: no echo, no kernel messages, no colors.
+        vm.send("stty -echo; dmesg -n 1; export TERM=dumb PAGER=cat SYSTEMD_COLORS=0; PS1=''");
+        std::thread::sleep(Duration::from_secs(1));
+        vm.seen = vm.out.lock().map(|o| o.len()).unwrap_or(0);
+        vm
+    }
+
+    fn start(disk: &Path, vars: &Path, extra: &[&Path], log: &Path) -> Vm {
         if !vars.exists() {
             fs::copy(OVMF_VARS, vars).expect("copy OVMF variables");
         }
@@ -98,21 +117,14 @@ impl Vm {
                 }
             }
         });
-        let mut vm = Vm {
+        Vm {
             child,
             stdin,
             out,
             seen: 0,
             n: 0,
             log: log.to_owned(),
-        };
-        vm.wait_for("login: root (automatic login)", BOOT_TIMEOUT);
-        std::thread::sleep(Duration::from_secs(2));
-        // Quiet the console: no echo, no kernel messages, no colors.
-        vm.send("stty -echo; dmesg -n 1; export TERM=dumb PAGER=cat SYSTEMD_COLORS=0; PS1=''");
-        std::thread::sleep(Duration::from_secs(1));
-        vm.seen = vm.out.lock().map(|o| o.len()).unwrap_or(0);
-        vm
+        }
     }
 
     fn text_since(&self, from: usize) -> String {

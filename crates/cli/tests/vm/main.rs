@@ -65,6 +65,14 @@ fn make_tree(base: &Path, dest: &Path, helper: &Path, customize: impl FnOnce(&Pa
     .ok();
 }
 
+/// Makes systemd-boot boot entry `id` once (LoaderEntryOneShot: attributes
+/// NV|BS|RT, then the UTF-16LE id with its terminating NUL).
+fn set_oneshot(vm: &mut Vm, id: &str) {
+    vm.ok(&format!(
+        "printf '\\x07\\x00\\x00\\x00' > /tmp/v && printf '%s' '{id}' | iconv -t UTF-16LE >> /tmp/v && printf '\\x00\\x00' >> /tmp/v && cat /tmp/v > /sys/firmware/efi/efivars/LoaderEntryOneShot-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
+    ));
+}
+
 /// Prints a step's name and duration (scripts/demo shows these lines).
 fn step(name: &str, since: &mut std::time::Instant) {
     eprintln!("== {name:<44} {:8.1} s", since.elapsed().as_secs_f64());
@@ -294,10 +302,7 @@ fn install_boot_upgrade_rollback_power_cut() {
     let mut vm = Vm::boot(&disk, &vars, &disks, &log);
     let default_version = booted_version(&status(&mut vm));
     let other = names.iter().min().copied().unwrap_or_default(); // lower generation: the rollback entry
-    // LoaderEntryOneShot: attributes (NV, BS, RT) then the UTF-16LE entry id.
-    vm.ok(&format!(
-        "printf '\\x07\\x00\\x00\\x00' > /tmp/v && printf '%s' '{other}' | iconv -t UTF-16LE >> /tmp/v && printf '\\x00\\x00' >> /tmp/v && cat /tmp/v > /sys/firmware/efi/efivars/LoaderEntryOneShot-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
-    ));
+    set_oneshot(&mut vm, other);
     vm.reboot();
     let mut vm = Vm::boot(&disk, &vars, &disks, &log);
     let chosen = booted_version(&status(&mut vm));
@@ -306,6 +311,33 @@ fn install_boot_upgrade_rollback_power_cut() {
         "the one-shot entry {other} should boot the other deployment (was {before})"
     );
     step("boot the other entry from the menu (one-shot)", &mut clock);
+
+    // 6. A bad deployment: an entry (not one of strata's, so strata leaves it
+    // alone) whose strata= names a deployment that does not exist. Booted
+    // once, it stops in the initramfs with a clear message instead of booting
+    // anything else; the next boot is the default again.
+    let default_entry = vm.ok("ls /efi/loader/entries | grep '^strata-' | sort | tail -n 1");
+    vm.ok(&format!(
+        "sed -e 's/^title .*/title bad deployment/' -e 's|\\(strata=[^ ]*\\)\\.[0-9]*|\\1.99|' /efi/loader/entries/{} > /efi/loader/entries/bad-test.conf && sync",
+        default_entry.trim()
+    ));
+    set_oneshot(&mut vm, "bad-test.conf");
+    vm.reboot();
+    let vm = Vm::boot_until(
+        &disk,
+        &vars,
+        &disks,
+        &log,
+        "does not exist on the root filesystem",
+    );
+    vm.kill();
+    let mut vm = Vm::boot(&disk, &vars, &disks, &log);
+    assert_eq!(booted_version(&status(&mut vm)), default_version);
+    vm.ok("rm /efi/loader/entries/bad-test.conf");
+    step(
+        "a bad strata= stops with a message; the next boot is normal",
+        &mut clock,
+    );
     vm.kill();
     let _ = fs::remove_dir_all(t);
     let _ = fs::remove_file(&log);
