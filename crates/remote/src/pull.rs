@@ -340,14 +340,18 @@ impl Puller<'_> {
         Commit::from_bytes(bytes).map_err(|e| bad(e.to_string()))
     }
 
+    /// Fetches `rel`, which must exist on the server.
+    fn required(&self, rel: &str, limit: u64) -> Result<Vec<u8>> {
+        self.fetcher
+            .get(rel, limit)?
+            .ok_or_else(|| Error::NotFound {
+                url: self.fetcher.url_of(rel),
+            })
+    }
+
     fn fetch_commit(&self, c: &Checksum) -> Result<(Vec<u8>, Commit)> {
         let rel = object_rel(c, ObjectType::Commit);
-        let bytes = self
-            .fetcher
-            .get(&rel, MAX_METADATA)?
-            .ok_or_else(|| Error::NotFound {
-                url: self.fetcher.url_of(&rel),
-            })?;
+        let bytes = self.required(&rel, MAX_METADATA)?;
         let commit = self.check_commit(c, &bytes)?;
         Ok((bytes, commit))
     }
@@ -370,12 +374,7 @@ impl Puller<'_> {
             return Ok(self.repo.read_meta(c, kind)?);
         }
         let rel = object_rel(c, kind);
-        let bytes = self
-            .fetcher
-            .get(&rel, MAX_METADATA)?
-            .ok_or_else(|| Error::NotFound {
-                url: self.fetcher.url_of(&rel),
-            })?;
+        let bytes = self.required(&rel, MAX_METADATA)?;
         if Checksum::of(&bytes) != *c {
             return Err(Error::BadObject {
                 object: format!("{c}.{kind}"),
@@ -502,10 +501,7 @@ impl Puller<'_> {
             url: url(),
             what,
         };
-        let bytes = self
-            .fetcher
-            .get(&rel, MAX_CONTENT)?
-            .ok_or_else(|| Error::NotFound { url: url() })?;
+        let bytes = self.required(&rel, MAX_CONTENT)?;
         let (header_bytes, compressed) = split_prefixed(&bytes).map_err(|e| bad(e.to_string()))?;
         let (header, size): (FileHeader, u64) =
             FileHeader::from_archive(header_bytes).map_err(|e| bad(e.to_string()))?;
