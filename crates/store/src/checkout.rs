@@ -290,17 +290,7 @@ impl Ctx<'_> {
             crate::xattr::set_fd(&f, &header.xattrs, path)?;
         }
         rustix::fs::fchmod(&f, Mode::from_raw_mode(header.mode & 0o7777)).io_ctx("chmod", path)?;
-        let zero = rustix::fs::Timestamps {
-            last_access: rustix::fs::Timespec {
-                tv_sec: 0,
-                tv_nsec: rustix::fs::UTIME_OMIT,
-            },
-            last_modification: rustix::fs::Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-        };
-        rustix::fs::futimens(&f, &zero).io_ctx("set mtime of", path)?;
+        rustix::fs::futimens(&f, &crate::write::zero_mtime()).io_ctx("set mtime of", path)?;
         Ok(())
     }
 }

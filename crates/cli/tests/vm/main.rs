@@ -90,24 +90,23 @@ fn status(vm: &mut Vm) -> serde_json::Value {
     serde_json::from_str(&vm.ok("strata status --json")).expect("status --json is JSON")
 }
 
-fn default_version(st: &serde_json::Value) -> String {
+/// The version of the deployment whose `flag` (default, booted) is set.
+fn version_where(st: &serde_json::Value, flag: &str) -> String {
     let d = st["deployments"]
         .as_array()
         .expect("deployments")
         .iter()
-        .find(|d| d["default"] == true)
-        .expect("a default deployment");
+        .find(|d| d[flag] == true)
+        .unwrap_or_else(|| panic!("no {flag} deployment in {st}"));
     d["version"].as_str().unwrap_or_default().to_owned()
 }
 
+fn default_version(st: &serde_json::Value) -> String {
+    version_where(st, "default")
+}
+
 fn booted_version(st: &serde_json::Value) -> String {
-    let d = st["deployments"]
-        .as_array()
-        .expect("deployments")
-        .iter()
-        .find(|d| d["booted"] == true)
-        .expect("a booted deployment");
-    d["version"].as_str().unwrap_or_default().to_owned()
+    version_where(st, "booted")
 }
 
 #[test]

@@ -8,4 +8,5 @@ mod transaction;
 
 pub use commit::{CommitOptions, CommitResult, Parent, Source, commit, commit_with};
 pub use mtree::MutableTree;
+pub(crate) use transaction::zero_mtime;
 pub use transaction::{Stats, Transaction};

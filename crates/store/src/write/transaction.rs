@@ -350,7 +350,9 @@ fn create(path: &Path, mode: u32) -> Result<File> {
         .io_ctx("create", path)
 }
 
-fn zero_mtime() -> Timestamps {
+/// Access time left alone, modification time 0: every file OSTree stores
+/// or checks out has mtime 0.
+pub(crate) fn zero_mtime() -> Timestamps {
     Timestamps {
         last_access: Timespec {
             tv_sec: 0,
