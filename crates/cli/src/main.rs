@@ -9,12 +9,27 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = args::Cli::parse();
+    raise_file_limit();
     match cmd::run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", message(&e));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Raises the soft limit on open files to the hard one, as Go programs and
+/// many servers do: a transaction keeps staged objects open as anonymous
+/// files until they are durable, as many as half this limit allows (see
+/// `strata_store::write`), and the default soft limit is often only 1024.
+fn raise_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        // Best effort: with the lower limit, objects are staged by name.
+        let _ = setrlimit(Resource::Nofile, limit);
     }
 }
 

@@ -516,7 +516,7 @@ impl Puller<'_> {
                 "checksum mismatch (content hashes to {actual})"
             )));
         }
-        tx.write_content(&header, &content)?;
+        tx.write_content_with_checksum(&header, actual, |w| w.write_all(&content))?;
         self.fetched.fetch_add(1, Ordering::Relaxed);
         self.report();
         Ok(())

@@ -1,10 +1,10 @@
 //! The compressed content of archive-mode `.filez` objects: raw deflate.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use flate2::Compression;
-use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
+use flate2::{Decompress, FlushDecompress, Status};
 
 /// The zlib level ostree uses for archive objects.
 pub const DEFAULT_LEVEL: u32 = 6;
@@ -20,6 +20,13 @@ pub fn deflate(content: &[u8], level: u32) -> Vec<u8> {
     enc.finish().unwrap_or_default()
 }
 
+/// Objects up to this size are inflated in one call by libdeflate (about a
+/// third faster than zlib here); larger ones stream through zlib, growing
+/// the output as it comes.
+const WHOLE_BUFFER_MAX: u64 = 64 << 20;
+/// Deflate cannot expand past 1032:1 (a 258-byte match costs at least 2 bits).
+const MAX_RATIO: u64 = 1032;
+
 /// Inflates a raw deflate stream that must hold exactly `size` bytes; a
 /// stream that would inflate past the declared size is refused without
 /// inflating the excess (a decompression bomb costs us nothing).
@@ -27,20 +34,71 @@ pub fn inflate(compressed: &[u8], size: u64) -> Result<Vec<u8>, String> {
     if size == 0 && compressed.is_empty() {
         return Ok(Vec::new());
     }
-    let cap = usize::try_from(size).map_err(|_| format!("declared size {size} too large"))?;
-    let mut out = Vec::with_capacity(cap.min(1 << 26));
-    let mut dec = DeflateDecoder::new(compressed).take(size + 1);
-    dec.read_to_end(&mut out)
-        .map_err(|e| format!("bad compressed data: {e}"))?;
-    if out.len() as u64 != size {
+    if size > WHOLE_BUFFER_MAX {
+        return inflate_streaming(compressed, size);
+    }
+    if size > (compressed.len() as u64).saturating_mul(MAX_RATIO) + 1024 {
         return Err(format!(
-            "content inflates to {}{} bytes, header declares {size}",
-            if out.len() as u64 > size {
-                "more than "
-            } else {
-                ""
-            },
-            out.len().min(cap)
+            "header declares {size} bytes, more than {} compressed bytes can hold",
+            compressed.len()
+        ));
+    }
+    let mut out = vec![0; size as usize];
+    let got = libdeflater::Decompressor::new()
+        .deflate_decompress(compressed, &mut out)
+        .map_err(|e| match e {
+            libdeflater::DecompressionError::InsufficientSpace => {
+                format!("content inflates to more than {size} bytes, header declares {size}")
+            }
+            libdeflater::DecompressionError::BadData => "bad compressed data".to_owned(),
+        })?;
+    if got != out.len() {
+        return Err(format!(
+            "content inflates to {got} bytes, header declares {size}"
+        ));
+    }
+    Ok(out)
+}
+
+/// [`inflate`] for large objects: the output grows as the stream goes, so
+/// a header's word alone never makes us allocate much.
+fn inflate_streaming(compressed: &[u8], size: u64) -> Result<Vec<u8>, String> {
+    let cap = usize::try_from(size).map_err(|_| format!("declared size {size} too large"))?;
+    // One byte of room past the declared size, to notice a stream that
+    // goes on. The first allocation is capped: the size is the server's word.
+    let mut out = Vec::with_capacity(cap.min(1 << 26).saturating_add(1));
+    let mut dec = Decompress::new(false);
+    loop {
+        if out.len() == out.capacity() {
+            out.reserve((cap.saturating_add(1) - out.len()).min(1 << 26));
+        }
+        let (before_in, before_out) = (dec.total_in(), out.len());
+        let status = dec
+            .decompress_vec(
+                &compressed[before_in as usize..],
+                &mut out,
+                FlushDecompress::Finish,
+            )
+            .map_err(|e| format!("bad compressed data: {e}"))?;
+        if out.len() > cap {
+            return Err(format!(
+                "content inflates to more than {cap} bytes, header declares {size}"
+            ));
+        }
+        if status == Status::StreamEnd {
+            break;
+        }
+        if dec.total_in() == before_in && out.len() == before_out {
+            return Err(format!(
+                "bad compressed data: the stream ends early, after {} of {size} bytes",
+                out.len()
+            ));
+        }
+    }
+    if out.len() != cap {
+        return Err(format!(
+            "content inflates to {} bytes, header declares {size}",
+            out.len()
         ));
     }
     Ok(out)
@@ -67,5 +125,19 @@ mod tests {
             inflate(&z[..z.len() / 2], data.len() as u64).is_err(),
             "truncated"
         );
+    }
+
+    #[test]
+    fn empty_and_larger_than_first_allocation() {
+        assert_eq!(inflate(&deflate(b"", 6), 0).expect("empty"), b"");
+        assert!(inflate(&deflate(b"x", 6), 0).is_err(), "longer than 0");
+        // A header's word alone never makes us allocate: 32 MiB from 3 bytes.
+        let err = inflate(&deflate(b"x", 6), 32 << 20).expect_err("bomb");
+        assert!(err.contains("more than"), "{err}");
+        // Past the first 64 MiB allocation: the output grows as needed.
+        let big: Vec<u8> = (0..(65u32 << 20)).map(|i| (i % 251) as u8).collect();
+        let z = deflate(&big, 1);
+        assert!(inflate(&z, big.len() as u64).expect("inflates") == big);
+        assert!(inflate(&z, big.len() as u64 + 1).is_err(), "shorter");
     }
 }

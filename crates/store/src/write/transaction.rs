@@ -1,20 +1,28 @@
-//! A write transaction: objects are staged, synced, then renamed into place.
+//! A write transaction: objects are staged, synced, then placed under
+//! their final names (see [`super::staged`]).
 //!
-//! Crash argument: an object appears under `objects/` only by `rename` of a
-//! complete staged file, and only after `syncfs` made its data durable; the
-//! commit object is written last and the ref moves only after a second
-//! `syncfs`. So a crash at any point leaves no ref to an incomplete commit,
-//! and no partial object under its final name. What a crash leaves in
-//! `tmp/staging-*` is removed by the next transaction (a staging directory
-//! is locked by its owner while in use, so a live one is never removed).
+//! Crash argument: an object appears under `objects/` only by `linkat` or
+//! `rename` of a complete staged file, and only after `syncfs` made its
+//! data durable; the commit object is written last and the ref moves only
+//! after a second `syncfs`. So a crash at any point leaves no ref to an
+//! incomplete commit, and no partial object under its final name. What a
+//! crash leaves in `tmp/staging-*` is removed by the next transaction (a
+//! staging directory is locked by its owner while in use, so a live one is
+//! never removed); anonymous staged files vanish by themselves.
+//!
+//! Every [`EARLY_WRITEBACK_EVERY`] content objects, a background thread
+//! takes what is staged, `syncfs`es and places it, while the writers go
+//! on: the disk works while the cores hash and copy, and the final
+//! [`Transaction::flush`] finds little left to do.
 
 use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, symlink};
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::os::unix::fs::symlink;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use rayon::prelude::*;
 use rustix::fs::{FlockOperation, Timespec, Timestamps};
@@ -26,6 +34,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::lock::RepoLock;
 use crate::objects::{FileHeader, ObjectType, file_header};
 use crate::repo::{Repo, RepoMode};
+use crate::write::staged::{NewFile, Staged, Staging};
 use crate::xattr;
 
 /// Counts of what a transaction did, for progress and summaries.
@@ -40,17 +49,19 @@ pub struct Stats {
 
 pub struct Transaction<'r> {
     repo: &'r Repo,
-    staging: PathBuf,
+    staging: Arc<Staging>,
     _staging_lock: File,
     _lock: RepoLock,
-    pending: Mutex<Vec<(PathBuf, String)>>,
+    /// Staged objects, each with its path relative to the repository.
+    pending: Mutex<Vec<(Staged, String)>>,
+    /// The background placement of an earlier batch, if one was started.
+    background: Mutex<Option<JoinHandle<Result<()>>>>,
     seen: Mutex<HashSet<(Checksum, ObjectType)>>,
     pub stats: Stats,
     /// Whether the process may chown to any owner (bare mode needs it).
     privileged: bool,
     /// Content objects staged since the last early writeback.
     since_writeback: AtomicU64,
-    writeback_running: std::sync::Arc<AtomicBool>,
     /// The effective uid and gid, which new files get without a chown.
     own: (u32, u32),
     /// Renames into `objects/` not yet made durable.
@@ -78,18 +89,19 @@ impl<'r> Transaction<'r> {
         rustix::fs::flock(&staging_lock, FlockOperation::LockExclusive).io_ctx("lock", &fresh)?;
         let staging = tmp.join(format!("{STAGING_PREFIX}{suffix}"));
         fs::rename(&fresh, &staging).io_ctx("name staging directory", &staging)?;
+        let privileged = rustix::process::geteuid().is_root();
         Ok(Transaction {
             repo,
-            staging,
+            staging: Arc::new(Staging::new(staging, privileged)),
             _staging_lock: staging_lock,
             _lock: lock,
             pending: Mutex::new(Vec::new()),
+            background: Mutex::new(None),
             seen: Mutex::new(HashSet::new()),
             stats: Stats::default(),
-            privileged: rustix::process::geteuid().is_root(),
+            privileged,
             unsynced: AtomicBool::new(false),
             since_writeback: AtomicU64::new(0),
-            writeback_running: std::sync::Arc::new(AtomicBool::new(false)),
             own: (
                 rustix::process::geteuid().as_raw(),
                 rustix::process::getegid().as_raw(),
@@ -112,12 +124,11 @@ impl<'r> Transaction<'r> {
         first && !self.repo.has_object(&checksum, kind)
     }
 
-    fn stage_path(&self, checksum: &Checksum, kind: ObjectType) -> PathBuf {
-        self.staging
-            .join(format!("{checksum}.{}", kind.extension(false)))
+    fn stage_name(checksum: &Checksum, kind: ObjectType) -> String {
+        format!("{checksum}.{}", kind.extension(false))
     }
 
-    fn add_pending(&self, staged: PathBuf, checksum: &Checksum, kind: ObjectType) {
+    fn add_pending(&self, staged: Staged, checksum: &Checksum, kind: ObjectType) {
         let rel = self.repo.object_relpath(checksum, kind);
         if let Ok(mut p) = self.pending.lock() {
             p.push((staged, rel));
@@ -131,14 +142,15 @@ impl<'r> Transaction<'r> {
         if !self.claim(checksum, kind) {
             return Ok(checksum);
         }
-        let path = self.stage_path(&checksum, kind);
-        let mut f = create(&path, 0o644)?;
-        f.write_all(data).io_ctx("write", &path)?;
+        let mut f = self
+            .staging
+            .create(&Self::stage_name(&checksum, kind), 0o644)?;
+        f.file.write_all(data).io_ctx("write", &f.path)?;
         self.stats.meta_written.fetch_add(1, Ordering::Relaxed);
         self.stats
             .bytes_written
             .fetch_add(data.len() as u64, Ordering::Relaxed);
-        self.add_pending(path, &checksum, kind);
+        self.add_pending(f.staged(), &checksum, kind);
         Ok(checksum)
     }
 
@@ -161,27 +173,25 @@ impl<'r> Transaction<'r> {
         if !self.claim(checksum, ObjectType::File) {
             return Ok(());
         }
-        let path = self.stage_path(&checksum, ObjectType::File);
-        match self.repo.mode() {
-            RepoMode::Bare => self.stage_bare(header, &path, fill)?,
-            RepoMode::BareUser => stage_bare_user(header, &path, fill)?,
-            RepoMode::Archive => stage_archive(header, &path, fill)?,
-        }
+        let name = Self::stage_name(&checksum, ObjectType::File);
+        let staged = match self.repo.mode() {
+            RepoMode::Bare if header.is_symlink() => self.stage_bare_symlink(header, &name)?,
+            RepoMode::Bare => self.stage_bare(header, self.staging.create(&name, 0o600)?, fill)?,
+            RepoMode::BareUser => {
+                stage_bare_user(header, self.staging.create(&name, 0o600)?, fill)?
+            }
+            RepoMode::Archive => stage_archive(header, &self.staging, &name, fill)?,
+        };
         self.stats.content_written.fetch_add(1, Ordering::Relaxed);
-        self.add_pending(path, &checksum, ObjectType::File);
+        self.add_pending(staged, &checksum, ObjectType::File);
         if self.since_writeback.fetch_add(1, Ordering::Relaxed) + 1 >= EARLY_WRITEBACK_EVERY {
             self.since_writeback.store(0, Ordering::Relaxed);
-            self.early_writeback();
+            self.early_writeback()?;
         }
         Ok(())
     }
 
-    fn stage_bare(
-        &self,
-        header: &FileHeader,
-        path: &Path,
-        fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-    ) -> Result<()> {
+    fn check_owner(&self, header: &FileHeader) -> Result<()> {
         if !self.privileged && (header.uid, header.gid) != self.own {
             return Err(Error::BadInput {
                 path: self.repo.path().to_owned(),
@@ -191,62 +201,93 @@ impl<'r> Transaction<'r> {
                 ),
             });
         }
-        let uid = Some(rustix::fs::Uid::from_raw(header.uid));
-        let gid = Some(rustix::fs::Gid::from_raw(header.gid));
-        if header.is_symlink() {
-            symlink(&header.symlink_target, path).io_ctx("create symlink", path)?;
-            rustix::fs::chownat(
-                rustix::fs::CWD,
-                path,
-                uid,
-                gid,
-                rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .io_ctx("chown", path)?;
-            xattr::set_path(path, &header.xattrs)?;
-            rustix::fs::utimensat(
-                rustix::fs::CWD,
-                path,
-                &zero_mtime(),
-                rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .io_ctx("set mtime of", path)?;
-            return Ok(());
-        }
-        let mut f = create(path, 0o600)?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut f);
+        Ok(())
+    }
+
+    fn stage_bare_symlink(&self, header: &FileHeader, name: &str) -> Result<Staged> {
+        self.check_owner(header)?;
+        let path = self.staging.dir.join(name);
+        symlink(&header.symlink_target, &path).io_ctx("create symlink", &path)?;
+        rustix::fs::chownat(
+            rustix::fs::CWD,
+            &path,
+            Some(rustix::fs::Uid::from_raw(header.uid)),
+            Some(rustix::fs::Gid::from_raw(header.gid)),
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .io_ctx("chown", &path)?;
+        xattr::set_path(&path, &header.xattrs)?;
+        rustix::fs::utimensat(
+            rustix::fs::CWD,
+            &path,
+            &zero_mtime(),
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .io_ctx("set mtime of", &path)?;
+        Ok(Staged::Named(path))
+    }
+
+    fn stage_bare(
+        &self,
+        header: &FileHeader,
+        mut f: NewFile,
+        fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<Staged> {
+        self.check_owner(header)?;
+        let path = &f.path;
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut f.file);
         fill(&mut w).io_ctx("write", path)?;
         w.flush().io_ctx("write", path)?;
         drop(w);
         // chown before chmod: chown clears the setuid and setgid bits. A new
         // file is ours already; most of a tree is root's, like us.
         if (header.uid, header.gid) != self.own {
-            rustix::fs::fchown(&f, uid, gid).io_ctx("chown", path)?;
+            let uid = Some(rustix::fs::Uid::from_raw(header.uid));
+            let gid = Some(rustix::fs::Gid::from_raw(header.gid));
+            rustix::fs::fchown(&f.file, uid, gid).io_ctx("chown", path)?;
         }
-        rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(header.mode & 0o7777))
-            .io_ctx("chmod", path)?;
-        xattr::set_fd(&f, &header.xattrs, path)?;
-        rustix::fs::futimens(&f, &zero_mtime()).io_ctx("set mtime of", path)?;
+        rustix::fs::fchmod(
+            &f.file,
+            rustix::fs::Mode::from_raw_mode(header.mode & 0o7777),
+        )
+        .io_ctx("chmod", path)?;
+        xattr::set_fd(&f.file, &header.xattrs, path)?;
+        rustix::fs::futimens(&f.file, &zero_mtime()).io_ctx("set mtime of", path)?;
+        Ok(f.staged())
+    }
+
+    /// Starts placing what is staged so far in a background thread (see
+    /// the module docs), unless the last batch is still being placed or a
+    /// flush is running. Returns the error of the last batch, if any.
+    fn early_writeback(&self) -> Result<()> {
+        let Ok(mut background) = self.background.try_lock() else {
+            return Ok(()); // a flush is running
+        };
+        if background.as_ref().is_some_and(|h| !h.is_finished()) {
+            return Ok(());
+        }
+        if let Some(h) = background.take() {
+            join(h)?;
+        }
+        let batch = self.take_pending()?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.unsynced.store(true, Ordering::Release);
+        let staging = self.staging.clone();
+        let repo = self.repo.path().to_owned();
+        *background = Some(std::thread::spawn(move || {
+            place_durably(&staging, &repo, batch, false)
+        }));
         Ok(())
     }
 
-    /// Starts flushing what is staged so far in the background, so the
-    /// `syncfs` of [`Transaction::flush`] finds most data on disk already:
-    /// the disk works while the cores hash and copy. Only a head start:
-    /// durability still comes from the flush's own `syncfs`.
-    fn early_writeback(&self) {
-        if self.writeback_running.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let Ok(dir) = File::open(&self.staging) else {
-            self.writeback_running.store(false, Ordering::Release);
-            return;
-        };
-        let running = self.writeback_running.clone();
-        std::thread::spawn(move || {
-            let _ = rustix::fs::syncfs(&dir);
-            running.store(false, Ordering::Release);
-        });
+    fn take_pending(&self) -> Result<Vec<(Staged, String)>> {
+        let mut pending = self
+            .pending
+            .lock()
+            .map_err(|_| Error::Invalid("poisoned".into()))?;
+        Ok(std::mem::take(&mut *pending))
     }
 
     /// Makes every staged object durable and moves it into `objects/`.
@@ -255,44 +296,25 @@ impl<'r> Transaction<'r> {
         self.sync()
     }
 
-    /// Moves every staged object into `objects/` once its data is durable,
-    /// keeping the transaction open: a long pull flushes now and then so an
-    /// interrupted run keeps what it fetched. The renames themselves become
-    /// durable at [`Transaction::commit`] (a crash before loses only them,
-    /// never leaves a partial object). Returns whether anything moved.
-    pub fn flush(&self) -> Result<bool> {
-        let pending = std::mem::take(
-            &mut *self
-                .pending
-                .lock()
-                .map_err(|_| Error::Invalid("poisoned".into()))?,
-        );
-        let moved = !pending.is_empty();
-        if moved {
-            self.unsynced.store(true, Ordering::Release);
-            durable::sync_filesystem(&self.staging)?;
-            crate::fault::point("objects-staged")?;
-            // Directories first, then the renames on all cores: each is an
-            // independent directory operation.
-            let dirs: HashSet<&str> = pending.iter().map(|(_, rel)| &rel[..10]).collect();
-            for dir in dirs {
-                let d = self.repo.path().join(dir);
-                fs::create_dir_all(&d).io_ctx("create", &d)?;
-            }
-            let half = pending.len() / 2;
-            pending
-                .par_iter()
-                .enumerate()
-                .try_for_each(|(i, (staged, rel))| {
-                    let dest = self.repo.path().join(rel);
-                    fs::rename(staged, &dest).io_ctx("move object into place", &dest)?;
-                    if i == half {
-                        crate::fault::point("objects-half-renamed")?;
-                    }
-                    Ok::<(), Error>(())
-                })?;
+    /// Places every object staged so far under its final name once its
+    /// data is durable, keeping the transaction open: a long pull flushes
+    /// now and then so an interrupted run keeps what it fetched. The names
+    /// themselves become durable at [`Transaction::commit`] (a crash before
+    /// loses only them, never leaves a partial object).
+    pub fn flush(&self) -> Result<()> {
+        let mut background = self
+            .background
+            .lock()
+            .map_err(|_| Error::Invalid("poisoned".into()))?;
+        if let Some(h) = background.take() {
+            join(h)?;
         }
-        Ok(moved)
+        let pending = self.take_pending()?;
+        if !pending.is_empty() {
+            self.unsynced.store(true, Ordering::Release);
+            place_durably(&self.staging, self.repo.path(), pending, true)?;
+        }
+        Ok(())
     }
 
     /// Makes durable every rename done by earlier flushes.
@@ -306,7 +328,45 @@ impl<'r> Transaction<'r> {
 
 impl Drop for Transaction<'_> {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.staging);
+        if let Ok(Some(h)) = self.background.get_mut().map(Option::take) {
+            let _ = h.join();
+        }
+        let _ = fs::remove_dir_all(&self.staging.dir);
+    }
+}
+
+fn join(h: JoinHandle<Result<()>>) -> Result<()> {
+    h.join()
+        .map_err(|_| Error::Invalid("placing staged objects panicked".into()))?
+}
+
+/// Makes the data of `batch` durable, then places each object, on all
+/// cores when `parallel` (each is an independent directory operation).
+fn place_durably(
+    staging: &Staging,
+    repo: &Path,
+    batch: Vec<(Staged, String)>,
+    parallel: bool,
+) -> Result<()> {
+    durable::sync_filesystem(&staging.dir)?;
+    crate::fault::point("objects-staged")?;
+    let dirs: HashSet<&str> = batch.iter().map(|(_, rel)| &rel[..10]).collect();
+    for dir in dirs {
+        let d = repo.join(dir);
+        fs::create_dir_all(&d).io_ctx("create", &d)?;
+    }
+    let half = batch.len() / 2;
+    let place = |(i, (staged, rel)): (usize, &(Staged, String))| {
+        staging.place(staged, &repo.join(rel))?;
+        if i == half {
+            crate::fault::point("objects-half-renamed")?;
+        }
+        Ok::<(), Error>(())
+    };
+    if parallel {
+        batch.par_iter().enumerate().try_for_each(place)
+    } else {
+        batch.iter().enumerate().try_for_each(place)
     }
 }
 
@@ -341,15 +401,6 @@ fn remove_stale_staging(tmp: &Path) {
     }
 }
 
-fn create(path: &Path, mode: u32) -> Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .io_ctx("create", path)
-}
-
 /// Access time left alone, modification time 0: every file OSTree stores
 /// or checks out has mtime 0.
 pub(crate) fn zero_mtime() -> Timestamps {
@@ -367,50 +418,55 @@ pub(crate) fn zero_mtime() -> Timestamps {
 
 fn stage_bare_user(
     header: &FileHeader,
-    path: &Path,
+    mut f: NewFile,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<()> {
+) -> Result<Staged> {
     // Symlinks become regular files holding the target; the real mode is in the xattr.
     let content_mode = if header.is_symlink() {
         0o644
     } else {
         (header.mode & 0o775) | 0o400
     };
-    let mut f = create(path, 0o600)?;
+    let path = &f.path;
     if header.is_symlink() {
         // With the terminating NUL, byte for byte as ostree writes it.
-        f.write_all(header.symlink_target.as_bytes())
+        f.file
+            .write_all(header.symlink_target.as_bytes())
             .io_ctx("write", path)?;
-        f.write_all(&[0]).io_ctx("write", path)?;
+        f.file.write_all(&[0]).io_ctx("write", path)?;
     } else {
-        let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut f);
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut f.file);
         fill(&mut w).io_ctx("write", path)?;
         w.flush().io_ctx("write", path)?;
     }
     let meta = header.bare_user_meta();
     let name = std::ffi::CString::new(file_header::BARE_USER_XATTR).expect("static name");
-    rustix::fs::fsetxattr(&f, &name, &meta, rustix::fs::XattrFlags::empty())
+    rustix::fs::fsetxattr(&f.file, &name, &meta, rustix::fs::XattrFlags::empty())
         .io_ctx("set user.ostreemeta on", path)?;
-    rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(content_mode)).io_ctx("chmod", path)?;
-    rustix::fs::futimens(&f, &zero_mtime()).io_ctx("set mtime of", path)?;
-    Ok(())
+    rustix::fs::fchmod(&f.file, rustix::fs::Mode::from_raw_mode(content_mode))
+        .io_ctx("chmod", path)?;
+    rustix::fs::futimens(&f.file, &zero_mtime()).io_ctx("set mtime of", path)?;
+    Ok(f.staged())
 }
 
 fn stage_archive(
     header: &FileHeader,
-    path: &Path,
+    staging: &Staging,
+    name: &str,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<()> {
+) -> Result<Staged> {
     let mut content = Vec::new();
     if !header.is_symlink() {
-        fill(&mut content).io_ctx("read content for", path)?;
+        fill(&mut content).io_ctx("read content for", staging.dir.join(name))?;
     }
-    let mut f = create(path, 0o644)?;
-    f.write_all(&header.archive_prefix(content.len() as u64))
-        .io_ctx("write", path)?;
+    let mut f = staging.create(name, 0o644)?;
+    f.file
+        .write_all(&header.archive_prefix(content.len() as u64))
+        .io_ctx("write", &f.path)?;
     if !header.is_symlink() {
-        f.write_all(&archive::deflate(&content, archive::DEFAULT_LEVEL))
-            .io_ctx("write", path)?;
+        f.file
+            .write_all(&archive::deflate(&content, archive::DEFAULT_LEVEL))
+            .io_ctx("write", &f.path)?;
     }
-    Ok(())
+    Ok(f.staged())
 }
