@@ -5,6 +5,10 @@
 //! retried with exponential backoff; a 404 is an answer, not a failure.
 //! Every body is read with a size limit, so a hostile server cannot make us
 //! buffer more than the caller allows.
+//!
+//! Many objects at once go through a [`Session`]: over plain `http://`
+//! without a proxy, its requests are pipelined on a connection of its own
+//! ([`crate::http1`]); whatever that cannot answer is asked again here.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -12,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::http1::{Outcome, Pipeline};
 
 /// Attempts per request (libostree also tries 5 times).
 const ATTEMPTS: u32 = 5;
@@ -24,11 +29,57 @@ pub struct Fetcher {
     pub bytes: AtomicU64,
     /// Requests made (including retries).
     pub requests: AtomicU64,
+    /// Answers that came through a pipelined connection.
+    pub pipelined: AtomicU64,
 }
 
 enum Base {
-    Http { agent: ureq::Agent, url: String },
+    Http {
+        agent: ureq::Agent,
+        url: String,
+        /// `host:port` and the path prefix, when requests may be pipelined.
+        direct: Option<(String, String)>,
+    },
     File(PathBuf),
+}
+
+/// Environment variables that send requests through a proxy (ureq reads them).
+const PROXY_VARS: [&str; 6] = [
+    "ALL_PROXY",
+    "all_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+];
+
+/// `host:port` and the path of a plain `http://` URL, when we can talk to
+/// the server directly: no proxy set, no credentials in the URL.
+fn direct_target(url: &str) -> Option<(String, String)> {
+    let rest = url.strip_prefix("http://")?;
+    if PROXY_VARS
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+    {
+        return None;
+    }
+    let (authority, path) = match rest.find(['/', '?', '#']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    if authority.is_empty() || authority.contains('@') || path.contains(['?', '#']) {
+        return None;
+    }
+    // A port after the host (and after an IPv6 literal's brackets).
+    let has_port = authority.rsplit_once(':').is_some_and(|(host, port)| {
+        !port.is_empty() && (!host.contains(':') || host.ends_with(']'))
+    });
+    let authority = if has_port {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    };
+    Some((authority, path.trim_end_matches('/').to_owned()))
 }
 
 impl Fetcher {
@@ -48,6 +99,7 @@ impl Fetcher {
             Base::Http {
                 agent,
                 url: url.trim_end_matches('/').to_owned(),
+                direct: direct_target(url),
             }
         } else {
             return Err(Error::Refused(format!(
@@ -58,7 +110,23 @@ impl Fetcher {
             base,
             bytes: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            pipelined: AtomicU64::new(0),
         })
+    }
+
+    /// A session for fetching many objects, from one thread.
+    pub fn session(&self) -> Session<'_> {
+        let pipeline = match &self.base {
+            Base::Http {
+                direct: Some((authority, path)),
+                ..
+            } => Some((Pipeline::new(authority), path.clone())),
+            _ => None,
+        };
+        Session {
+            fetcher: self,
+            pipeline,
+        }
     }
 
     /// The URL of a repository-relative path, for messages.
@@ -158,6 +226,62 @@ impl Fetcher {
     }
 }
 
+/// Fetches for one thread: see the module docs.
+pub struct Session<'f> {
+    fetcher: &'f Fetcher,
+    /// The pipelined connection and the URL's path prefix.
+    pipeline: Option<(Pipeline, String)>,
+}
+
+impl Session<'_> {
+    /// Fetches each `(rel, limit)`, in order, with the answers of
+    /// [`Fetcher::get`]. The requests go out at once; an answer the
+    /// pipeline could not give is asked again through [`Fetcher::get`]
+    /// only when the caller takes it from the iterator.
+    pub fn get_many<'a>(
+        &'a mut self,
+        requests: &'a [(String, u64)],
+    ) -> impl Iterator<Item = Result<Option<Vec<u8>>>> + 'a {
+        let fetcher = self.fetcher;
+        let outcomes: Vec<Option<Outcome>> = match &mut self.pipeline {
+            Some((pipeline, prefix)) => {
+                let paths: Vec<(String, u64)> = requests
+                    .iter()
+                    .map(|(rel, limit)| (format!("{prefix}/{rel}"), *limit))
+                    .collect();
+                fetcher
+                    .requests
+                    .fetch_add(paths.len() as u64, Ordering::Relaxed);
+                pipeline.get_all(&paths).into_iter().map(Some).collect()
+            }
+            None => requests.iter().map(|_| None).collect(),
+        };
+        requests
+            .iter()
+            .zip(outcomes)
+            .map(move |((rel, limit), outcome)| match outcome {
+                Some(Outcome::Body(b)) => {
+                    fetcher.pipelined.fetch_add(1, Ordering::Relaxed);
+                    fetcher.bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
+                    Ok(Some(b))
+                }
+                Some(Outcome::Missing) => {
+                    fetcher.pipelined.fetch_add(1, Ordering::Relaxed);
+                    Ok(None)
+                }
+                Some(Outcome::TooLarge) => {
+                    fetcher.pipelined.fetch_add(1, Ordering::Relaxed);
+                    Err(too_large(fetcher.url_of(rel), *limit))
+                }
+                Some(Outcome::Retry(why)) => {
+                    tracing::debug!(url = %fetcher.url_of(rel), %why, "asking again");
+                    fetcher.get(rel, *limit)
+                }
+                None => fetcher.get(rel, *limit),
+            })
+    }
+}
+
 enum Attempt {
     Transient(String),
     Final(Error),
@@ -167,5 +291,113 @@ fn too_large(url: String, limit: u64) -> Error {
     Error::Fetch {
         url,
         what: format!("larger than the {limit}-byte limit for this kind of file; refusing it"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    use super::*;
+
+    #[test]
+    fn direct_targets() {
+        if PROXY_VARS.iter().any(|v| std::env::var_os(v).is_some()) {
+            eprintln!("skipping: a proxy is set in the environment");
+            return;
+        }
+        let t = |u: &str| direct_target(u).map(|(a, p)| format!("{a} {p}"));
+        assert_eq!(t("http://127.0.0.1:8080"), Some("127.0.0.1:8080 ".into()));
+        assert_eq!(
+            t("http://example.org/repo/"),
+            Some("example.org:80 /repo".into())
+        );
+        assert_eq!(t("http://[::1]:81/r"), Some("[::1]:81 /r".into()));
+        assert_eq!(t("http://[::1]/r"), Some("[::1]:80 /r".into()));
+        assert_eq!(t("http://user:pw@host/r"), None, "credentials: ureq's job");
+        assert_eq!(t("https://host/r"), None, "TLS: ureq's job");
+        assert_eq!(t("http://host/r?x=1"), None);
+    }
+
+    fn files() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("a"), b"aaaa").expect("write");
+        std::fs::write(dir.path().join("big"), vec![7u8; 1000]).expect("write");
+        dir
+    }
+
+    fn answers(f: &Fetcher, requests: &[(&str, u64)]) -> Vec<String> {
+        let requests: Vec<(String, u64)> = requests
+            .iter()
+            .map(|(r, l)| ((*r).to_owned(), *l))
+            .collect();
+        f.session()
+            .get_many(&requests)
+            .map(|r| match r {
+                Ok(Some(b)) => format!("{} bytes", b.len()),
+                Ok(None) => "missing".into(),
+                Err(e) => format!("error: {e}"),
+            })
+            .collect()
+    }
+
+    /// Against the development server, which reads pipelined requests in
+    /// turn: answers in order; after a body over the limit the connection
+    /// is dropped and the rest are asked again.
+    #[test]
+    fn pipelined_against_a_real_server() {
+        if PROXY_VARS.iter().any(|v| std::env::var_os(v).is_some()) {
+            eprintln!("skipping: a proxy is set in the environment");
+            return;
+        }
+        let dir = files();
+        let root = dir.path().to_owned();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            crate::serve::serve(&root, "127.0.0.1:0", |a| {
+                let _ = tx.send(a);
+            })
+        });
+        let addr = rx.recv().expect("server address");
+        let f = Fetcher::new(&format!("http://{addr}"), 2).expect("fetcher");
+        let got = answers(&f, &[("a", 10), ("nope", 10), ("big", 10_000), ("a", 10)]);
+        assert_eq!(got, ["4 bytes", "missing", "1000 bytes", "4 bytes"]);
+        assert_eq!(f.pipelined.load(Ordering::Relaxed), 4, "all four pipelined");
+        let got = answers(&f, &[("big", 10), ("a", 10)]);
+        assert!(got[0].contains("limit"), "{got:?}");
+        assert_eq!(got[1], "4 bytes");
+        assert_eq!(
+            f.pipelined.load(Ordering::Relaxed),
+            5,
+            "the second asked again"
+        );
+    }
+
+    /// A server that answers one request per connection and hangs up:
+    /// every request still gets its answer.
+    #[test]
+    fn a_server_that_hangs_up_after_each_answer() {
+        if PROXY_VARS.iter().any(|v| std::env::var_os(v).is_some()) {
+            eprintln!("skipping: a proxy is set in the environment");
+            return;
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("address");
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(&stream);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let _ = (&stream).write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            }
+        });
+        let f = Fetcher::new(&format!("http://{addr}"), 2).expect("fetcher");
+        let got = answers(&f, &[("x", 10), ("y", 10), ("z", 10)]);
+        assert_eq!(got, ["2 bytes", "2 bytes", "2 bytes"]);
+        // The first answer may be lost to the reset of the hang-up too.
+        assert!(f.pipelined.load(Ordering::Relaxed) <= 1, "two asked again");
     }
 }

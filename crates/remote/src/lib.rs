@@ -6,9 +6,11 @@
 
 pub mod error;
 pub mod fetch;
+mod http1;
 pub mod keys;
 pub mod progress;
 pub mod pull;
+mod queue;
 pub mod remotes;
 pub mod serve;
 pub mod sign;

@@ -12,9 +12,7 @@
 //! only after the last batch is durable. An interrupted pull leaves a
 //! partial commit that a rerun completes, fetching only what is missing.
 
-use std::collections::HashSet;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use strata_store::config::Config;
 use strata_store::objects::commit::parse_detached;
@@ -25,6 +23,7 @@ use strata_store::{Checksum, Commit, DirTree, FileHeader, ObjectType, RefName, R
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
 use crate::progress::{Progress, PullProgress};
+use crate::queue::{Item, Queue};
 use crate::remotes;
 use crate::sign;
 use crate::summary::Summary;
@@ -36,6 +35,8 @@ pub const MAX_CONTENT: u64 = 16 << 30;
 /// How often fetched objects are made durable and moved into place: what an
 /// interruption can lose. Each flush costs a `syncfs`, so not too often.
 const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+/// Requests a fetch thread sends at once on its connection.
+const PIPELINE_DEPTH: usize = 16;
 
 #[derive(Debug, Clone)]
 pub struct PullOptions {
@@ -60,40 +61,11 @@ pub struct PullReport {
     pub signed_by: Option<String>,
 }
 
-/// Shared state of a tree walk: what was seen, and the first error.
-#[derive(Default)]
-struct Walk {
-    trees: Mutex<HashSet<Checksum>>,
-    metas: Mutex<HashSet<Checksum>>,
-    files: Mutex<HashSet<Checksum>>,
-    error: Mutex<Option<Error>>,
-    failed: AtomicBool,
-}
-
-impl Walk {
-    /// True the first time `c` is offered to `set`.
-    fn first(&self, set: &Mutex<HashSet<Checksum>>, c: Checksum) -> bool {
-        set.lock().map(|mut s| s.insert(c)).unwrap_or(false)
-    }
-
-    fn failed(&self) -> bool {
-        self.failed.load(Ordering::Relaxed)
-    }
-
-    fn record(&self, r: Result<()>) {
-        if let Err(e) = r
-            && !self.failed.swap(true, Ordering::AcqRel)
-            && let Ok(mut slot) = self.error.lock()
-        {
-            *slot = Some(e);
-        }
-    }
-}
-
 struct Puller<'a> {
     repo: &'a Repo,
     fetcher: Fetcher,
-    pool: rayon::ThreadPool,
+    /// Fetch threads, each with its own connection.
+    workers: usize,
     progress: &'a dyn Progress,
     fetched: AtomicU64,
     needed: AtomicU64,
@@ -120,12 +92,7 @@ pub fn pull(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<
     let p = Puller {
         repo,
         fetcher: Fetcher::new(&remote.url, concurrency)?,
-        pool: rayon::ThreadPoolBuilder::new()
-            .num_threads(concurrency)
-            .build()
-            .map_err(|e| {
-                Error::Refused(format!("cannot start {concurrency} fetch threads: {e}"))
-            })?,
+        workers: concurrency,
         progress,
         fetched: AtomicU64::new(0),
         needed: AtomicU64::new(0),
@@ -368,38 +335,19 @@ impl Puller<'_> {
         }
     }
 
-    /// Fetches (or reads locally) a metadata object and checks its checksum.
-    fn meta(&self, tx: &Transaction<'_>, c: &Checksum, kind: ObjectType) -> Result<Vec<u8>> {
-        if self.repo.has_object(c, kind) {
-            return Ok(self.repo.read_meta(c, kind)?);
-        }
-        let rel = object_rel(c, kind);
-        let bytes = self.required(&rel, MAX_METADATA)?;
-        if Checksum::of(&bytes) != *c {
-            return Err(Error::BadObject {
-                object: format!("{c}.{kind}"),
-                url: self.fetcher.url_of(&rel),
-                what: format!(
-                    "checksum mismatch (content hashes to {})",
-                    Checksum::of(&bytes)
-                ),
-            });
-        }
-        tx.write_meta(kind, &bytes)?;
-        self.fetched.fetch_add(1, Ordering::Relaxed);
-        self.report();
-        Ok(bytes)
-    }
-
-    /// Walks the commit's tree and fetches what is missing, all at once: each
-    /// directory's listing spawns the fetches of its files and
-    /// subdirectories, so content flows while the walk goes on and no level
-    /// waits for its slowest member. The first error stops new work.
+    /// Walks the commit's tree and fetches what is missing, all at once:
+    /// each directory listing queues its files and subdirectories, so
+    /// content flows while the walk goes on, and the fetch threads take the
+    /// queue in pipelined batches. The first error stops new work.
     fn pull_tree(&self, tx: &Transaction<'_>, commit: &Commit) -> Result<()> {
-        let walk = Walk::default();
-        self.pool
-            .scope(|s| self.visit_dir(s, tx, &walk, commit.root_tree, commit.root_meta));
-        if let Some(e) = walk.error.lock().ok().and_then(|mut e| e.take()) {
+        let queue = Queue::new(self.workers, PIPELINE_DEPTH);
+        self.offer_dir(&queue, commit.root_tree, commit.root_meta);
+        std::thread::scope(|s| {
+            for _ in 0..self.workers {
+                s.spawn(|| self.fetch_worker(tx, &queue));
+            }
+        });
+        if let Some(e) = queue.into_error() {
             return Err(e);
         }
         self.progress.update(PullProgress {
@@ -411,68 +359,123 @@ impl Puller<'_> {
         Ok(())
     }
 
-    fn visit_dir<'s>(
-        &'s self,
-        s: &rayon::Scope<'s>,
-        tx: &'s Transaction<'_>,
-        walk: &'s Walk,
-        tree: Checksum,
-        meta: Checksum,
-    ) {
-        if walk.failed() {
-            return;
-        }
-        if walk.first(&walk.metas, meta) {
+    /// Queues what a directory needs: its metadata when missing, and its
+    /// listing (read locally when stored, to walk on).
+    fn offer_dir(&self, queue: &Queue, tree: Checksum, meta: Checksum) {
+        let meta = Item {
+            checksum: meta,
+            kind: ObjectType::DirMeta,
+        };
+        if queue.first(meta) && !self.repo.has_object(&meta.checksum, meta.kind) {
             self.needed.fetch_add(1, Ordering::Relaxed);
-            s.spawn(move |_| walk.record(self.dirmeta(tx, &meta)));
+            queue.push(meta);
         }
-        if !walk.first(&walk.trees, tree) {
-            return;
-        }
-        self.needed.fetch_add(1, Ordering::Relaxed);
-        s.spawn(move |s| {
-            if walk.failed() {
-                return;
+        let tree = Item {
+            checksum: tree,
+            kind: ObjectType::DirTree,
+        };
+        if queue.first(tree) {
+            if !self.repo.has_object(&tree.checksum, tree.kind) {
+                self.needed.fetch_add(1, Ordering::Relaxed);
             }
-            let listing = match self.dirtree(tx, &tree) {
-                Ok(t) => t,
-                Err(e) => return walk.record(Err(e)),
-            };
-            for (_, f) in &listing.files {
-                let f = *f;
-                if walk.first(&walk.files, f) && !self.repo.has_object(&f, ObjectType::File) {
-                    self.needed.fetch_add(1, Ordering::Relaxed);
-                    s.spawn(move |_| {
-                        if !walk.failed() {
-                            walk.record(self.content(tx, &f).and_then(|()| self.maybe_flush(tx)));
-                        }
-                    });
+            queue.push(tree);
+        }
+    }
+
+    /// One fetch thread: takes batches until the queue runs dry.
+    fn fetch_worker(&self, tx: &Transaction<'_>, queue: &Queue) {
+        let mut session = self.fetcher.session();
+        while let Some(batch) = queue.take() {
+            let (local, remote): (Vec<Item>, Vec<Item>) = batch.iter().partition(|i| {
+                i.kind == ObjectType::DirTree && self.repo.has_object(&i.checksum, i.kind)
+            });
+            for item in &local {
+                queue.record(self.walk_local(queue, &item.checksum));
+            }
+            let requests: Vec<(String, u64)> = remote
+                .iter()
+                .map(|i| {
+                    let limit = if i.kind == ObjectType::File {
+                        MAX_CONTENT
+                    } else {
+                        MAX_METADATA
+                    };
+                    (object_rel(&i.checksum, i.kind), limit)
+                })
+                .collect();
+            for ((item, (rel, _)), answer) in remote
+                .iter()
+                .zip(&requests)
+                .zip(session.get_many(&requests))
+            {
+                if queue.failed() {
+                    break;
                 }
+                let stored = answer
+                    .and_then(|body| {
+                        body.ok_or_else(|| Error::NotFound {
+                            url: self.fetcher.url_of(rel),
+                        })
+                    })
+                    .and_then(|body| self.store(tx, queue, item, &body));
+                queue.record(stored);
             }
-            for d in &listing.dirs {
-                self.visit_dir(s, tx, walk, d.tree, d.meta);
-            }
-        });
+            queue.done(batch.len());
+        }
     }
 
-    fn dirmeta(&self, tx: &Transaction<'_>, m: &Checksum) -> Result<()> {
-        let bytes = self.meta(tx, m, ObjectType::DirMeta)?;
-        strata_store::DirMeta::from_bytes(&bytes)
-            .map(drop)
-            .map_err(|e| Error::BadObject {
-                object: format!("{m}.dirmeta"),
-                url: self.fetcher.url_of(&object_rel(m, ObjectType::DirMeta)),
-                what: e.to_string(),
-            })
+    /// Checks a fetched object and stores it; a listing queues what it names.
+    fn store(&self, tx: &Transaction<'_>, queue: &Queue, item: &Item, body: &[u8]) -> Result<()> {
+        let c = &item.checksum;
+        if item.kind == ObjectType::File {
+            self.content(tx, c, body)?;
+        } else {
+            let bad = |what: String| Error::BadObject {
+                object: format!("{c}.{}", item.kind),
+                url: self.fetcher.url_of(&object_rel(c, item.kind)),
+                what,
+            };
+            let actual = Checksum::of(body);
+            if actual != *c {
+                return Err(bad(format!(
+                    "checksum mismatch (content hashes to {actual})"
+                )));
+            }
+            if item.kind == ObjectType::DirTree {
+                let listing = DirTree::from_bytes(body).map_err(|e| bad(e.to_string()))?;
+                tx.write_meta(item.kind, body)?;
+                self.offer_listing(queue, &listing);
+            } else {
+                strata_store::DirMeta::from_bytes(body).map_err(|e| bad(e.to_string()))?;
+                tx.write_meta(item.kind, body)?;
+            }
+        }
+        self.fetched.fetch_add(1, Ordering::Relaxed);
+        self.report();
+        self.maybe_flush(tx)
     }
 
-    fn dirtree(&self, tx: &Transaction<'_>, t: &Checksum) -> Result<DirTree> {
-        let bytes = self.meta(tx, t, ObjectType::DirTree)?;
-        DirTree::from_bytes(&bytes).map_err(|e| Error::BadObject {
-            object: format!("{t}.dirtree"),
-            url: self.fetcher.url_of(&object_rel(t, ObjectType::DirTree)),
-            what: e.to_string(),
-        })
+    /// Walks a listing this repository has already.
+    fn walk_local(&self, queue: &Queue, tree: &Checksum) -> Result<()> {
+        let listing = self.repo.load_dirtree(tree)?;
+        self.offer_listing(queue, &listing);
+        Ok(())
+    }
+
+    fn offer_listing(&self, queue: &Queue, listing: &DirTree) {
+        for (_, f) in &listing.files {
+            let item = Item {
+                checksum: *f,
+                kind: ObjectType::File,
+            };
+            if queue.first(item) && !self.repo.has_object(f, ObjectType::File) {
+                self.needed.fetch_add(1, Ordering::Relaxed);
+                queue.push(item);
+            }
+        }
+        for d in &listing.dirs {
+            self.offer_dir(queue, d.tree, d.meta);
+        }
     }
 
     /// Flushes the transaction when the last flush is older than
@@ -493,7 +496,7 @@ impl Puller<'_> {
 
     /// Fetches a `.filez`, checks it inflates to exactly its declared size
     /// and hashes to its name, and stores it.
-    fn content(&self, tx: &Transaction<'_>, c: &Checksum) -> Result<()> {
+    fn content(&self, tx: &Transaction<'_>, c: &Checksum, bytes: &[u8]) -> Result<()> {
         let rel = object_rel(c, ObjectType::File);
         let url = || self.fetcher.url_of(&rel);
         let bad = |what: String| Error::BadObject {
@@ -501,8 +504,7 @@ impl Puller<'_> {
             url: url(),
             what,
         };
-        let bytes = self.required(&rel, MAX_CONTENT)?;
-        let (header_bytes, compressed) = split_prefixed(&bytes).map_err(|e| bad(e.to_string()))?;
+        let (header_bytes, compressed) = split_prefixed(bytes).map_err(|e| bad(e.to_string()))?;
         let (header, size): (FileHeader, u64) =
             FileHeader::from_archive(header_bytes).map_err(|e| bad(e.to_string()))?;
         let content = if header.is_symlink() {
@@ -517,8 +519,6 @@ impl Puller<'_> {
             )));
         }
         tx.write_content_with_checksum(&header, actual, |w| w.write_all(&content))?;
-        self.fetched.fetch_add(1, Ordering::Relaxed);
-        self.report();
         Ok(())
     }
 }
