@@ -341,7 +341,9 @@ impl Puller<'_> {
     /// queue in pipelined batches. The first error stops new work.
     fn pull_tree(&self, tx: &Transaction<'_>, commit: &Commit) -> Result<()> {
         let queue = Queue::new(self.workers, PIPELINE_DEPTH);
-        self.offer_dir(&queue, commit.root_tree, commit.root_meta);
+        let mut root = Vec::new();
+        self.offer_dir(&queue, commit.root_tree, commit.root_meta, &mut root);
+        queue.push(root);
         std::thread::scope(|s| {
             for _ in 0..self.workers {
                 s.spawn(|| self.fetch_worker(tx, &queue));
@@ -359,16 +361,16 @@ impl Puller<'_> {
         Ok(())
     }
 
-    /// Queues what a directory needs: its metadata when missing, and its
-    /// listing (read locally when stored, to walk on).
-    fn offer_dir(&self, queue: &Queue, tree: Checksum, meta: Checksum) {
+    /// What a directory needs: its metadata when missing, and its listing
+    /// (read locally when stored, to walk on).
+    fn offer_dir(&self, queue: &Queue, tree: Checksum, meta: Checksum, out: &mut Vec<Item>) {
         let meta = Item {
             checksum: meta,
             kind: ObjectType::DirMeta,
         };
         if queue.first(meta) && !self.repo.has_object(&meta.checksum, meta.kind) {
             self.needed.fetch_add(1, Ordering::Relaxed);
-            queue.push(meta);
+            out.push(meta);
         }
         let tree = Item {
             checksum: tree,
@@ -378,7 +380,7 @@ impl Puller<'_> {
             if !self.repo.has_object(&tree.checksum, tree.kind) {
                 self.needed.fetch_add(1, Ordering::Relaxed);
             }
-            queue.push(tree);
+            out.push(tree);
         }
     }
 
@@ -462,7 +464,9 @@ impl Puller<'_> {
         Ok(())
     }
 
+    /// Queues what a listing names and this repository lacks.
     fn offer_listing(&self, queue: &Queue, listing: &DirTree) {
+        let mut out = Vec::new();
         for (_, f) in &listing.files {
             let item = Item {
                 checksum: *f,
@@ -470,12 +474,13 @@ impl Puller<'_> {
             };
             if queue.first(item) && !self.repo.has_object(f, ObjectType::File) {
                 self.needed.fetch_add(1, Ordering::Relaxed);
-                queue.push(item);
+                out.push(item);
             }
         }
         for d in &listing.dirs {
-            self.offer_dir(queue, d.tree, d.meta);
+            self.offer_dir(queue, d.tree, d.meta, &mut out);
         }
+        queue.push(out);
     }
 
     /// Flushes the transaction when the last flush is older than

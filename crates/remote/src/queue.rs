@@ -27,6 +27,8 @@ struct State {
     others: VecDeque<Item>,
     /// Queued, or taken and not yet done.
     busy: usize,
+    /// Workers waiting in [`Queue::take`].
+    waiting: usize,
 }
 
 pub struct Queue {
@@ -66,16 +68,25 @@ impl Queue {
             .insert(item)
     }
 
-    pub fn push(&self, item: Item) {
+    /// Queues `items`, waking as many waiting workers as they can keep busy.
+    pub fn push(&self, items: impl IntoIterator<Item = Item>) {
         let mut s = self.state();
-        if item.kind == ObjectType::DirTree {
-            s.listings.push_back(item);
-        } else {
-            s.others.push_back(item);
+        let before = s.busy;
+        for item in items {
+            if item.kind == ObjectType::DirTree {
+                s.listings.push_back(item);
+            } else {
+                s.others.push_back(item);
+            }
+            s.busy += 1;
         }
-        s.busy += 1;
+        let wake = (s.busy - before).min(s.waiting);
         drop(s);
-        self.changed.notify_one();
+        if wake == 1 {
+            self.changed.notify_one();
+        } else if wake > 1 {
+            self.changed.notify_all();
+        }
     }
 
     /// The next batch; `None` when the work is done or has failed.
@@ -97,7 +108,9 @@ impl Queue {
             if s.busy == 0 {
                 return None;
             }
+            s.waiting += 1;
             s = self.changed.wait(s).unwrap_or_else(|e| e.into_inner());
+            s.waiting -= 1;
         }
     }
 
@@ -105,7 +118,7 @@ impl Queue {
     pub fn done(&self, n: usize) {
         let mut s = self.state();
         s.busy = s.busy.saturating_sub(n);
-        let finished = s.busy == 0;
+        let finished = s.busy == 0 && s.waiting > 0;
         drop(s);
         if finished {
             self.changed.notify_all();
@@ -147,10 +160,8 @@ mod tests {
     #[test]
     fn listings_first_in_fair_batches() {
         let q = Queue::new(2, 3);
-        for n in 0..5 {
-            q.push(item(n, ObjectType::File));
-        }
-        q.push(item(9, ObjectType::DirTree));
+        q.push((0..5).map(|n| item(n, ObjectType::File)));
+        q.push([item(9, ObjectType::DirTree)]);
         // 6 queued, 2 workers: a batch of 3, the listing first.
         let b = q.take().expect("work");
         assert_eq!(b[0], item(9, ObjectType::DirTree));
@@ -175,7 +186,7 @@ mod tests {
     fn waiting_workers_wake_at_the_end_and_at_an_error() {
         for fail in [false, true] {
             let q = Queue::new(2, 16);
-            q.push(item(1, ObjectType::DirTree));
+            q.push([item(1, ObjectType::DirTree)]);
             let taken = q.take().expect("work");
             std::thread::scope(|s| {
                 let waiter = s.spawn(|| q.take());
