@@ -67,6 +67,8 @@ impl std::str::FromStr for RepoMode {
 #[derive(Debug)]
 pub struct Repo {
     path: PathBuf,
+    /// `objects/`, open: lookups relative to it skip walking the path.
+    objects: fs::File,
     mode: RepoMode,
     config: Config,
 }
@@ -141,8 +143,18 @@ impl Repo {
                 path: config_path.clone(),
                 what,
             })?;
+        let objects_path = path.join("objects");
+        let objects = rustix::fs::open(
+            &objects_path,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map(fs::File::from)
+        .map_err(std::io::Error::from)
+        .io_ctx("open", &objects_path)?;
         Ok(Repo {
             path: path.to_owned(),
+            objects,
             mode,
             config,
         })
@@ -188,7 +200,23 @@ impl Repo {
     }
 
     pub fn has_object(&self, checksum: &Checksum, kind: ObjectType) -> bool {
-        fs::symlink_metadata(self.object_path(checksum, kind)).is_ok()
+        let rel = self.object_relpath(checksum, kind);
+        rustix::fs::statat(
+            &self.objects,
+            Self::in_objects(&rel),
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .is_ok()
+    }
+
+    /// The open `objects/` directory.
+    pub(crate) fn objects_dir(&self) -> &fs::File {
+        &self.objects
+    }
+
+    /// `XX/YYYY….ext` of an [`Repo::object_relpath`]: the path inside `objects/`.
+    pub(crate) fn in_objects(relpath: &str) -> &str {
+        relpath.strip_prefix("objects/").unwrap_or(relpath)
     }
 
     /// Reads a metadata object and checks its bytes against its name.

@@ -71,6 +71,8 @@ impl NewFile {
 
 pub(super) struct Staging {
     pub dir: PathBuf,
+    /// `dir`, open.
+    dir_fd: File,
     /// Cleared when the filesystem refuses `O_TMPFILE`.
     anon_works: AtomicBool,
     open: Arc<AtomicUsize>,
@@ -81,7 +83,15 @@ pub(super) struct Staging {
 }
 
 impl Staging {
-    pub fn new(dir: PathBuf, privileged: bool) -> Self {
+    pub fn new(dir: PathBuf, privileged: bool) -> Result<Self> {
+        let dir_fd = rustix::fs::open(
+            &dir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map(File::from)
+        .map_err(std::io::Error::from)
+        .io_ctx("open", &dir)?;
         let link_by_proc = !privileged;
         let usable = !link_by_proc || Path::new("/proc/self/fd").is_dir();
         let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
@@ -93,13 +103,14 @@ impl Staging {
             .min(MAX_ANON),
             None => MAX_ANON,
         };
-        Staging {
+        Ok(Staging {
             dir,
+            dir_fd,
             anon_works: AtomicBool::new(usable),
             open: Arc::new(AtomicUsize::new(0)),
             budget,
             link_by_proc,
-        }
+        })
     }
 
     /// Creates a regular file to stage as `name`: anonymous when possible.
@@ -108,8 +119,8 @@ impl Staging {
         if self.anon_works.load(Ordering::Relaxed) {
             if self.open.fetch_add(1, Ordering::Relaxed) < self.budget {
                 match rustix::fs::openat(
-                    CWD,
-                    &self.dir,
+                    &self.dir_fd,
+                    ".",
                     OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
                     Mode::from_raw_mode(mode),
                 ) {
@@ -145,24 +156,32 @@ impl Staging {
         })
     }
 
-    /// Gives `staged` its final name `dest`. Only for objects whose data is
-    /// durable. An object already there is the same object (its name is
-    /// its checksum), so it stays.
-    pub fn place(&self, staged: &Staged, dest: &Path) -> Result<()> {
+    /// Gives `staged` its final name: `name` in the directory `objects`,
+    /// found at `objects_path`. Only for objects whose data is durable. An
+    /// object already there is the same object (its name is its checksum),
+    /// so it stays.
+    pub fn place(
+        &self,
+        staged: &Staged,
+        objects: &File,
+        objects_path: &Path,
+        name: &str,
+    ) -> Result<()> {
         match staged {
-            Staged::Named(path) => {
-                std::fs::rename(path, dest).io_ctx("move object into place", dest)
-            }
+            Staged::Named(path) => rustix::fs::renameat(CWD, path, objects, name)
+                .map_err(std::io::Error::from)
+                .io_ctx("move object into place", objects_path.join(name)),
             Staged::Anon(a) => {
                 let linked = if self.link_by_proc {
                     let fd = format!("/proc/self/fd/{}", a.file.as_raw_fd());
-                    rustix::fs::linkat(CWD, fd.as_str(), CWD, dest, AtFlags::SYMLINK_FOLLOW)
+                    rustix::fs::linkat(CWD, fd.as_str(), objects, name, AtFlags::SYMLINK_FOLLOW)
                 } else {
-                    rustix::fs::linkat(&a.file, "", CWD, dest, AtFlags::EMPTY_PATH)
+                    rustix::fs::linkat(&a.file, "", objects, name, AtFlags::EMPTY_PATH)
                 };
                 match linked {
                     Ok(()) | Err(Errno::EXIST) => Ok(()),
-                    Err(e) => Err(std::io::Error::from(e)).io_ctx("link object into place", dest),
+                    Err(e) => Err(std::io::Error::from(e))
+                        .io_ctx("link object into place", objects_path.join(name)),
                 }
             }
         }
@@ -183,14 +202,19 @@ mod tests {
 
     fn check_linking(privileged: bool) {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let staging = Staging::new(tmp.path().to_owned(), privileged);
+        let staging = Staging::new(tmp.path().to_owned(), privileged).expect("staging");
+        let here = File::open(tmp.path()).expect("open");
         let staged = stage(&staging, "a", b"hello");
         assert!(matches!(staged, Staged::Anon(_)), "anonymous on ext4/tmpfs");
         assert_eq!(staging.open.load(Ordering::Relaxed), 1);
         let dest = tmp.path().join("dest");
-        staging.place(&staged, &dest).expect("link");
+        staging
+            .place(&staged, &here, tmp.path(), "dest")
+            .expect("link");
         // Already there: the same object, so placing again is no error.
-        staging.place(&staged, &dest).expect("link again");
+        staging
+            .place(&staged, &here, tmp.path(), "dest")
+            .expect("link again");
         drop(staged);
         assert_eq!(staging.open.load(Ordering::Relaxed), 0);
         assert_eq!(std::fs::read(&dest).expect("read"), b"hello");
@@ -215,14 +239,15 @@ mod tests {
     #[test]
     fn named_files_past_the_descriptor_budget() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let mut staging = Staging::new(tmp.path().to_owned(), false);
+        let mut staging = Staging::new(tmp.path().to_owned(), false).expect("staging");
+        let here = File::open(tmp.path()).expect("open");
         staging.budget = 1;
         let first = stage(&staging, "a", b"1");
         let second = stage(&staging, "b", b"2");
         assert!(matches!(first, Staged::Anon(_)));
         assert!(matches!(&second, Staged::Named(p) if p == &tmp.path().join("b")));
         staging
-            .place(&second, &tmp.path().join("dest"))
+            .place(&second, &here, tmp.path(), "dest")
             .expect("rename");
         assert_eq!(std::fs::read(tmp.path().join("dest")).expect("read"), b"2");
         drop(first);

@@ -92,7 +92,7 @@ impl<'r> Transaction<'r> {
         let privileged = rustix::process::geteuid().is_root();
         Ok(Transaction {
             repo,
-            staging: Arc::new(Staging::new(staging, privileged)),
+            staging: Arc::new(Staging::new(staging, privileged)?),
             _staging_lock: staging_lock,
             _lock: lock,
             pending: Mutex::new(Vec::new()),
@@ -276,8 +276,13 @@ impl<'r> Transaction<'r> {
         self.unsynced.store(true, Ordering::Release);
         let staging = self.staging.clone();
         let repo = self.repo.path().to_owned();
+        let objects = self
+            .repo
+            .objects_dir()
+            .try_clone()
+            .io_ctx("open", repo.join("objects"))?;
         *background = Some(std::thread::spawn(move || {
-            place_durably(&staging, &repo, batch, false)
+            place_durably(&staging, &repo, &objects, batch, false)
         }));
         Ok(())
     }
@@ -312,7 +317,13 @@ impl<'r> Transaction<'r> {
         let pending = self.take_pending()?;
         if !pending.is_empty() {
             self.unsynced.store(true, Ordering::Release);
-            place_durably(&self.staging, self.repo.path(), pending, true)?;
+            place_durably(
+                &self.staging,
+                self.repo.path(),
+                self.repo.objects_dir(),
+                pending,
+                true,
+            )?;
         }
         Ok(())
     }
@@ -345,6 +356,7 @@ fn join(h: JoinHandle<Result<()>>) -> Result<()> {
 fn place_durably(
     staging: &Staging,
     repo: &Path,
+    objects: &File,
     batch: Vec<(Staged, String)>,
     parallel: bool,
 ) -> Result<()> {
@@ -355,9 +367,10 @@ fn place_durably(
         let d = repo.join(dir);
         fs::create_dir_all(&d).io_ctx("create", &d)?;
     }
+    let objects_path = repo.join("objects");
     let half = batch.len() / 2;
     let place = |(i, (staged, rel)): (usize, &(Staged, String))| {
-        staging.place(staged, &repo.join(rel))?;
+        staging.place(staged, objects, &objects_path, Repo::in_objects(rel))?;
         if i == half {
             crate::fault::point("objects-half-renamed")?;
         }
