@@ -387,6 +387,7 @@ impl Puller<'_> {
     /// One fetch thread: takes batches until the queue runs dry.
     fn fetch_worker(&self, tx: &Transaction<'_>, queue: &Queue) {
         let mut session = self.fetcher.session();
+        let mut inflater = archive::Inflater::default();
         while let Some(batch) = queue.take() {
             let (local, remote): (Vec<Item>, Vec<Item>) = batch.iter().partition(|i| {
                 i.kind == ObjectType::DirTree && self.repo.has_object(&i.checksum, i.kind)
@@ -419,7 +420,7 @@ impl Puller<'_> {
                             url: self.fetcher.url_of(rel),
                         })
                     })
-                    .and_then(|body| self.store(tx, queue, item, &body));
+                    .and_then(|body| self.store(tx, queue, &mut inflater, item, &body));
                 queue.record(stored);
             }
             queue.done(batch.len());
@@ -427,10 +428,17 @@ impl Puller<'_> {
     }
 
     /// Checks a fetched object and stores it; a listing queues what it names.
-    fn store(&self, tx: &Transaction<'_>, queue: &Queue, item: &Item, body: &[u8]) -> Result<()> {
+    fn store(
+        &self,
+        tx: &Transaction<'_>,
+        queue: &Queue,
+        inflater: &mut archive::Inflater,
+        item: &Item,
+        body: &[u8],
+    ) -> Result<()> {
         let c = &item.checksum;
         if item.kind == ObjectType::File {
-            self.content(tx, c, body)?;
+            self.content(tx, inflater, c, body)?;
         } else {
             let bad = |what: String| Error::BadObject {
                 object: format!("{c}.{}", item.kind),
@@ -501,7 +509,13 @@ impl Puller<'_> {
 
     /// Fetches a `.filez`, checks it inflates to exactly its declared size
     /// and hashes to its name, and stores it.
-    fn content(&self, tx: &Transaction<'_>, c: &Checksum, bytes: &[u8]) -> Result<()> {
+    fn content(
+        &self,
+        tx: &Transaction<'_>,
+        inflater: &mut archive::Inflater,
+        c: &Checksum,
+        bytes: &[u8],
+    ) -> Result<()> {
         let rel = object_rel(c, ObjectType::File);
         let url = || self.fetcher.url_of(&rel);
         let bad = |what: String| Error::BadObject {
@@ -513,17 +527,17 @@ impl Puller<'_> {
         let (header, size): (FileHeader, u64) =
             FileHeader::from_archive(header_bytes).map_err(|e| bad(e.to_string()))?;
         let content = if header.is_symlink() {
-            Vec::new()
+            &[][..]
         } else {
-            archive::inflate(compressed, size).map_err(bad)?
+            inflater.inflate(compressed, size).map_err(bad)?
         };
-        let actual = header.checksum(&content);
+        let actual = header.checksum(content);
         if actual != *c {
             return Err(bad(format!(
                 "checksum mismatch (content hashes to {actual})"
             )));
         }
-        tx.write_content_with_checksum(&header, actual, |w| w.write_all(&content))?;
+        tx.write_content_with_checksum(&header, actual, |w| w.write_all(content))?;
         Ok(())
     }
 }

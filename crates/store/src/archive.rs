@@ -31,33 +31,76 @@ const MAX_RATIO: u64 = 1032;
 /// stream that would inflate past the declared size is refused without
 /// inflating the excess (a decompression bomb costs us nothing).
 pub fn inflate(compressed: &[u8], size: u64) -> Result<Vec<u8>, String> {
-    if size == 0 && compressed.is_empty() {
-        return Ok(Vec::new());
-    }
     if size > WHOLE_BUFFER_MAX {
         return inflate_streaming(compressed, size);
     }
+    check_ratio(compressed, size)?;
+    let mut out = vec![0; size as usize];
+    inflate_whole(&mut libdeflater::Decompressor::new(), compressed, &mut out)?;
+    Ok(out)
+}
+
+/// [`inflate`] for many objects in turn: keeps its decompressor and output
+/// buffer, so an object costs no allocation and no zeroing. One per thread.
+#[derive(Default)]
+pub struct Inflater {
+    decompressor: Option<libdeflater::Decompressor>,
+    out: Vec<u8>,
+}
+
+impl Inflater {
+    /// Like [`inflate`]; the content lives until the next call.
+    pub fn inflate(&mut self, compressed: &[u8], size: u64) -> Result<&[u8], String> {
+        if size > WHOLE_BUFFER_MAX {
+            self.out = inflate_streaming(compressed, size)?;
+            return Ok(&self.out);
+        }
+        check_ratio(compressed, size)?;
+        let size = size as usize;
+        if self.out.len() < size {
+            self.out.resize(size, 0);
+        }
+        let out = &mut self.out[..size];
+        let d = self
+            .decompressor
+            .get_or_insert_with(libdeflater::Decompressor::new);
+        inflate_whole(d, compressed, out)?;
+        Ok(out)
+    }
+}
+
+fn check_ratio(compressed: &[u8], size: u64) -> Result<(), String> {
     if size > (compressed.len() as u64).saturating_mul(MAX_RATIO) + 1024 {
         return Err(format!(
             "header declares {size} bytes, more than {} compressed bytes can hold",
             compressed.len()
         ));
     }
-    let mut out = vec![0; size as usize];
-    let got = libdeflater::Decompressor::new()
-        .deflate_decompress(compressed, &mut out)
-        .map_err(|e| match e {
-            libdeflater::DecompressionError::InsufficientSpace => {
-                format!("content inflates to more than {size} bytes, header declares {size}")
-            }
-            libdeflater::DecompressionError::BadData => "bad compressed data".to_owned(),
-        })?;
-    if got != out.len() {
+    Ok(())
+}
+
+/// Inflates into exactly `out`: refused when the stream holds more or less.
+fn inflate_whole(
+    d: &mut libdeflater::Decompressor,
+    compressed: &[u8],
+    out: &mut [u8],
+) -> Result<(), String> {
+    let size = out.len();
+    if size == 0 && compressed.is_empty() {
+        return Ok(());
+    }
+    let got = d.deflate_decompress(compressed, out).map_err(|e| match e {
+        libdeflater::DecompressionError::InsufficientSpace => {
+            format!("content inflates to more than {size} bytes, header declares {size}")
+        }
+        libdeflater::DecompressionError::BadData => "bad compressed data".to_owned(),
+    })?;
+    if got != size {
         return Err(format!(
             "content inflates to {got} bytes, header declares {size}"
         ));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// [`inflate`] for large objects: the output grows as the stream goes, so
@@ -125,6 +168,23 @@ mod tests {
             inflate(&z[..z.len() / 2], data.len() as u64).is_err(),
             "truncated"
         );
+    }
+
+    #[test]
+    fn inflater_reuses_its_buffer() {
+        let mut i = Inflater::default();
+        let big = b"0123456789".repeat(1000);
+        let small = b"abc".to_vec();
+        for data in [&big, &small, &big, &Vec::new()] {
+            let z = deflate(data, DEFAULT_LEVEL);
+            assert_eq!(
+                i.inflate(&z, data.len() as u64).expect("inflates"),
+                &data[..]
+            );
+        }
+        let z = deflate(&small, DEFAULT_LEVEL);
+        assert!(i.inflate(&z, 2).is_err(), "longer than declared");
+        assert!(i.inflate(&z, 4).is_err(), "shorter than declared");
     }
 
     #[test]
