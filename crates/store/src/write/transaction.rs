@@ -184,9 +184,12 @@ impl<'r> Transaction<'r> {
         };
         self.stats.content_written.fetch_add(1, Ordering::Relaxed);
         self.add_pending(staged, &checksum, ObjectType::File);
-        if self.since_writeback.fetch_add(1, Ordering::Relaxed) + 1 >= EARLY_WRITEBACK_EVERY {
+        // Once enough is staged, every write tries until a batch starts:
+        // what is left for the final flush (to wait for) stays small.
+        if self.since_writeback.fetch_add(1, Ordering::Relaxed) + 1 >= EARLY_WRITEBACK_EVERY
+            && self.early_writeback()?
+        {
             self.since_writeback.store(0, Ordering::Relaxed);
-            self.early_writeback()?;
         }
         Ok(())
     }
@@ -258,20 +261,21 @@ impl<'r> Transaction<'r> {
 
     /// Starts placing what is staged so far in a background thread (see
     /// the module docs), unless the last batch is still being placed or a
-    /// flush is running. Returns the error of the last batch, if any.
-    fn early_writeback(&self) -> Result<()> {
+    /// flush is running; returns whether it started. Returns the error of
+    /// the last batch, if any.
+    fn early_writeback(&self) -> Result<bool> {
         let Ok(mut background) = self.background.try_lock() else {
-            return Ok(()); // a flush is running
+            return Ok(false); // a flush is running
         };
         if background.as_ref().is_some_and(|h| !h.is_finished()) {
-            return Ok(());
+            return Ok(false);
         }
         if let Some(h) = background.take() {
             join(h)?;
         }
         let batch = self.take_pending()?;
         if batch.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         self.unsynced.store(true, Ordering::Release);
         let staging = self.staging.clone();
@@ -284,7 +288,7 @@ impl<'r> Transaction<'r> {
         *background = Some(std::thread::spawn(move || {
             place_durably(&staging, &repo, &objects, batch, false)
         }));
-        Ok(())
+        Ok(true)
     }
 
     fn take_pending(&self) -> Result<Vec<(Staged, String)>> {
@@ -311,11 +315,13 @@ impl<'r> Transaction<'r> {
             .background
             .lock()
             .map_err(|_| Error::Invalid("poisoned".into()))?;
-        if let Some(h) = background.take() {
-            join(h)?;
-        }
+        // The batch in the background, if any, goes on while this one
+        // syncs: their `syncfs`es overlap instead of following each other.
+        let earlier = background.take();
         let pending = self.take_pending()?;
-        if !pending.is_empty() {
+        let placed = if pending.is_empty() {
+            Ok(())
+        } else {
             self.unsynced.store(true, Ordering::Release);
             place_durably(
                 &self.staging,
@@ -323,9 +329,10 @@ impl<'r> Transaction<'r> {
                 self.repo.objects_dir(),
                 pending,
                 true,
-            )?;
-        }
-        Ok(())
+            )
+        };
+        let earlier = earlier.map_or(Ok(()), join);
+        placed.and(earlier)
     }
 
     /// Makes durable every rename done by earlier flushes.
