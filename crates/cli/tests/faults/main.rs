@@ -8,6 +8,7 @@ mod checkout_escape;
 mod concurrency;
 mod corruption;
 mod crash;
+mod full_disk;
 mod prune;
 mod ref_names;
 mod special_files;
