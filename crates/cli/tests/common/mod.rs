@@ -414,3 +414,38 @@ with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
         .args(members))
     .ok();
 }
+
+/// A tmpfs mounted at a directory, unmounted when dropped (needs root).
+pub struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    /// `size` as mount(8) takes it: `64k`, `8m`.
+    pub fn mount(dir: &Path, size: &str) -> Tmpfs {
+        fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        run(Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir))
+        .ok();
+        Tmpfs {
+            dir: dir.to_owned(),
+        }
+    }
+
+    pub fn resize(&self, size: &str) {
+        run(Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.dir))
+        .ok();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let r = run(Command::new("umount").arg(&self.dir));
+        if !r.status.success() {
+            eprintln!("could not unmount the test tmpfs: {r:#?}");
+        }
+    }
+}

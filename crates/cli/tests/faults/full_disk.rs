@@ -4,43 +4,8 @@
 //! the same command completes.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::common::*;
-
-/// A tmpfs of `mb` MiB mounted at `dir` until dropped.
-struct SmallFs(PathBuf);
-
-impl SmallFs {
-    fn mount(dir: &Path, mb: u32) -> SmallFs {
-        std::fs::create_dir_all(dir).expect("create the mount point");
-        run(Command::new("mount").args([
-            "-t".as_ref(),
-            "tmpfs".as_ref(),
-            "-o".as_ref(),
-            format!("size={mb}m").as_ref(),
-            "tmpfs".as_ref(),
-            dir.as_os_str(),
-        ]))
-        .ok();
-        SmallFs(dir.to_owned())
-    }
-
-    fn grow(&self, mb: u32) {
-        run(Command::new("mount").args([
-            "-o".as_ref(),
-            format!("remount,size={mb}m").as_ref(),
-            self.0.as_os_str(),
-        ]))
-        .ok();
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
 
 /// A tree of small files and one of 12 MiB that does not compress.
 fn big_tree(dest: &Path) -> PathBuf {
@@ -88,7 +53,7 @@ fn commit_into_a_full_filesystem() {
     }
     let tmp = tempdir();
     let tree = big_tree(tmp.path());
-    let fs = SmallFs::mount(&tmp.path().join("small"), 8);
+    let fs = Tmpfs::mount(&tmp.path().join("small"), "8m");
     let repo = tmp.path().join("small/repo");
     for mode in ["bare", "archive"] {
         let _ = std::fs::remove_dir_all(&repo);
@@ -97,7 +62,7 @@ fn commit_into_a_full_filesystem() {
         says_full(&r.failed(), &repo);
         clean_after_failure(&repo, "main");
     }
-    fs.grow(64);
+    fs.resize("64m");
     commit(&repo, "main", &tree, &[]);
     on(&repo, ["fsck"]).ok();
 }
@@ -112,7 +77,7 @@ fn pull_into_a_full_filesystem() {
     let server = tmp.path().join("server");
     init(&server, "archive");
     let want = commit(&server, "main", &tree, &[]);
-    let fs = SmallFs::mount(&tmp.path().join("small"), 8);
+    let fs = Tmpfs::mount(&tmp.path().join("small"), "8m");
     let client = tmp.path().join("small/client");
     init(&client, "bare");
     let url = format!("file://{}", server.display());
@@ -124,7 +89,7 @@ fn pull_into_a_full_filesystem() {
     let r = on(&client, ["pull", "origin", "main"]);
     says_full(&r.failed(), &client);
     clean_after_failure(&client, "origin:main");
-    fs.grow(64);
+    fs.resize("64m");
     on(&client, ["pull", "origin", "main"]).ok();
     assert_eq!(on(&client, ["rev-parse", "origin:main"]).ok().line(), want);
     on(&client, ["fsck"]).ok();

@@ -1,42 +1,13 @@
 //! A full EFI system partition: a kernel that does not fit fails the
 //! deploy before anything is written, and says why.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use crate::common::machine::*;
 use crate::common::*;
 
 /// The size of the kernel that does not fit.
 const BIG_KERNEL: usize = 200 * 1024;
-
-/// A tmpfs mounted at a directory, unmounted when dropped.
-struct Tmpfs {
-    dir: PathBuf,
-}
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Tmpfs {
-        fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
-        run(Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir))
-        .ok();
-        Tmpfs {
-            dir: dir.to_owned(),
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let r = run(Command::new("umount").arg(&self.dir));
-        if !r.status.success() {
-            eprintln!("could not unmount the test ESP: {r:#?}");
-        }
-    }
-}
 
 /// A tree whose kernel is [`BIG_KERNEL`] bytes.
 fn big_kernel_tree(m: &Machine, version: u32) -> PathBuf {
