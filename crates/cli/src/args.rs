@@ -158,7 +158,8 @@ pub enum Command {
         /// Accept a commit older than the one we have.
         #[arg(long)]
         allow_downgrade: bool,
-        /// Requests in flight at once.
+        /// Connections to the server, each fetching on its own thread (over
+        /// plain http://, each pipelines up to 16 requests).
         #[arg(long, default_value_t = 8, value_name = "N")]
         concurrency: usize,
     },

@@ -11,6 +11,11 @@
 //! the partial mark goes and the ref `refs/remotes/<remote>/<ref>` moves
 //! only after the last batch is durable. An interrupted pull leaves a
 //! partial commit that a rerun completes, fetching only what is missing.
+//!
+//! The tree is walked by fetch threads sharing a [`Queue`]: each takes a
+//! batch, fetches it in one go on its own connection (pipelined, see
+//! [`crate::fetch::Session`]), and stores what it got, queueing what each
+//! directory listing names.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -47,7 +52,7 @@ pub struct PullOptions {
     /// Pull this commit instead of the ref's current one.
     pub commit: Option<Checksum>,
     pub allow_downgrade: bool,
-    /// Requests in flight at once.
+    /// Fetch threads, each with its own connection.
     pub concurrency: usize,
 }
 
