@@ -8,7 +8,7 @@
 //!
 //! Many objects at once go through a [`Session`]: over plain `http://`
 //! without a proxy, its requests are pipelined on a connection of its own
-//! ([`crate::http1`]); whatever that cannot answer is asked again here.
+//! (`http1.rs`); whatever that cannot answer is asked again here.
 
 use std::io::Read;
 use std::path::PathBuf;

@@ -12,7 +12,7 @@
 //! only after the last batch is durable. An interrupted pull leaves a
 //! partial commit that a rerun completes, fetching only what is missing.
 //!
-//! The tree is walked by fetch threads sharing a [`Queue`]: each takes a
+//! The tree is walked by fetch threads sharing a queue (`queue.rs`): each takes a
 //! batch, fetches it in one go on its own connection (pipelined, see
 //! [`crate::fetch::Session`]), and stores what it got, queueing what each
 //! directory listing names.

@@ -1,7 +1,7 @@
 //! The strata store: an OSTree-compatible, content-addressed object repository.
 //!
 //! Pure formats live in [`gvariant`] and [`objects`]; everything that
-//! touches the disk is in [`repo`], [`refs`], [`write`] and the operations
+//! touches the disk is in [`repo`], [`refs`], [`write`](mod@write) and the operations
 //! (`checkout`, `fsck`, `prune`). The library never prints.
 
 pub mod archive;
