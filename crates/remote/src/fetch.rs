@@ -12,7 +12,7 @@
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -31,7 +31,14 @@ pub struct Fetcher {
     pub requests: AtomicU64,
     /// Answers that came through a pipelined connection.
     pub pipelined: AtomicU64,
+    /// Pipelined batches in a row that met a broken connection: at
+    /// [`GIVE_UP_PIPELINING`], every session stops pipelining.
+    broken_batches: AtomicU32,
 }
+
+/// See `Fetcher::broken_batches`: a server or a network path that breaks
+/// pipelined connections costs a few batches, not the whole pull.
+const GIVE_UP_PIPELINING: u32 = 3;
 
 enum Base {
     Http {
@@ -111,6 +118,7 @@ impl Fetcher {
             bytes: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             pipelined: AtomicU64::new(0),
+            broken_batches: AtomicU32::new(0),
         })
     }
 
@@ -243,8 +251,9 @@ impl Session<'_> {
         requests: &'a [(String, u64)],
     ) -> impl Iterator<Item = Result<Option<Vec<u8>>>> + 'a {
         let fetcher = self.fetcher;
+        let pipelining = fetcher.broken_batches.load(Ordering::Relaxed) < GIVE_UP_PIPELINING;
         let outcomes: Vec<Option<Outcome>> = match &mut self.pipeline {
-            Some((pipeline, prefix)) => {
+            Some((pipeline, prefix)) if pipelining => {
                 let paths: Vec<(String, u64)> = requests
                     .iter()
                     .map(|(rel, limit)| (format!("{prefix}/{rel}"), *limit))
@@ -252,9 +261,15 @@ impl Session<'_> {
                 fetcher
                     .requests
                     .fetch_add(paths.len() as u64, Ordering::Relaxed);
-                pipeline.get_all(&paths).into_iter().map(Some).collect()
+                let outcomes = pipeline.get_all(&paths);
+                if outcomes.iter().any(|o| matches!(o, Outcome::Broken(_))) {
+                    fetcher.broken_batches.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    fetcher.broken_batches.store(0, Ordering::Relaxed);
+                }
+                outcomes.into_iter().map(Some).collect()
             }
-            None => requests.iter().map(|_| None).collect(),
+            _ => requests.iter().map(|_| None).collect(),
         };
         requests
             .iter()
@@ -273,7 +288,7 @@ impl Session<'_> {
                     fetcher.pipelined.fetch_add(1, Ordering::Relaxed);
                     Err(too_large(fetcher.url_of(rel), *limit))
                 }
-                Some(Outcome::Retry(why)) => {
+                Some(Outcome::Retry(why) | Outcome::Broken(why)) => {
                     tracing::debug!(url = %fetcher.url_of(rel), %why, "asking again");
                     fetcher.get(rel, *limit)
                 }
@@ -399,5 +414,17 @@ mod tests {
         assert_eq!(got, ["2 bytes", "2 bytes", "2 bytes"]);
         // The first answer may be lost to the reset of the hang-up too.
         assert!(f.pipelined.load(Ordering::Relaxed) <= 1, "two asked again");
+        // Broken batch after broken batch: pipelining stops.
+        for _ in 0..GIVE_UP_PIPELINING {
+            answers(&f, &[("x", 10), ("y", 10)]);
+        }
+        let before = f.pipelined.load(Ordering::Relaxed);
+        let got = answers(&f, &[("x", 10), ("y", 10)]);
+        assert_eq!(got, ["2 bytes", "2 bytes"]);
+        assert_eq!(
+            f.pipelined.load(Ordering::Relaxed),
+            before,
+            "no longer pipelined"
+        );
     }
 }

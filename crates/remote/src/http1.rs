@@ -10,13 +10,17 @@
 //! general client in [`crate::fetch`], which also does the retries.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 /// Largest response head accepted.
 const MAX_HEAD: usize = 64 << 10;
 /// How long a read or write may stall.
 const TIMEOUT: Duration = Duration::from_secs(60);
+/// How long connecting may take (as the general client allows).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Interim (1xx) responses accepted before a final one.
+const MAX_INTERIM: usize = 8;
 
 /// The parts of a response head this client acts on.
 #[derive(Debug, PartialEq, Eq)]
@@ -44,9 +48,10 @@ pub enum Outcome {
     Missing,
     /// The body is longer than the caller's limit.
     TooLarge,
-    /// Anything else (another status, a broken connection): the caller
-    /// asks again through the general client.
+    /// Another status: the caller asks again through the general client.
     Retry(String),
+    /// The connection broke or closed before this answer: asked again too.
+    Broken(String),
 }
 
 /// A kept-alive connection to one `host:port`.
@@ -66,7 +71,7 @@ impl Pipeline {
 
     fn connect(&mut self) -> io::Result<&mut (TcpStream, BufReader<TcpStream>)> {
         if self.conn.is_none() {
-            let stream = TcpStream::connect(&self.authority)?;
+            let stream = connect(&self.authority)?;
             stream.set_nodelay(true)?;
             stream.set_read_timeout(Some(TIMEOUT))?;
             stream.set_write_timeout(Some(TIMEOUT))?;
@@ -80,7 +85,7 @@ impl Pipeline {
 
     /// GETs each `(path, limit)` in order; `path` is absolute (`/repo/...`).
     /// Returns one outcome per request. After a broken or closed connection
-    /// the rest come back as [`Outcome::Retry`], and the next call
+    /// the rest come back as [`Outcome::Broken`], and the next call
     /// reconnects.
     pub fn get_all(&mut self, requests: &[(String, u64)]) -> Vec<Outcome> {
         let mut out = Vec::with_capacity(requests.len());
@@ -96,12 +101,12 @@ impl Pipeline {
             let why = format!("pipelined request: {e}");
             return requests
                 .iter()
-                .map(|_| Outcome::Retry(why.clone()))
+                .map(|_| Outcome::Broken(why.clone()))
                 .collect();
         }
         for (_, limit) in requests {
             let Some((_, reader)) = self.conn.as_mut() else {
-                out.push(Outcome::Retry("the server closed the connection".into()));
+                out.push(Outcome::Broken("the server closed the connection".into()));
                 continue;
             };
             match read_response(reader, *limit) {
@@ -113,12 +118,24 @@ impl Pipeline {
                 }
                 Err(e) => {
                     self.conn = None;
-                    out.push(Outcome::Retry(format!("pipelined response: {e}")));
+                    out.push(Outcome::Broken(format!("pipelined response: {e}")));
                 }
             }
         }
         out
     }
+}
+
+/// Connects to the first address of `authority` that answers in time.
+fn connect(authority: &str) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{authority}: no address"));
+    for addr in authority.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 fn request(path: &str, authority: &str) -> String {
@@ -155,7 +172,7 @@ pub fn read_response(r: &mut impl BufRead, limit: u64) -> io::Result<(Outcome, b
 /// Parses a response head: the status line and the headers up to the
 /// empty line. Interim (1xx) responses are skipped.
 pub fn read_head(r: &mut impl BufRead) -> io::Result<Head> {
-    loop {
+    for _ in 0..=MAX_INTERIM {
         let mut read = 0;
         let status_line = read_line(r, &mut read)?;
         let mut parts = status_line.splitn(3, ' ');
@@ -226,6 +243,7 @@ pub fn read_head(r: &mut impl BufRead) -> io::Result<Head> {
             close,
         });
     }
+    Err(bad(format!("more than {MAX_INTERIM} interim responses")))
 }
 
 /// Reads a body of at most `limit` bytes; `None` when it is longer (the
@@ -269,7 +287,7 @@ pub fn read_body(
                     while !read_line(r, &mut read)?.is_empty() {}
                     return Ok(Some(out));
                 }
-                if out.len() as u64 + size > limit {
+                if size > limit.saturating_sub(out.len() as u64) {
                     return Ok(None);
                 }
                 let before = out.len();
@@ -406,6 +424,12 @@ mod tests {
                 "{text:?}: {got:?}"
             );
         }
+        // A chunk size that would wrap a sum around is over the limit.
+        let wrap =
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\nffffffffffffffff\r\n";
+        assert_eq!(responses(wrap, &[100]), ["TooLarge close"]);
+        let interim = "HTTP/1.1 100 Continue\r\n\r\n".repeat(MAX_INTERIM + 1);
+        assert!(responses(&interim, &[100])[0].contains("interim"));
         let huge = format!("HTTP/1.1 200 OK\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD));
         assert!(responses(&huge, &[100])[0].contains("too large"));
     }

@@ -351,7 +351,16 @@ impl Puller<'_> {
         queue.push(root);
         std::thread::scope(|s| {
             for _ in 0..self.workers {
-                s.spawn(|| self.fetch_worker(tx, &queue));
+                s.spawn(|| {
+                    // A panic must still stop the others, which would
+                    // otherwise wait for its batch forever.
+                    let worker = std::panic::AssertUnwindSafe(|| self.fetch_worker(tx, &queue));
+                    if std::panic::catch_unwind(worker).is_err() {
+                        queue.record(Err(Error::Refused(
+                            "a fetch thread failed (panicked)".into(),
+                        )));
+                    }
+                });
             }
         });
         if let Some(e) = queue.into_error() {

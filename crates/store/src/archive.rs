@@ -51,6 +51,9 @@ pub struct Inflater {
 impl Inflater {
     /// Like [`inflate`]; the content lives until the next call.
     pub fn inflate(&mut self, compressed: &[u8], size: u64) -> Result<&[u8], String> {
+        if self.out.len() > WHOLE_BUFFER_MAX as usize {
+            self.out = Vec::new(); // not kept after a large object
+        }
         if size > WHOLE_BUFFER_MAX {
             self.out = inflate_streaming(compressed, size)?;
             return Ok(&self.out);
@@ -106,6 +109,7 @@ fn inflate_whole(
 /// [`inflate`] for large objects: the output grows as the stream goes, so
 /// a header's word alone never makes us allocate much.
 fn inflate_streaming(compressed: &[u8], size: u64) -> Result<Vec<u8>, String> {
+    check_ratio(compressed, size)?;
     let cap = usize::try_from(size).map_err(|_| format!("declared size {size} too large"))?;
     // One byte of room past the declared size, to notice a stream that
     // goes on. The first allocation is capped: the size is the server's word.

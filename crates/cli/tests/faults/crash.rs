@@ -49,6 +49,18 @@ fn at_fault_point(point: &str) {
             "{mode}: the commit should have aborted at {point}: {r:#?}"
         );
         on(&repo, ["rev-parse", "main"]).failed();
+        if point != "commit-written" {
+            // The commit object is placed after everything it names: a
+            // commit present but incomplete would pass for complete.
+            let commits: Vec<_> = objects(&repo)
+                .into_iter()
+                .filter(|o| o.extension().is_some_and(|e| e == "commit"))
+                .collect();
+            assert!(
+                commits.is_empty(),
+                "{mode}: {commits:?} placed before the tree"
+            );
+        }
         recovers(&repo, &tree, &expected);
     }
 }
@@ -61,6 +73,11 @@ fn crash_when_objects_staged() {
 #[test]
 fn crash_when_objects_half_renamed() {
     at_fault_point("objects-half-renamed");
+}
+
+#[test]
+fn crash_when_objects_placed() {
+    at_fault_point("objects-placed");
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! Creating a commit: store a tree, write the commit object, move the ref.
 //!
 //! Fault points (see [`crate::fault`]): `objects-staged`,
-//! `objects-half-renamed`, `commit-written` (all objects and the commit are
-//! durable, the ref has not moved).
+//! `objects-half-renamed`, `objects-placed` (all but the commit object
+//! placed), `commit-written` (all objects and the commit are durable, the
+//! ref has not moved).
 
 use crate::checksum::Checksum;
 use crate::error::{Error, Result};

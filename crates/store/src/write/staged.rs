@@ -18,7 +18,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustix::fs::{AtFlags, CWD, Mode, OFlags};
 use rustix::io::Errno;
@@ -36,54 +36,73 @@ pub(super) enum Staged {
     Anon(AnonFile),
 }
 
-/// An open anonymous file; dropping it frees its slot in the budget.
+/// An open anonymous file, holding its slot in the budget.
 pub(super) struct AnonFile {
     file: File,
-    open: Arc<AtomicUsize>,
+    _slot: Slot,
 }
 
-impl Drop for AnonFile {
+/// One anonymous file's share of the descriptor budget, given back on drop.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    /// A slot if fewer than `budget` are taken.
+    fn take(open: &Arc<AtomicUsize>, budget: usize) -> Option<Slot> {
+        let slot = Slot(open.clone());
+        (open.fetch_add(1, Ordering::Relaxed) < budget).then_some(slot)
+    }
+}
+
+impl Drop for Slot {
     fn drop(&mut self) {
-        self.open.fetch_sub(1, Ordering::Relaxed);
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 /// A file being written: `path` is its staged name (for messages, and the
-/// file itself when it is named).
+/// file itself when it is named). Dropped unfinished, it frees its slot.
 pub(super) struct NewFile {
     pub file: File,
     pub path: PathBuf,
-    anon: Option<Arc<AtomicUsize>>,
+    slot: Option<Slot>,
 }
 
 impl NewFile {
     /// The staged object, once everything is written to it.
     pub fn staged(self) -> Staged {
-        match self.anon {
-            Some(open) => Staged::Anon(AnonFile {
+        match self.slot {
+            Some(slot) => Staged::Anon(AnonFile {
                 file: self.file,
-                open,
+                _slot: slot,
             }),
             None => Staged::Named(self.path),
         }
     }
 }
 
+/// How an anonymous file gets a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// `linkat(fd, "", AT_EMPTY_PATH)`: needs CAP_DAC_READ_SEARCH before
+    /// Linux 6.10 (root in a container often lacks it).
+    EmptyPath,
+    /// `linkat("/proc/self/fd/N", AT_SYMLINK_FOLLOW)`: needs /proc.
+    Proc,
+}
+
 pub(super) struct Staging {
     pub dir: PathBuf,
     /// `dir`, open.
     dir_fd: File,
-    /// Cleared when the filesystem refuses `O_TMPFILE`.
-    anon_works: AtomicBool,
+    /// `None` when this filesystem, kernel or process cannot stage
+    /// anonymous files (found out by trying, once).
+    link: Option<Link>,
     open: Arc<AtomicUsize>,
     budget: usize,
-    /// Link through `/proc/self/fd` (without CAP_DAC_READ_SEARCH,
-    /// `linkat(AT_EMPTY_PATH)` is refused).
-    link_by_proc: bool,
 }
 
 impl Staging {
-    pub fn new(dir: PathBuf, privileged: bool) -> Result<Self> {
+    pub fn new(dir: PathBuf) -> Result<Self> {
         let dir_fd = rustix::fs::open(
             &dir,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -92,8 +111,6 @@ impl Staging {
         .map(File::from)
         .map_err(std::io::Error::from)
         .io_ctx("open", &dir)?;
-        let link_by_proc = !privileged;
-        let usable = !link_by_proc || Path::new("/proc/self/fd").is_dir();
         let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
         let budget = match limit {
             Some(n) => (usize::try_from(n)
@@ -103,45 +120,35 @@ impl Staging {
             .min(MAX_ANON),
             None => MAX_ANON,
         };
+        let link = probe(&dir_fd);
         Ok(Staging {
             dir,
             dir_fd,
-            anon_works: AtomicBool::new(usable),
+            link,
             open: Arc::new(AtomicUsize::new(0)),
             budget,
-            link_by_proc,
         })
     }
 
     /// Creates a regular file to stage as `name`: anonymous when possible.
     pub fn create(&self, name: &str, mode: u32) -> Result<NewFile> {
         let path = self.dir.join(name);
-        if self.anon_works.load(Ordering::Relaxed) {
-            if self.open.fetch_add(1, Ordering::Relaxed) < self.budget {
-                match rustix::fs::openat(
-                    &self.dir_fd,
-                    ".",
-                    OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(mode),
-                ) {
-                    Ok(fd) => {
-                        return Ok(NewFile {
-                            file: File::from(fd),
-                            path,
-                            anon: Some(self.open.clone()),
-                        });
-                    }
-                    // Filesystems and kernels without O_TMPFILE.
-                    Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => {
-                        self.anon_works.store(false, Ordering::Relaxed);
-                    }
-                    Err(e) => {
-                        self.open.fetch_sub(1, Ordering::Relaxed);
-                        return Err(std::io::Error::from(e)).io_ctx("create", &path);
-                    }
-                }
-            }
-            self.open.fetch_sub(1, Ordering::Relaxed);
+        if self.link.is_some()
+            && let Some(slot) = Slot::take(&self.open, self.budget)
+        {
+            let fd = rustix::fs::openat(
+                &self.dir_fd,
+                ".",
+                OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
+                Mode::from_raw_mode(mode),
+            )
+            .map_err(std::io::Error::from)
+            .io_ctx("create", &path)?;
+            return Ok(NewFile {
+                file: File::from(fd),
+                path,
+                slot: Some(slot),
+            });
         }
         let file = OpenOptions::new()
             .write(true)
@@ -152,7 +159,7 @@ impl Staging {
         Ok(NewFile {
             file,
             path,
-            anon: None,
+            slot: None,
         })
     }
 
@@ -171,21 +178,43 @@ impl Staging {
             Staged::Named(path) => rustix::fs::renameat(CWD, path, objects, name)
                 .map_err(std::io::Error::from)
                 .io_ctx("move object into place", objects_path.join(name)),
-            Staged::Anon(a) => {
-                let linked = if self.link_by_proc {
-                    let fd = format!("/proc/self/fd/{}", a.file.as_raw_fd());
-                    rustix::fs::linkat(CWD, fd.as_str(), objects, name, AtFlags::SYMLINK_FOLLOW)
-                } else {
-                    rustix::fs::linkat(&a.file, "", objects, name, AtFlags::EMPTY_PATH)
-                };
-                match linked {
-                    Ok(()) | Err(Errno::EXIST) => Ok(()),
-                    Err(e) => Err(std::io::Error::from(e))
-                        .io_ctx("link object into place", objects_path.join(name)),
-                }
-            }
+            Staged::Anon(a) => match link(self.link, &a.file, objects, name) {
+                Ok(()) | Err(Errno::EXIST) => Ok(()),
+                Err(e) => Err(std::io::Error::from(e))
+                    .io_ctx("link object into place", objects_path.join(name)),
+            },
         }
     }
+}
+
+/// Names the anonymous file `file` as `name` in `dir`.
+fn link(how: Option<Link>, file: &File, dir: &File, name: &str) -> rustix::io::Result<()> {
+    match how {
+        Some(Link::EmptyPath) => rustix::fs::linkat(file, "", dir, name, AtFlags::EMPTY_PATH),
+        Some(Link::Proc) => {
+            let fd = format!("/proc/self/fd/{}", file.as_raw_fd());
+            rustix::fs::linkat(CWD, fd.as_str(), dir, name, AtFlags::SYMLINK_FOLLOW)
+        }
+        None => Err(Errno::NOTSUP),
+    }
+}
+
+/// Finds how this process can stage anonymous files in `dir`: makes one
+/// and names it each way (then removes it). `None` when no way works.
+fn probe(dir: &File) -> Option<Link> {
+    let file = rustix::fs::openat(
+        dir,
+        ".",
+        OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .ok()
+    .map(File::from)?;
+    let name = format!(".probe-{}", crate::durable::unique_suffix());
+    [Link::EmptyPath, Link::Proc].into_iter().find(|how| {
+        link(Some(*how), &file, dir, &name).is_ok()
+            && rustix::fs::unlinkat(dir, name.as_str(), AtFlags::empty()).is_ok()
+    })
 }
 
 #[cfg(test)]
@@ -200,14 +229,15 @@ mod tests {
         f.staged()
     }
 
-    fn check_linking(privileged: bool) {
+    fn check_linking(how: Link) {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let staging = Staging::new(tmp.path().to_owned(), privileged).expect("staging");
+        let mut staging = Staging::new(tmp.path().to_owned()).expect("staging");
+        assert!(staging.link.is_some(), "ext4 and tmpfs have O_TMPFILE");
+        staging.link = Some(how);
         let here = File::open(tmp.path()).expect("open");
         let staged = stage(&staging, "a", b"hello");
-        assert!(matches!(staged, Staged::Anon(_)), "anonymous on ext4/tmpfs");
+        assert!(matches!(staged, Staged::Anon(_)), "{how:?}");
         assert_eq!(staging.open.load(Ordering::Relaxed), 1);
-        let dest = tmp.path().join("dest");
         staging
             .place(&staged, &here, tmp.path(), "dest")
             .expect("link");
@@ -217,7 +247,10 @@ mod tests {
             .expect("link again");
         drop(staged);
         assert_eq!(staging.open.load(Ordering::Relaxed), 0);
-        assert_eq!(std::fs::read(&dest).expect("read"), b"hello");
+        assert_eq!(
+            std::fs::read(tmp.path().join("dest")).expect("read"),
+            b"hello"
+        );
         let names: Vec<_> = std::fs::read_dir(tmp.path())
             .expect("list")
             .map(|e| e.expect("entry").file_name())
@@ -227,19 +260,29 @@ mod tests {
 
     #[test]
     fn anonymous_files_are_linked_into_place() {
-        // Through /proc/self/fd, as an unprivileged user must.
-        check_linking(false);
+        // As a process without CAP_DAC_READ_SEARCH must.
+        check_linking(Link::Proc);
         if rustix::process::geteuid().is_root() {
-            check_linking(true);
+            check_linking(Link::EmptyPath);
         } else {
             eprintln!("skipping linkat(AT_EMPTY_PATH): needs root");
         }
     }
 
     #[test]
+    fn an_unfinished_file_gives_its_slot_back() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let staging = Staging::new(tmp.path().to_owned()).expect("staging");
+        let f = staging.create("a", 0o644).expect("create");
+        assert_eq!(staging.open.load(Ordering::Relaxed), 1);
+        drop(f);
+        assert_eq!(staging.open.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
     fn named_files_past_the_descriptor_budget() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let mut staging = Staging::new(tmp.path().to_owned(), false).expect("staging");
+        let mut staging = Staging::new(tmp.path().to_owned()).expect("staging");
         let here = File::open(tmp.path()).expect("open");
         staging.budget = 1;
         let first = stage(&staging, "a", b"1");

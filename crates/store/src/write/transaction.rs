@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::symlink;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -49,11 +49,11 @@ pub struct Stats {
 
 pub struct Transaction<'r> {
     repo: &'r Repo,
-    staging: Arc<Staging>,
+    placer: Arc<Placer>,
     _staging_lock: File,
     _lock: RepoLock,
     /// Staged objects, each with its path relative to the repository.
-    pending: Mutex<Vec<(Staged, String)>>,
+    pending: Mutex<Vec<Pending>>,
     /// The background placement of an earlier batch, if one was started.
     background: Mutex<Option<JoinHandle<Result<()>>>>,
     seen: Mutex<HashSet<(Checksum, ObjectType)>>,
@@ -67,6 +67,9 @@ pub struct Transaction<'r> {
     /// Renames into `objects/` not yet made durable.
     unsynced: AtomicBool,
 }
+
+/// A staged object, its path relative to the repository, and its kind.
+type Pending = (Staged, String, ObjectType);
 
 const STAGING_PREFIX: &str = "staging-";
 /// Content objects between early writebacks (about 30 MB of a typical OS tree).
@@ -90,9 +93,20 @@ impl<'r> Transaction<'r> {
         let staging = tmp.join(format!("{STAGING_PREFIX}{suffix}"));
         fs::rename(&fresh, &staging).io_ctx("name staging directory", &staging)?;
         let privileged = rustix::process::geteuid().is_root();
+        let placer = Placer {
+            objects: repo
+                .objects_dir()
+                .try_clone()
+                .io_ctx("open", repo.path().join("objects"))?,
+            repo: repo.path().to_owned(),
+            sync_background: File::open(&staging).io_ctx("open", &staging)?,
+            sync_flush: staging_lock.try_clone().io_ctx("open", &staging)?,
+            staging: Staging::new(staging)?,
+            failed: AtomicBool::new(false),
+        };
         Ok(Transaction {
             repo,
-            staging: Arc::new(Staging::new(staging, privileged)?),
+            placer: Arc::new(placer),
             _staging_lock: staging_lock,
             _lock: lock,
             pending: Mutex::new(Vec::new()),
@@ -128,11 +142,13 @@ impl<'r> Transaction<'r> {
         format!("{checksum}.{}", kind.extension(false))
     }
 
-    fn add_pending(&self, staged: Staged, checksum: &Checksum, kind: ObjectType) {
+    fn add_pending(&self, staged: Staged, checksum: &Checksum, kind: ObjectType) -> Result<()> {
         let rel = self.repo.object_relpath(checksum, kind);
-        if let Ok(mut p) = self.pending.lock() {
-            p.push((staged, rel));
-        }
+        self.pending
+            .lock()
+            .map_err(|_| Error::Invalid("poisoned".into()))?
+            .push((staged, rel, kind));
+        Ok(())
     }
 
     /// Writes a metadata object (dirtree, dirmeta, commit); returns its checksum.
@@ -143,6 +159,7 @@ impl<'r> Transaction<'r> {
             return Ok(checksum);
         }
         let mut f = self
+            .placer
             .staging
             .create(&Self::stage_name(&checksum, kind), 0o644)?;
         f.file.write_all(data).io_ctx("write", &f.path)?;
@@ -150,7 +167,7 @@ impl<'r> Transaction<'r> {
         self.stats
             .bytes_written
             .fetch_add(data.len() as u64, Ordering::Relaxed);
-        self.add_pending(f.staged(), &checksum, kind);
+        self.add_pending(f.staged(), &checksum, kind)?;
         Ok(checksum)
     }
 
@@ -176,14 +193,16 @@ impl<'r> Transaction<'r> {
         let name = Self::stage_name(&checksum, ObjectType::File);
         let staged = match self.repo.mode() {
             RepoMode::Bare if header.is_symlink() => self.stage_bare_symlink(header, &name)?,
-            RepoMode::Bare => self.stage_bare(header, self.staging.create(&name, 0o600)?, fill)?,
-            RepoMode::BareUser => {
-                stage_bare_user(header, self.staging.create(&name, 0o600)?, fill)?
+            RepoMode::Bare => {
+                self.stage_bare(header, self.placer.staging.create(&name, 0o600)?, fill)?
             }
-            RepoMode::Archive => stage_archive(header, &self.staging, &name, fill)?,
+            RepoMode::BareUser => {
+                stage_bare_user(header, self.placer.staging.create(&name, 0o600)?, fill)?
+            }
+            RepoMode::Archive => stage_archive(header, &self.placer.staging, &name, fill)?,
         };
         self.stats.content_written.fetch_add(1, Ordering::Relaxed);
-        self.add_pending(staged, &checksum, ObjectType::File);
+        self.add_pending(staged, &checksum, ObjectType::File)?;
         // Once enough is staged, every write tries until a batch starts:
         // what is left for the final flush (to wait for) stays small.
         if self.since_writeback.fetch_add(1, Ordering::Relaxed) + 1 >= EARLY_WRITEBACK_EVERY
@@ -209,7 +228,7 @@ impl<'r> Transaction<'r> {
 
     fn stage_bare_symlink(&self, header: &FileHeader, name: &str) -> Result<Staged> {
         self.check_owner(header)?;
-        let path = self.staging.dir.join(name);
+        let path = self.placer.staging.dir.join(name);
         symlink(&header.symlink_target, &path).io_ctx("create symlink", &path)?;
         rustix::fs::chownat(
             rustix::fs::CWD,
@@ -274,30 +293,35 @@ impl<'r> Transaction<'r> {
         if let Some(h) = background.take() {
             join(h)?;
         }
-        let batch = self.take_pending()?;
+        // Commit objects stay for the flush, which places them last.
+        let batch = self.take_pending(|kind| kind != ObjectType::Commit)?;
         if batch.is_empty() {
             return Ok(true);
         }
         self.unsynced.store(true, Ordering::Release);
-        let staging = self.staging.clone();
-        let repo = self.repo.path().to_owned();
-        let objects = self
-            .repo
-            .objects_dir()
-            .try_clone()
-            .io_ctx("open", repo.join("objects"))?;
-        *background = Some(std::thread::spawn(move || {
-            place_durably(&staging, &repo, &objects, batch, false)
-        }));
+        let placer = self.placer.clone();
+        let thread = std::thread::Builder::new()
+            .name("strata-writeback".into())
+            .spawn(move || {
+                placer.sync(&placer.sync_background)?;
+                placer.place(&batch, false)
+            })
+            .map_err(|e| Error::Invalid(format!("cannot start a writeback thread: {e}")))?;
+        *background = Some(thread);
         Ok(true)
     }
 
-    fn take_pending(&self) -> Result<Vec<(Staged, String)>> {
+    /// Takes the staged objects whose kind `which` accepts.
+    fn take_pending(&self, which: impl Fn(ObjectType) -> bool) -> Result<Vec<Pending>> {
         let mut pending = self
             .pending
             .lock()
             .map_err(|_| Error::Invalid("poisoned".into()))?;
-        Ok(std::mem::take(&mut *pending))
+        let (taken, kept) = std::mem::take(&mut *pending)
+            .into_iter()
+            .partition(|p| which(p.2));
+        *pending = kept;
+        Ok(taken)
     }
 
     /// Makes every staged object durable and moves it into `objects/`.
@@ -319,27 +343,31 @@ impl<'r> Transaction<'r> {
         // The batch in the background, if any, goes on while this one
         // syncs: their `syncfs`es overlap instead of following each other.
         let earlier = background.take();
-        let pending = self.take_pending()?;
-        let placed = if pending.is_empty() {
+        let (commits, others): (Vec<Pending>, Vec<Pending>) = self
+            .take_pending(|_| true)?
+            .into_iter()
+            .partition(|p| p.2 == ObjectType::Commit);
+        let placed = if commits.is_empty() && others.is_empty() {
             Ok(())
         } else {
             self.unsynced.store(true, Ordering::Release);
-            place_durably(
-                &self.staging,
-                self.repo.path(),
-                self.repo.objects_dir(),
-                pending,
-                true,
-            )
+            self.placer
+                .sync(&self.placer.sync_flush)
+                .and_then(|()| self.placer.place(&others, true))
         };
         let earlier = earlier.map_or(Ok(()), join);
-        placed.and(earlier)
+        placed.and(earlier)?;
+        // Last, once everything they name is in place.
+        if !commits.is_empty() {
+            crate::fault::point("objects-placed")?;
+        }
+        self.placer.place(&commits, false)
     }
 
     /// Makes durable every rename done by earlier flushes.
     pub fn sync(&self) -> Result<()> {
         if self.unsynced.swap(false, Ordering::AcqRel) {
-            durable::sync_filesystem(self.repo.path())?;
+            self.placer.sync(&self.placer.sync_flush)?;
         }
         Ok(())
     }
@@ -350,7 +378,7 @@ impl Drop for Transaction<'_> {
         if let Ok(Some(h)) = self.background.get_mut().map(Option::take) {
             let _ = h.join();
         }
-        let _ = fs::remove_dir_all(&self.staging.dir);
+        let _ = fs::remove_dir_all(&self.placer.staging.dir);
     }
 }
 
@@ -359,35 +387,63 @@ fn join(h: JoinHandle<Result<()>>) -> Result<()> {
         .map_err(|_| Error::Invalid("placing staged objects panicked".into()))?
 }
 
-/// Makes the data of `batch` durable, then places each object, on all
-/// cores when `parallel` (each is an independent directory operation).
-fn place_durably(
-    staging: &Staging,
-    repo: &Path,
-    objects: &File,
-    batch: Vec<(Staged, String)>,
-    parallel: bool,
-) -> Result<()> {
-    durable::sync_filesystem(&staging.dir)?;
-    crate::fault::point("objects-staged")?;
-    let dirs: HashSet<&str> = batch.iter().map(|(_, rel)| &rel[..10]).collect();
-    for dir in dirs {
-        let d = repo.join(dir);
-        fs::create_dir_all(&d).io_ctx("create", &d)?;
-    }
-    let objects_path = repo.join("objects");
-    let half = batch.len() / 2;
-    let place = |(i, (staged, rel)): (usize, &(Staged, String))| {
-        staging.place(staged, objects, &objects_path, Repo::in_objects(rel))?;
-        if i == half {
-            crate::fault::point("objects-half-renamed")?;
+/// What placing staged objects takes, shared with the background thread.
+struct Placer {
+    staging: Staging,
+    repo: PathBuf,
+    /// The repository's `objects/`.
+    objects: File,
+    /// The staging directory, opened before anything was written: a
+    /// `syncfs` through it reports every writeback error of the filesystem
+    /// since (Linux 5.8 and later), where a descriptor opened later would
+    /// miss those that happened before. Each descriptor reports an error
+    /// once, so background batches and flushes have one each.
+    sync_background: File,
+    sync_flush: File,
+    /// Set at the first failed `syncfs`: nothing is placed after it.
+    failed: AtomicBool,
+}
+
+impl Placer {
+    /// Makes everything written so far durable, or fails for good.
+    fn sync(&self, through: &File) -> Result<()> {
+        if let Err(e) = rustix::fs::syncfs(through) {
+            self.failed.store(true, Ordering::Release);
+            return Err(std::io::Error::from(e)).io_ctx("syncfs", &self.staging.dir);
         }
-        Ok::<(), Error>(())
-    };
-    if parallel {
-        batch.par_iter().enumerate().try_for_each(place)
-    } else {
-        batch.iter().enumerate().try_for_each(place)
+        if self.failed.load(Ordering::Acquire) {
+            return Err(Error::Invalid(format!(
+                "writing to {} failed earlier in this transaction; nothing more is placed",
+                self.staging.dir.display()
+            )));
+        }
+        crate::fault::point("objects-staged")
+    }
+
+    /// Places each object of `batch`, whose data [`Placer::sync`] made
+    /// durable; on all cores when `parallel` (each is an independent
+    /// directory operation).
+    fn place(&self, batch: &[Pending], parallel: bool) -> Result<()> {
+        let dirs: HashSet<&str> = batch.iter().map(|(_, rel, _)| &rel[..10]).collect();
+        for dir in dirs {
+            let d = self.repo.join(dir);
+            fs::create_dir_all(&d).io_ctx("create", &d)?;
+        }
+        let objects_path = self.repo.join("objects");
+        let half = batch.len() / 2;
+        let place = |(i, (staged, rel, _)): (usize, &Pending)| {
+            self.staging
+                .place(staged, &self.objects, &objects_path, Repo::in_objects(rel))?;
+            if i == half {
+                crate::fault::point("objects-half-renamed")?;
+            }
+            Ok::<(), Error>(())
+        };
+        if parallel {
+            batch.par_iter().enumerate().try_for_each(place)
+        } else {
+            batch.iter().enumerate().try_for_each(place)
+        }
     }
 }
 
