@@ -56,10 +56,35 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .io_ctx("fsync directory", dir)
 }
 
-/// Flushes every pending write of the filesystem holding `path`.
+/// Flushes every pending write of the filesystem holding `path`. For
+/// writes that must be known to have reached the disk, use a [`Syncer`]
+/// opened before them.
 pub fn sync_filesystem(path: &Path) -> Result<()> {
-    let f = File::open(path).io_ctx("open", path)?;
-    rustix::fs::syncfs(&f).io_ctx("syncfs", path)
+    Syncer::open(path)?.sync()
+}
+
+/// `syncfs` through a descriptor opened before the writes it vouches for:
+/// since Linux 5.8 it reports every writeback error of the filesystem
+/// since the descriptor was opened, so one opened afterwards would miss an
+/// error from writeback the kernel started in between.
+pub struct Syncer {
+    dir: File,
+    path: std::path::PathBuf,
+}
+
+impl Syncer {
+    pub fn open(path: &Path) -> Result<Syncer> {
+        Ok(Syncer {
+            dir: File::open(path).io_ctx("open", path)?,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Flushes every pending write of the filesystem; fails if any write
+    /// since [`Syncer::open`] failed.
+    pub fn sync(&self) -> Result<()> {
+        rustix::fs::syncfs(&self.dir).io_ctx("syncfs", &self.path)
+    }
 }
 
 /// A per-process unique suffix for temporary names.

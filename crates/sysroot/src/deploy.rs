@@ -161,6 +161,8 @@ fn pretty_name(deployment: &Path) -> String {
 pub fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<DeployReport> {
     validate_stateroot(&opts.stateroot).map_err(Error::Refused)?;
     let _lock = strata_store::lock::RepoLock::exclusive(&s.root().join("strata"))?;
+    // Before anything is written: see `Syncer`.
+    let syncer = durable::Syncer::open(s.root())?;
     let c = s.repo().load_commit(commit)?;
     if s.repo().is_partial(commit) {
         return Err(Error::Refused(format!(
@@ -288,7 +290,7 @@ pub fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<De
         .write_ref(&RefName::parse(&id.ref_name())?, commit)?;
 
     // 5. Durable, then in place.
-    durable::sync_filesystem(s.root())?;
+    syncer.sync()?;
     let final_path = s.deployment_path(&id);
     fs::rename(&staging, &final_path).io_ctx("move deployment into place", &final_path)?;
     durable::sync_dir(&deploy_dir)?;

@@ -54,6 +54,8 @@ pub fn install_disk(
     let esp_uuid = disk::uuid(&d.esp)?;
     let work = std::env::temp_dir().join(format!("strata-install-{}", std::process::id()));
     let root = Mounted::new(&d.root, &work.join("root"))?;
+    // Before anything is written: see `Syncer`.
+    let syncer = strata_store::durable::Syncer::open(&root.0)?;
     // The ESP's content is assembled in a directory and copied onto the vfat
     // filesystem with mtools: no vfat driver is needed on the installing host.
     let esp_dir = work.join("esp");
@@ -67,7 +69,8 @@ pub fn install_disk(
         progress,
     )?;
     disk::copy_to_vfat(&esp_dir, &d.esp)?;
-    strata_store::durable::sync_filesystem(&root.0)?;
+    syncer.sync()?;
+    drop(syncer);
     drop(root);
     let _ = fs::remove_dir_all(&work);
     Ok(report)

@@ -99,8 +99,8 @@ impl<'r> Transaction<'r> {
                 .try_clone()
                 .io_ctx("open", repo.path().join("objects"))?,
             repo: repo.path().to_owned(),
-            sync_background: File::open(&staging).io_ctx("open", &staging)?,
-            sync_flush: staging_lock.try_clone().io_ctx("open", &staging)?,
+            sync_background: durable::Syncer::open(&staging)?,
+            sync_flush: durable::Syncer::open(&staging)?,
             staging: Staging::new(staging)?,
             failed: AtomicBool::new(false),
         };
@@ -393,23 +393,21 @@ struct Placer {
     repo: PathBuf,
     /// The repository's `objects/`.
     objects: File,
-    /// The staging directory, opened before anything was written: a
-    /// `syncfs` through it reports every writeback error of the filesystem
-    /// since (Linux 5.8 and later), where a descriptor opened later would
-    /// miss those that happened before. Each descriptor reports an error
-    /// once, so background batches and flushes have one each.
-    sync_background: File,
-    sync_flush: File,
+    /// Opened before anything was written (see [`durable::Syncer`]). Each
+    /// reports an error once, so background batches and flushes have one
+    /// each.
+    sync_background: durable::Syncer,
+    sync_flush: durable::Syncer,
     /// Set at the first failed `syncfs`: nothing is placed after it.
     failed: AtomicBool,
 }
 
 impl Placer {
     /// Makes everything written so far durable, or fails for good.
-    fn sync(&self, through: &File) -> Result<()> {
-        if let Err(e) = rustix::fs::syncfs(through) {
+    fn sync(&self, through: &durable::Syncer) -> Result<()> {
+        if let Err(e) = through.sync() {
             self.failed.store(true, Ordering::Release);
-            return Err(std::io::Error::from(e)).io_ctx("syncfs", &self.staging.dir);
+            return Err(e);
         }
         if self.failed.load(Ordering::Acquire) {
             return Err(Error::Invalid(format!(
