@@ -10,6 +10,7 @@
 //! without a proxy, its requests are pipelined on a connection of its own
 //! (`http1.rs`); whatever that cannot answer is asked again here.
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -134,6 +135,7 @@ impl Fetcher {
         Session {
             fetcher: self,
             pipeline,
+            bodies: Vec::new(),
         }
     }
 
@@ -239,7 +241,12 @@ pub struct Session<'f> {
     fetcher: &'f Fetcher,
     /// The pipelined connection and the URL's path prefix.
     pipeline: Option<(Pipeline, String)>,
+    /// Where a batch's pipelined bodies land, reused from batch to batch.
+    bodies: Vec<u8>,
 }
+
+/// A body buffer larger than this is not kept for the next batch.
+const KEEP_BODY_BUFFER: usize = 16 << 20;
 
 impl Session<'_> {
     /// Fetches each `(rel, limit)`, in order, with the answers of
@@ -249,8 +256,11 @@ impl Session<'_> {
     pub fn get_many<'a>(
         &'a mut self,
         requests: &'a [(String, u64)],
-    ) -> impl Iterator<Item = Result<Option<Vec<u8>>>> + 'a {
+    ) -> impl Iterator<Item = Result<Option<Cow<'a, [u8]>>>> + 'a {
         let fetcher = self.fetcher;
+        if self.bodies.capacity() > KEEP_BODY_BUFFER {
+            self.bodies = Vec::new();
+        }
         let pipelining = fetcher.broken_batches.load(Ordering::Relaxed) < GIVE_UP_PIPELINING;
         let outcomes: Vec<Option<Outcome>> = match &mut self.pipeline {
             Some((pipeline, prefix)) if pipelining => {
@@ -261,7 +271,7 @@ impl Session<'_> {
                 fetcher
                     .requests
                     .fetch_add(paths.len() as u64, Ordering::Relaxed);
-                let outcomes = pipeline.get_all(&paths);
+                let outcomes = pipeline.get_all(&paths, &mut self.bodies);
                 if outcomes.iter().any(|o| matches!(o, Outcome::Broken(_))) {
                     fetcher.broken_batches.fetch_add(1, Ordering::Relaxed);
                 } else {
@@ -271,14 +281,16 @@ impl Session<'_> {
             }
             _ => requests.iter().map(|_| None).collect(),
         };
+        let bodies: &'a [u8] = &self.bodies;
         requests
             .iter()
             .zip(outcomes)
             .map(move |((rel, limit), outcome)| match outcome {
-                Some(Outcome::Body(b)) => {
+                Some(Outcome::Body(range)) => {
+                    let b = &bodies[range];
                     fetcher.pipelined.fetch_add(1, Ordering::Relaxed);
                     fetcher.bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
-                    Ok(Some(b))
+                    Ok(Some(Cow::Borrowed(b)))
                 }
                 Some(Outcome::Missing) => {
                     fetcher.pipelined.fetch_add(1, Ordering::Relaxed);
@@ -290,9 +302,9 @@ impl Session<'_> {
                 }
                 Some(Outcome::Retry(why) | Outcome::Broken(why)) => {
                     tracing::debug!(url = %fetcher.url_of(rel), %why, "asking again");
-                    fetcher.get(rel, *limit)
+                    fetcher.get(rel, *limit).map(|b| b.map(Cow::Owned))
                 }
-                None => fetcher.get(rel, *limit),
+                None => fetcher.get(rel, *limit).map(|b| b.map(Cow::Owned)),
             })
     }
 }

@@ -42,8 +42,8 @@ pub enum BodyLength {
 /// What one pipelined request came to.
 #[derive(Debug)]
 pub enum Outcome {
-    /// 200, with the body.
-    Body(Vec<u8>),
+    /// 200, with the body at this range of the batch's buffer.
+    Body(std::ops::Range<usize>),
     /// 404 or 410.
     Missing,
     /// The body is longer than the caller's limit.
@@ -84,10 +84,12 @@ impl Pipeline {
     }
 
     /// GETs each `(path, limit)` in order; `path` is absolute (`/repo/...`).
-    /// Returns one outcome per request. After a broken or closed connection
-    /// the rest come back as [`Outcome::Broken`], and the next call
-    /// reconnects.
-    pub fn get_all(&mut self, requests: &[(String, u64)]) -> Vec<Outcome> {
+    /// Returns one outcome per request; the bodies go one after another
+    /// into `bodies` (emptied first, and reused from call to call: no
+    /// fresh memory to fault in). After a broken or closed connection the
+    /// rest come back as [`Outcome::Broken`], and the next call reconnects.
+    pub fn get_all(&mut self, requests: &[(String, u64)], bodies: &mut Vec<u8>) -> Vec<Outcome> {
+        bodies.clear();
         let mut out = Vec::with_capacity(requests.len());
         let request_text = requests
             .iter()
@@ -109,7 +111,7 @@ impl Pipeline {
                 out.push(Outcome::Broken("the server closed the connection".into()));
                 continue;
             };
-            match read_response(reader, *limit) {
+            match read_response(reader, *limit, bodies) {
                 Ok((outcome, close)) => {
                     if close || matches!(outcome, Outcome::TooLarge) {
                         self.conn = None;
@@ -145,28 +147,32 @@ fn request(path: &str, authority: &str) -> String {
     )
 }
 
-/// Reads one response; returns its outcome and whether the connection
-/// must be closed after it. An error leaves the connection unusable.
-pub fn read_response(r: &mut impl BufRead, limit: u64) -> io::Result<(Outcome, bool)> {
+/// Reads one response, appending its body to `buf`; returns its outcome
+/// and whether the connection must be closed after it. An error leaves
+/// the connection unusable.
+pub fn read_response(
+    r: &mut impl BufRead,
+    limit: u64,
+    buf: &mut Vec<u8>,
+) -> io::Result<(Outcome, bool)> {
     let head = read_head(r)?;
+    let start = buf.len();
     let keep = match head.status {
         200 => {
-            if matches!(head.body, BodyLength::Exactly(n) if n > limit) {
-                return Ok((Outcome::TooLarge, true));
-            }
-            match read_body(r, &head.body, limit)? {
-                Some(body) => return Ok((Outcome::Body(body), head.close)),
-                None => return Ok((Outcome::TooLarge, true)),
-            }
+            return Ok(if read_body(r, &head.body, limit, buf)? {
+                (Outcome::Body(start..buf.len()), head.close)
+            } else {
+                buf.truncate(start);
+                (Outcome::TooLarge, true)
+            });
         }
         404 | 410 => Outcome::Missing,
         s => Outcome::Retry(format!("HTTP {s}")),
     };
     // Error pages are small; a large one is not worth reading through.
-    match read_body(r, &head.body, 1 << 20)? {
-        Some(_) => Ok((keep, head.close)),
-        None => Ok((keep, true)),
-    }
+    let read_through = read_body(r, &head.body, 1 << 20, buf)?;
+    buf.truncate(start);
+    Ok((keep, head.close || !read_through))
 }
 
 /// Parses a response head: the status line and the headers up to the
@@ -246,36 +252,37 @@ pub fn read_head(r: &mut impl BufRead) -> io::Result<Head> {
     Err(bad(format!("more than {MAX_INTERIM} interim responses")))
 }
 
-/// Reads a body of at most `limit` bytes; `None` when it is longer (the
-/// connection is then out of step and must be dropped).
+/// Appends a body of at most `limit` bytes to `buf`; `false` when it is
+/// longer (the connection is then out of step and must be dropped).
 pub fn read_body(
     r: &mut impl BufRead,
     body: &BodyLength,
     limit: u64,
-) -> io::Result<Option<Vec<u8>>> {
+    buf: &mut Vec<u8>,
+) -> io::Result<bool> {
+    let start = buf.len();
+    let got = |buf: &Vec<u8>| (buf.len() - start) as u64;
     match body {
-        BodyLength::Empty => Ok(Some(Vec::new())),
+        BodyLength::Empty => Ok(true),
         BodyLength::Exactly(n) => {
             if *n > limit {
-                return Ok(None);
+                return Ok(false);
             }
-            let mut out = Vec::with_capacity(usize::try_from(*n).unwrap_or(0).min(1 << 26));
-            r.take(*n).read_to_end(&mut out)?;
-            if out.len() as u64 != *n {
+            buf.reserve(usize::try_from(*n).unwrap_or(0).min(1 << 26));
+            r.take(*n).read_to_end(buf)?;
+            if got(buf) != *n {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    format!("body ends after {} of {n} bytes", out.len()),
+                    format!("body ends after {} of {n} bytes", got(buf)),
                 ));
             }
-            Ok(Some(out))
+            Ok(true)
         }
         BodyLength::UntilClose => {
-            let mut out = Vec::new();
-            r.take(limit + 1).read_to_end(&mut out)?;
-            Ok((out.len() as u64 <= limit).then_some(out))
+            r.take(limit + 1).read_to_end(buf)?;
+            Ok(got(buf) <= limit)
         }
         BodyLength::Chunked => {
-            let mut out = Vec::new();
             let mut read = 0;
             loop {
                 let line = read_line(r, &mut read)?;
@@ -285,14 +292,14 @@ pub fn read_body(
                 if size == 0 {
                     // Trailer fields, up to the empty line.
                     while !read_line(r, &mut read)?.is_empty() {}
-                    return Ok(Some(out));
+                    return Ok(true);
                 }
-                if size > limit.saturating_sub(out.len() as u64) {
-                    return Ok(None);
+                if size > limit.saturating_sub(got(buf)) {
+                    return Ok(false);
                 }
-                let before = out.len();
-                r.take(size).read_to_end(&mut out)?;
-                if (out.len() - before) as u64 != size {
+                let before = buf.len();
+                r.take(size).read_to_end(buf)?;
+                if (buf.len() - before) as u64 != size {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         "chunk cut short",
@@ -346,13 +353,14 @@ mod tests {
 
     fn responses(text: &str, limits: &[u64]) -> Vec<String> {
         let mut r = io::Cursor::new(text.as_bytes().to_vec());
+        let mut b = b"before".to_vec();
         limits
             .iter()
-            .map(|l| match read_response(&mut r, *l) {
-                Ok((Outcome::Body(b), close)) => {
+            .map(|l| match read_response(&mut r, *l, &mut b) {
+                Ok((Outcome::Body(range), close)) => {
                     format!(
                         "body {:?}{}",
-                        String::from_utf8_lossy(&b),
+                        String::from_utf8_lossy(&b[range]),
                         if close { " close" } else { "" }
                     )
                 }
