@@ -24,6 +24,8 @@ pub fn deflate(content: &[u8], level: u32) -> Vec<u8> {
 /// third faster than zlib here); larger ones stream through zlib, growing
 /// the output as it comes.
 const WHOLE_BUFFER_MAX: u64 = 64 << 20;
+/// An [`Inflater`]'s buffer larger than this is not kept for the next object.
+const KEEP_BUFFER: usize = 8 << 20;
 /// Deflate cannot expand past 1032:1 (a 258-byte match costs at least 2 bits).
 const MAX_RATIO: u64 = 1032;
 
@@ -51,8 +53,9 @@ pub struct Inflater {
 impl Inflater {
     /// Like [`inflate`]; the content lives until the next call.
     pub fn inflate(&mut self, compressed: &[u8], size: u64) -> Result<&[u8], String> {
-        if self.out.len() > WHOLE_BUFFER_MAX as usize {
-            self.out = Vec::new(); // not kept after a large object
+        // Not kept after a large object: one per thread, they add up.
+        if self.out.len() > KEEP_BUFFER {
+            self.out = Vec::new();
         }
         if size > WHOLE_BUFFER_MAX {
             self.out = inflate_streaming(compressed, size)?;
@@ -186,7 +189,16 @@ mod tests {
                 &data[..]
             );
         }
+        // Past KEEP_BUFFER, the buffer is let go before the next object.
+        let large = vec![7u8; KEEP_BUFFER + 1];
+        let z = deflate(&large, 1);
+        assert_eq!(
+            i.inflate(&z, large.len() as u64).expect("large"),
+            &large[..]
+        );
         let z = deflate(&small, DEFAULT_LEVEL);
+        assert_eq!(i.inflate(&z, 3).expect("small after large"), &small[..]);
+        assert!(i.out.capacity() < KEEP_BUFFER, "the large buffer is gone");
         assert!(i.inflate(&z, 2).is_err(), "longer than declared");
         assert!(i.inflate(&z, 4).is_err(), "shorter than declared");
     }
