@@ -282,29 +282,27 @@ impl Session<'_> {
             _ => requests.iter().map(|_| None).collect(),
         };
         let bodies: &'a [u8] = &self.bodies;
+        let ask_again =
+            move |rel: &String, limit: u64| fetcher.get(rel, limit).map(|b| b.map(Cow::Owned));
         requests
             .iter()
             .zip(outcomes)
-            .map(move |((rel, limit), outcome)| match outcome {
-                Some(Outcome::Body(range)) => {
-                    let b = &bodies[range];
-                    fetcher.pipelined.fetch_add(1, Ordering::Relaxed);
+            .map(move |((rel, limit), outcome)| {
+                let answered = match outcome {
+                    Some(Outcome::Body(range)) => Ok(Some(Cow::Borrowed(&bodies[range]))),
+                    Some(Outcome::Missing) => Ok(None),
+                    Some(Outcome::TooLarge) => Err(too_large(fetcher.url_of(rel), *limit)),
+                    Some(Outcome::Retry(why) | Outcome::Broken(why)) => {
+                        tracing::debug!(url = %fetcher.url_of(rel), %why, "asking again");
+                        return ask_again(rel, *limit);
+                    }
+                    None => return ask_again(rel, *limit),
+                };
+                fetcher.pipelined.fetch_add(1, Ordering::Relaxed);
+                if let Ok(Some(b)) = &answered {
                     fetcher.bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
-                    Ok(Some(Cow::Borrowed(b)))
                 }
-                Some(Outcome::Missing) => {
-                    fetcher.pipelined.fetch_add(1, Ordering::Relaxed);
-                    Ok(None)
-                }
-                Some(Outcome::TooLarge) => {
-                    fetcher.pipelined.fetch_add(1, Ordering::Relaxed);
-                    Err(too_large(fetcher.url_of(rel), *limit))
-                }
-                Some(Outcome::Retry(why) | Outcome::Broken(why)) => {
-                    tracing::debug!(url = %fetcher.url_of(rel), %why, "asking again");
-                    fetcher.get(rel, *limit).map(|b| b.map(Cow::Owned))
-                }
-                None => fetcher.get(rel, *limit).map(|b| b.map(Cow::Owned)),
+                answered
             })
     }
 }
@@ -430,6 +428,10 @@ mod tests {
         for _ in 0..GIVE_UP_PIPELINING {
             answers(&f, &[("x", 10), ("y", 10)]);
         }
+        assert!(
+            f.broken_batches.load(Ordering::Relaxed) >= GIVE_UP_PIPELINING,
+            "every batch met a hang-up"
+        );
         let before = f.pipelined.load(Ordering::Relaxed);
         let got = answers(&f, &[("x", 10), ("y", 10)]);
         assert_eq!(got, ["2 bytes", "2 bytes"]);

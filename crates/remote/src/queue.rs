@@ -191,6 +191,7 @@ mod tests {
             std::thread::scope(|s| {
                 let waiter = s.spawn(|| q.take());
                 std::thread::sleep(std::time::Duration::from_millis(50));
+                assert!(!waiter.is_finished(), "a batch is busy: the waiter waits");
                 if fail {
                     q.record(Err(Error::Refused("boom".into())));
                 } else {

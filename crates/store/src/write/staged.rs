@@ -103,14 +103,7 @@ pub(super) struct Staging {
 
 impl Staging {
     pub fn new(dir: PathBuf) -> Result<Self> {
-        let dir_fd = rustix::fs::open(
-            &dir,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map(File::from)
-        .map_err(std::io::Error::from)
-        .io_ctx("open", &dir)?;
+        let dir_fd = File::open(&dir).io_ctx("open", &dir)?;
         let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
         let budget = match limit {
             Some(n) => (usize::try_from(n)
