@@ -257,11 +257,7 @@ impl<'r> Transaction<'r> {
     ) -> Result<Staged> {
         self.check_owner(header)?;
         let path = &f.path;
-        let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut f.file);
-        fill(&mut w).io_ctx("write", path)?;
-        w.flush().io_ctx("write", path)?;
-        drop(w);
-        start_writeback(&mut f.file);
+        write_data(&mut f.file, path, fill)?;
         // chown before chmod: chown clears the setuid and setgid bits. A new
         // file is ours already; most of a tree is root's, like us.
         if (header.uid, header.gid) != self.own {
@@ -481,12 +477,40 @@ fn remove_stale_staging(tmp: &Path) {
 /// of an OS tree's files holds most of its bytes.)
 const WRITEBACK_NOW: u64 = 256 << 10;
 
-fn start_writeback(f: &mut File) {
-    use std::io::Seek;
-    if f.stream_position().is_ok_and(|n| n >= WRITEBACK_NOW) {
+/// Writes a content object's data to `file` (at `path`, for messages)
+/// through a buffer, and starts the writeback of a large one.
+fn write_data(
+    file: &mut File,
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, Counted { file, bytes: 0 });
+    fill(&mut w).io_ctx("write", path)?;
+    w.flush().io_ctx("write", path)?;
+    let Counted { file, bytes } = w.into_parts().0;
+    if bytes >= WRITEBACK_NOW {
         // Starts writeback of the dirty pages; it drops only clean ones,
         // and there are none yet. A hint: failure changes nothing.
-        let _ = rustix::fs::fadvise(&*f, 0, None, rustix::fs::Advice::DontNeed);
+        let _ = rustix::fs::fadvise(&*file, 0, None, rustix::fs::Advice::DontNeed);
+    }
+    Ok(())
+}
+
+/// A file and how many bytes went into it (asking the file costs a call).
+struct Counted<'f> {
+    file: &'f mut File,
+    bytes: u64,
+}
+
+impl Write for Counted<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
     }
 }
 
@@ -524,11 +548,7 @@ fn stage_bare_user(
             .io_ctx("write", path)?;
         f.file.write_all(&[0]).io_ctx("write", path)?;
     } else {
-        let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut f.file);
-        fill(&mut w).io_ctx("write", path)?;
-        w.flush().io_ctx("write", path)?;
-        drop(w);
-        start_writeback(&mut f.file);
+        write_data(&mut f.file, path, fill)?;
     }
     let meta = header.bare_user_meta();
     let name = std::ffi::CString::new(file_header::BARE_USER_XATTR).expect("static name");
