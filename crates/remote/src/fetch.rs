@@ -4,25 +4,51 @@
 //! Transient failures (connection errors, timeouts, 5xx, short bodies) are
 //! retried with exponential backoff; a 404 is an answer, not a failure.
 //! Every body is read with a size limit, so a hostile server cannot make us
-//! buffer more than the caller allows.
+//! take more than the caller allows; and a session keeps at most
+//! [`BODY_MEMORY`] bytes of bodies in memory, the rest going into files of
+//! their own (a 2 GB object costs a fetch thread no more memory than a
+//! small one).
 //!
 //! Many objects at once go through a [`Session`]: over plain `http://`
 //! without a proxy, its requests are pipelined on a connection of its own
 //! (`http1.rs`); whatever that cannot answer is asked again here.
 
 use std::borrow::Cow;
-use std::io::Read;
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{self, Read, Seek, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::http1::{Outcome, Pipeline};
+use crate::http1::{Bodies, Outcome, Pipeline};
 
 /// Attempts per request (libostree also tries 5 times).
 const ATTEMPTS: u32 = 5;
 /// First backoff; doubled after each failed attempt.
 const BACKOFF: Duration = Duration::from_millis(200);
+/// Bytes of bodies a session keeps in memory at once.
+pub const BODY_MEMORY: usize = 16 << 20;
+
+/// A fetched body: in memory, or past [`BODY_MEMORY`] in an anonymous file
+/// (read from its start).
+pub enum Body<'a> {
+    Bytes(Cow<'a, [u8]>),
+    File { file: File, len: u64 },
+}
+
+impl Body<'_> {
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Bytes(b) => b.len() as u64,
+            Body::File { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 pub struct Fetcher {
     base: Base,
@@ -35,6 +61,8 @@ pub struct Fetcher {
     /// Pipelined batches in a row that met a broken connection: at
     /// [`GIVE_UP_PIPELINING`], every session stops pipelining.
     broken_batches: AtomicU32,
+    /// Where a session's large bodies go (see [`Fetcher::spool_in`]).
+    spool_dir: PathBuf,
 }
 
 /// See `Fetcher::broken_batches`: a server or a network path that breaks
@@ -120,6 +148,27 @@ impl Fetcher {
             requests: AtomicU64::new(0),
             pipelined: AtomicU64::new(0),
             broken_batches: AtomicU32::new(0),
+            spool_dir: std::env::temp_dir(),
+        })
+    }
+
+    /// Sessions put bodies past [`BODY_MEMORY`] in anonymous files in
+    /// `dir` (by default the system's temporary directory, often in memory
+    /// itself: a pull passes its repository's `tmp/`).
+    pub fn spool_in(mut self, dir: &Path) -> Self {
+        self.spool_dir = dir.to_owned();
+        self
+    }
+
+    fn spool(&self) -> io::Result<File> {
+        tempfile::tempfile_in(&self.spool_dir).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot make a file for a large body in {}: {e}",
+                    self.spool_dir.display()
+                ),
+            )
         })
     }
 
@@ -147,17 +196,25 @@ impl Fetcher {
         }
     }
 
-    /// Fetches `rel`; `Ok(None)` when the server says it does not exist.
-    /// Bodies larger than `limit` bytes are refused.
+    /// Fetches `rel` into memory; `Ok(None)` when the server says it does
+    /// not exist. Bodies larger than `limit` bytes are refused.
     pub fn get(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+        Ok(self.fetch(rel, limit, usize::MAX)?.map(|body| match body {
+            Body::Bytes(b) => b.into_owned(),
+            Body::File { .. } => unreachable!("no file without a memory budget"),
+        }))
+    }
+
+    /// [`Fetcher::get`], a body past `memory` bytes going into a file.
+    fn fetch(&self, rel: &str, limit: u64, memory: usize) -> Result<Option<Body<'static>>> {
         let mut delay = BACKOFF;
         let mut last = String::new();
         for attempt in 1..=ATTEMPTS {
             self.requests.fetch_add(1, Ordering::Relaxed);
-            match self.try_get(rel, limit) {
+            match self.try_get(rel, limit, memory) {
                 Ok(r) => {
                     if let Some(b) = &r {
-                        self.bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
+                        self.bytes.fetch_add(b.len(), Ordering::Relaxed);
                     }
                     return Ok(r);
                 }
@@ -178,32 +235,40 @@ impl Fetcher {
         })
     }
 
-    fn try_get(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>, Attempt> {
+    fn try_get(
+        &self,
+        rel: &str,
+        limit: u64,
+        memory: usize,
+    ) -> Result<Option<Body<'static>>, Attempt> {
         let url = self.url_of(rel);
         match &self.base {
             Base::File(root) => {
                 let path = root.join(rel);
-                let f = match std::fs::File::open(&path) {
-                    Ok(f) => f,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                    Err(e) => {
-                        return Err(Attempt::Final(Error::Fetch {
-                            url,
-                            what: e.to_string(),
-                        }));
-                    }
-                };
-                let mut out = Vec::new();
-                f.take(limit + 1).read_to_end(&mut out).map_err(|e| {
+                let failed = |e: io::Error| {
                     Attempt::Final(Error::Fetch {
                         url: url.clone(),
                         what: e.to_string(),
                     })
-                })?;
-                if out.len() as u64 > limit {
+                };
+                let mut f = match File::open(&path) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(failed(e)),
+                };
+                let len = f.metadata().map_err(failed)?.len();
+                if len > limit {
                     return Err(Attempt::Final(too_large(url, limit)));
                 }
-                Ok(Some(out))
+                if len > memory as u64 {
+                    // The file itself, unless it changes while we read it.
+                    return Ok(Some(Body::File { file: f, len }));
+                }
+                match read_spooling(&mut f, limit, memory, &|| self.spool()) {
+                    Ok(Some(body)) => Ok(Some(body)),
+                    Ok(None) => Err(Attempt::Final(too_large(url, limit))),
+                    Err(ReadError::Source(e) | ReadError::Local(e)) => Err(failed(e)),
+                }
             }
             Base::Http { agent, .. } => {
                 let mut resp = match agent.get(&url).call() {
@@ -224,12 +289,17 @@ impl Fetcher {
                         }));
                     }
                 }
-                match resp.body_mut().with_config().limit(limit).read_to_vec() {
-                    Ok(b) => Ok(Some(b)),
-                    Err(ureq::Error::BodyExceedsLimit(_)) => {
-                        Err(Attempt::Final(too_large(url, limit)))
+                let mut reader = resp.body_mut().as_reader();
+                match read_spooling(&mut reader, limit, memory, &|| self.spool()) {
+                    Ok(Some(body)) => Ok(Some(body)),
+                    Ok(None) => Err(Attempt::Final(too_large(url, limit))),
+                    Err(ReadError::Source(e)) => {
+                        Err(Attempt::Transient(format!("reading the body: {e}")))
                     }
-                    Err(e) => Err(Attempt::Transient(format!("reading the body: {e}"))),
+                    Err(ReadError::Local(e)) => Err(Attempt::Final(Error::Fetch {
+                        url,
+                        what: e.to_string(),
+                    })),
                 }
             }
         }
@@ -256,11 +326,12 @@ impl Session<'_> {
     pub fn get_many<'a>(
         &'a mut self,
         requests: &'a [(String, u64)],
-    ) -> impl Iterator<Item = Result<Option<Cow<'a, [u8]>>>> + 'a {
+    ) -> impl Iterator<Item = Result<Option<Body<'a>>>> + 'a {
         let fetcher = self.fetcher;
         if self.bodies.capacity() > KEEP_BODY_BUFFER {
             self.bodies = Vec::new();
         }
+        let spool = || fetcher.spool();
         let pipelining = fetcher.broken_batches.load(Ordering::Relaxed) < GIVE_UP_PIPELINING;
         let outcomes: Vec<Option<Outcome>> = match &mut self.pipeline {
             Some((pipeline, prefix)) if pipelining => {
@@ -271,7 +342,12 @@ impl Session<'_> {
                 fetcher
                     .requests
                     .fetch_add(paths.len() as u64, Ordering::Relaxed);
-                let outcomes = pipeline.get_all(&paths, &mut self.bodies);
+                let mut bodies = Bodies {
+                    buf: &mut self.bodies,
+                    memory: BODY_MEMORY,
+                    spool: &spool,
+                };
+                let outcomes = pipeline.get_all(&paths, &mut bodies);
                 if outcomes.iter().any(|o| matches!(o, Outcome::Broken(_))) {
                     fetcher.broken_batches.fetch_add(1, Ordering::Relaxed);
                 } else {
@@ -282,16 +358,19 @@ impl Session<'_> {
             _ => requests.iter().map(|_| None).collect(),
         };
         let bodies: &'a [u8] = &self.bodies;
-        let ask_again =
-            move |rel: &String, limit: u64| fetcher.get(rel, limit).map(|b| b.map(Cow::Owned));
+        let ask_again = move |rel: &String, limit: u64| fetcher.fetch(rel, limit, BODY_MEMORY);
         requests
             .iter()
             .zip(outcomes)
             .map(move |((rel, limit), outcome)| {
                 let answered = match outcome {
-                    Some(Outcome::Body(range)) => Ok(Some(Cow::Borrowed(&bodies[range]))),
+                    Some(Outcome::Body(range)) => {
+                        Ok(Some(Body::Bytes(Cow::Borrowed(&bodies[range]))))
+                    }
+                    Some(Outcome::Spooled(file, len)) => Ok(Some(Body::File { file, len })),
                     Some(Outcome::Missing) => Ok(None),
                     Some(Outcome::TooLarge) => Err(too_large(fetcher.url_of(rel), *limit)),
+                    Some(Outcome::TooLargeForMemory) => return ask_again(rel, *limit),
                     Some(Outcome::Retry(why) | Outcome::Broken(why)) => {
                         tracing::debug!(url = %fetcher.url_of(rel), %why, "asking again");
                         return ask_again(rel, *limit);
@@ -300,7 +379,7 @@ impl Session<'_> {
                 };
                 fetcher.pipelined.fetch_add(1, Ordering::Relaxed);
                 if let Ok(Some(b)) = &answered {
-                    fetcher.bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
+                    fetcher.bytes.fetch_add(b.len(), Ordering::Relaxed);
                 }
                 answered
             })
@@ -310,6 +389,55 @@ impl Session<'_> {
 enum Attempt {
     Transient(String),
     Final(Error),
+}
+
+enum ReadError {
+    /// Reading what was fetched failed (the server's side).
+    Source(io::Error),
+    /// Keeping it failed (our side: the spool file).
+    Local(io::Error),
+}
+
+/// Reads `r` to its end: into memory up to `memory` bytes, the whole of a
+/// longer body into a file from `spool`. `Ok(None)` when it holds more
+/// than `limit` bytes.
+fn read_spooling(
+    r: &mut dyn Read,
+    limit: u64,
+    memory: usize,
+    spool: &dyn Fn() -> io::Result<File>,
+) -> std::result::Result<Option<Body<'static>>, ReadError> {
+    let in_memory = limit.min(memory as u64);
+    let mut buf = Vec::new();
+    r.take(in_memory + 1)
+        .read_to_end(&mut buf)
+        .map_err(ReadError::Source)?;
+    if buf.len() as u64 <= in_memory {
+        return Ok(Some(Body::Bytes(Cow::Owned(buf))));
+    }
+    if in_memory == limit {
+        return Ok(None);
+    }
+    let mut file = spool().map_err(ReadError::Local)?;
+    file.write_all(&buf).map_err(ReadError::Local)?;
+    let mut len = buf.len() as u64;
+    drop(buf);
+    let mut chunk = vec![0; 1 << 16];
+    loop {
+        let n = match r.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ReadError::Source(e)),
+        };
+        len += n as u64;
+        if len > limit {
+            return Ok(None);
+        }
+        file.write_all(&chunk[..n]).map_err(ReadError::Local)?;
+    }
+    file.rewind().map_err(ReadError::Local)?;
+    Ok(Some(Body::File { file, len }))
 }
 
 fn too_large(url: String, limit: u64) -> Error {
@@ -343,6 +471,40 @@ mod tests {
         assert_eq!(t("http://user:pw@host/r"), None, "credentials: ureq's job");
         assert_eq!(t("https://host/r"), None, "TLS: ureq's job");
         assert_eq!(t("http://host/r?x=1"), None);
+    }
+
+    #[test]
+    fn bodies_past_the_memory_budget_go_to_a_file() {
+        let spool = || tempfile::tempfile();
+        let read = |data: &[u8], limit: u64, memory: usize| match read_spooling(
+            &mut &data[..],
+            limit,
+            memory,
+            &spool,
+        ) {
+            Ok(Some(Body::Bytes(b))) => format!("memory {:?}", String::from_utf8_lossy(&b)),
+            Ok(Some(Body::File { mut file, len })) => {
+                let mut text = String::new();
+                file.read_to_string(&mut text).expect("read back");
+                format!("file {len} {text:?}")
+            }
+            Ok(None) => "too large".to_owned(),
+            Err(ReadError::Source(e) | ReadError::Local(e)) => format!("error {e}"),
+        };
+        assert_eq!(read(b"hello", 10, 5), "memory \"hello\"");
+        assert_eq!(read(b"hello", 10, 4), "file 5 \"hello\"");
+        assert_eq!(read(b"hello", 4, 100), "too large");
+        assert_eq!(
+            read(b"hello", 4, 2),
+            "too large",
+            "the limit holds in a file too"
+        );
+        assert_eq!(read(b"", 4, 0), "memory \"\"");
+        let failing = || Err(io::Error::other("disk full"));
+        assert!(matches!(
+            read_spooling(&mut &b"hello"[..], 10, 2, &failing),
+            Err(ReadError::Local(_))
+        ));
     }
 
     fn files() -> tempfile::TempDir {

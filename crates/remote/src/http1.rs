@@ -9,7 +9,8 @@
 //! chunks, keep-alive or close) and hands anything else back to the
 //! general client in [`crate::fetch`], which also does the retries.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -44,14 +45,28 @@ pub enum BodyLength {
 pub enum Outcome {
     /// 200, with the body at this range of the batch's buffer.
     Body(std::ops::Range<usize>),
+    /// 200, with a body past the memory budget, in a file of its own (at
+    /// its start) of this many bytes.
+    Spooled(File, u64),
     /// 404 or 410.
     Missing,
     /// The body is longer than the caller's limit.
     TooLarge,
+    /// A body without a declared length outgrew the memory budget: the
+    /// caller asks again through the general client, which spools it.
+    TooLargeForMemory,
     /// Another status: the caller asks again through the general client.
     Retry(String),
     /// The connection broke or closed before this answer: asked again too.
     Broken(String),
+}
+
+/// Where a batch's bodies go: one after another into `buf` while it stays
+/// within `memory` bytes; a longer body goes into a file from `spool`.
+pub struct Bodies<'a> {
+    pub buf: &'a mut Vec<u8>,
+    pub memory: usize,
+    pub spool: &'a dyn Fn() -> io::Result<File>,
 }
 
 /// A kept-alive connection to one `host:port`.
@@ -84,12 +99,12 @@ impl Pipeline {
     }
 
     /// GETs each `(path, limit)` in order; `path` is absolute (`/repo/...`).
-    /// Returns one outcome per request; the bodies go one after another
-    /// into `bodies` (emptied first, and reused from call to call: no
-    /// fresh memory to fault in). After a broken or closed connection the
-    /// rest come back as [`Outcome::Broken`], and the next call reconnects.
-    pub fn get_all(&mut self, requests: &[(String, u64)], bodies: &mut Vec<u8>) -> Vec<Outcome> {
-        bodies.clear();
+    /// Returns one outcome per request; the bodies go into `bodies` (its
+    /// buffer emptied first, and reused from call to call: no fresh memory
+    /// to fault in). After a broken or closed connection the rest come
+    /// back as [`Outcome::Broken`], and the next call reconnects.
+    pub fn get_all(&mut self, requests: &[(String, u64)], bodies: &mut Bodies<'_>) -> Vec<Outcome> {
+        bodies.buf.clear();
         let mut out = Vec::with_capacity(requests.len());
         let request_text = requests
             .iter()
@@ -113,7 +128,7 @@ impl Pipeline {
             };
             match read_response(reader, *limit, bodies) {
                 Ok((outcome, close)) => {
-                    if close || matches!(outcome, Outcome::TooLarge) {
+                    if close || matches!(outcome, Outcome::TooLarge | Outcome::TooLargeForMemory) {
                         self.conn = None;
                     }
                     out.push(outcome);
@@ -147,23 +162,45 @@ fn request(path: &str, authority: &str) -> String {
     )
 }
 
-/// Reads one response, appending its body to `buf`; returns its outcome
-/// and whether the connection must be closed after it. An error leaves
-/// the connection unusable.
+/// Reads one response, its body into `bodies`; returns its outcome and
+/// whether the connection must be closed after it. An error leaves the
+/// connection unusable.
 pub fn read_response(
     r: &mut impl BufRead,
     limit: u64,
-    buf: &mut Vec<u8>,
+    bodies: &mut Bodies<'_>,
 ) -> io::Result<(Outcome, bool)> {
     let head = read_head(r)?;
+    let buf = &mut *bodies.buf;
     let start = buf.len();
+    let room = bodies.memory.saturating_sub(start) as u64;
     let keep = match head.status {
         200 => {
-            return Ok(if read_body(r, &head.body, limit, buf)? {
+            if let BodyLength::Exactly(n) = head.body
+                && n <= limit
+                && n > room
+            {
+                let mut file = (bodies.spool)()?;
+                let copied = io::copy(&mut r.take(n), &mut file)?;
+                if copied != n {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("body ends after {copied} of {n} bytes"),
+                    ));
+                }
+                file.rewind()?;
+                return Ok((Outcome::Spooled(file, n), head.close));
+            }
+            return Ok(if read_body(r, &head.body, limit.min(room), buf)? {
                 (Outcome::Body(start..buf.len()), head.close)
             } else {
                 buf.truncate(start);
-                (Outcome::TooLarge, true)
+                let outcome = if room < limit && !matches!(head.body, BodyLength::Exactly(_)) {
+                    Outcome::TooLargeForMemory
+                } else {
+                    Outcome::TooLarge
+                };
+                (outcome, true)
             });
         }
         404 | 410 => Outcome::Missing,
@@ -352,17 +389,36 @@ mod tests {
     use super::*;
 
     fn responses(text: &str, limits: &[u64]) -> Vec<String> {
+        responses_within(text, limits, usize::MAX)
+    }
+
+    /// The responses read with `memory` bytes for bodies, 6 of them taken.
+    fn responses_within(text: &str, limits: &[u64], memory: usize) -> Vec<String> {
         let mut r = io::Cursor::new(text.as_bytes().to_vec());
         let mut b = b"before".to_vec();
+        let spool = || tempfile::tempfile();
         limits
             .iter()
-            .map(|l| match read_response(&mut r, *l, &mut b) {
+            .map(|l| {
+                let mut bodies = Bodies {
+                    buf: &mut b,
+                    memory,
+                    spool: &spool,
+                };
+                (read_response(&mut r, *l, &mut bodies), bodies.buf.clone())
+            })
+            .map(|(got, b)| match got {
                 Ok((Outcome::Body(range), close)) => {
                     format!(
                         "body {:?}{}",
                         String::from_utf8_lossy(&b[range]),
                         if close { " close" } else { "" }
                     )
+                }
+                Ok((Outcome::Spooled(mut f, n), close)) => {
+                    let mut text = String::new();
+                    f.read_to_string(&mut text).expect("read the spooled body");
+                    format!("spooled {n} {text:?}{}", if close { " close" } else { "" })
                 }
                 Ok((o, close)) => format!("{o:?}{}", if close { " close" } else { "" }),
                 Err(e) => format!("error {e}"),
@@ -440,5 +496,32 @@ mod tests {
         assert!(responses(&interim, &[100])[0].contains("interim"));
         let huge = format!("HTTP/1.1 200 OK\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD));
         assert!(responses(&huge, &[100])[0].contains("too large"));
+    }
+
+    #[test]
+    fn bodies_past_the_memory_budget() {
+        let text = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi\
+                    HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello\
+                    HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n!";
+        // 6 bytes taken of 9: "hi" fits, "hello" goes to a file, "!" fits.
+        assert_eq!(
+            responses_within(text, &[100, 100, 100], 9),
+            ["body \"hi\"", "spooled 5 \"hello\"", "body \"!\""]
+        );
+        // The caller's limit still holds for a body that would be spooled.
+        assert_eq!(
+            responses_within(text, &[100, 4], 8),
+            ["body \"hi\"", "TooLarge close"]
+        );
+        // Without a length, a body past the budget is asked again.
+        let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n";
+        assert_eq!(
+            responses_within(chunked, &[100], 10),
+            ["TooLargeForMemory close"]
+        );
+        assert_eq!(responses_within(chunked, &[100], 12), ["body \"abcdef\""]);
+        // A body cut short while being spooled breaks the connection.
+        let short = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nhello";
+        assert!(responses_within(short, &[100], 8)[0].contains("after 5 of 9"));
     }
 }

@@ -17,6 +17,7 @@
 //! [`crate::fetch::Session`]), and stores what it got, queueing what each
 //! directory listing names.
 
+use std::io::{BufReader, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use strata_store::config::Config;
@@ -26,7 +27,7 @@ use strata_store::write::Transaction;
 use strata_store::{Checksum, Commit, DirTree, FileHeader, ObjectType, RefName, Repo, archive};
 
 use crate::error::{Error, Result};
-use crate::fetch::Fetcher;
+use crate::fetch::{Body, Fetcher};
 use crate::progress::{Progress, PullProgress};
 use crate::queue::{Item, Queue};
 use crate::remotes;
@@ -96,7 +97,7 @@ pub fn pull(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<
     let concurrency = opts.concurrency.max(1);
     let p = Puller {
         repo,
-        fetcher: Fetcher::new(&remote.url, concurrency)?,
+        fetcher: Fetcher::new(&remote.url, concurrency)?.spool_in(&repo.path().join("tmp")),
         workers: concurrency,
         progress,
         fetched: AtomicU64::new(0),
@@ -434,7 +435,7 @@ impl Puller<'_> {
                             url: self.fetcher.url_of(rel),
                         })
                     })
-                    .and_then(|body| self.store(tx, queue, &mut inflater, item, &body));
+                    .and_then(|body| self.store(tx, queue, &mut inflater, item, body));
                 queue.record(stored);
             }
             queue.done(batch.len());
@@ -448,17 +449,23 @@ impl Puller<'_> {
         queue: &Queue,
         inflater: &mut archive::Inflater,
         item: &Item,
-        body: &[u8],
+        body: Body<'_>,
     ) -> Result<()> {
         let c = &item.checksum;
         if item.kind == ObjectType::File {
             self.content(tx, inflater, c, body)?;
         } else {
+            let rel = object_rel(c, item.kind);
             let bad = |what: String| Error::BadObject {
                 object: format!("{c}.{}", item.kind),
-                url: self.fetcher.url_of(&object_rel(c, item.kind)),
+                url: self.fetcher.url_of(&rel),
                 what,
             };
+            let body = into_memory(body).map_err(|e| Error::Fetch {
+                url: self.fetcher.url_of(&rel),
+                what: format!("reading the body back: {e}"),
+            })?;
+            let body = &body[..];
             let actual = Checksum::of(body);
             if actual != *c {
                 return Err(bad(format!(
@@ -521,37 +528,179 @@ impl Puller<'_> {
         Ok(())
     }
 
-    /// Fetches a `.filez`, checks it inflates to exactly its declared size
-    /// and hashes to its name, and stores it.
+    /// Checks a fetched `.filez` inflates to exactly its declared size and
+    /// hashes to its name, and stores it. Content larger than
+    /// [`INFLATE_IN_MEMORY`], or a body in a file, goes through in pieces.
     fn content(
         &self,
         tx: &Transaction<'_>,
         inflater: &mut archive::Inflater,
         c: &Checksum,
-        bytes: &[u8],
+        body: Body<'_>,
     ) -> Result<()> {
-        let rel = object_rel(c, ObjectType::File);
-        let url = || self.fetcher.url_of(&rel);
-        let bad = |what: String| Error::BadObject {
+        let bad = |what: String| self.bad_content(c, what);
+        let parse =
+            |header: &[u8]| FileHeader::from_archive(header).map_err(|e| bad(e.to_string()));
+        match body {
+            Body::Bytes(bytes) => {
+                let (header_bytes, compressed) =
+                    split_prefixed(&bytes).map_err(|e| bad(e.to_string()))?;
+                let (header, size) = parse(header_bytes)?;
+                if header.is_symlink() {
+                    return self.store_whole(tx, c, &header, &[]);
+                }
+                if size <= INFLATE_IN_MEMORY {
+                    let content = inflater.inflate(compressed, size).map_err(bad)?;
+                    return self.store_whole(tx, c, &header, content);
+                }
+                let compressed_len = compressed.len() as u64;
+                self.store_streaming(tx, c, &header, size, &mut &compressed[..], compressed_len)
+            }
+            Body::File { file, len } => {
+                let mut r = BufReader::with_capacity(1 << 18, file);
+                let header_bytes = read_prefixed(&mut r, len).map_err(|e| match e {
+                    PrefixError::Bad(what) => bad(what),
+                    PrefixError::Io(e) => Error::Fetch {
+                        url: self.fetcher.url_of(&object_rel(c, ObjectType::File)),
+                        what: format!("reading the body back: {e}"),
+                    },
+                })?;
+                let (header, size) = parse(&header_bytes)?;
+                if header.is_symlink() {
+                    return self.store_whole(tx, c, &header, &[]);
+                }
+                let compressed_len = len - 8 - header_bytes.len() as u64;
+                self.store_streaming(tx, c, &header, size, &mut r, compressed_len)
+            }
+        }
+    }
+
+    fn bad_content(&self, c: &Checksum, what: String) -> Error {
+        Error::BadObject {
             object: format!("{c}.filez"),
-            url: url(),
+            url: self.fetcher.url_of(&object_rel(c, ObjectType::File)),
             what,
-        };
-        let (header_bytes, compressed) = split_prefixed(bytes).map_err(|e| bad(e.to_string()))?;
-        let (header, size): (FileHeader, u64) =
-            FileHeader::from_archive(header_bytes).map_err(|e| bad(e.to_string()))?;
-        let content = if header.is_symlink() {
-            &[][..]
-        } else {
-            inflater.inflate(compressed, size).map_err(bad)?
-        };
+        }
+    }
+
+    /// Stores content held in memory once it hashes to `c`.
+    fn store_whole(
+        &self,
+        tx: &Transaction<'_>,
+        c: &Checksum,
+        header: &FileHeader,
+        content: &[u8],
+    ) -> Result<()> {
         let actual = header.checksum(content);
         if actual != *c {
-            return Err(bad(format!(
-                "checksum mismatch (content hashes to {actual})"
-            )));
+            return Err(
+                self.bad_content(c, format!("checksum mismatch (content hashes to {actual})"))
+            );
         }
-        tx.write_content_with_checksum(&header, actual, |w| w.write_all(content))?;
-        Ok(())
+        tx.write_content_with_checksum(header, actual, |w| w.write_all(content))
+            .map_err(Error::from)
+    }
+
+    /// Stores content as it is inflated from `compressed`, a piece at a
+    /// time, and checks it at the end: a bad object fails the write, and its
+    /// staged file is never placed.
+    fn store_streaming(
+        &self,
+        tx: &Transaction<'_>,
+        c: &Checksum,
+        header: &FileHeader,
+        size: u64,
+        compressed: &mut dyn Read,
+        compressed_len: u64,
+    ) -> Result<()> {
+        let mut refused = None;
+        let written = tx.write_content_with_checksum(header, *c, |w| {
+            let mut hashing = Hashing {
+                hasher: header.hasher(),
+                out: w,
+            };
+            let verdict = match archive::inflate_to(compressed, compressed_len, size, &mut hashing)
+            {
+                Ok(()) => {
+                    let actual = hashing.hasher.finish();
+                    (actual != *c)
+                        .then(|| format!("checksum mismatch (content hashes to {actual})"))
+                }
+                Err(archive::StreamError::Data(what)) => Some(what),
+                Err(archive::StreamError::Read(e) | archive::StreamError::Write(e)) => {
+                    return Err(e);
+                }
+            };
+            refused = verdict;
+            match refused {
+                None => Ok(()),
+                Some(_) => Err(std::io::Error::other("refused")),
+            }
+        });
+        match refused {
+            Some(what) => Err(self.bad_content(c, what)),
+            None => Ok(written?),
+        }
     }
 }
+
+/// Content up to this size is inflated in one piece in memory (the fastest
+/// way); larger content goes through in pieces.
+const INFLATE_IN_MEMORY: u64 = 16 << 20;
+
+/// Whatever is written, hashed too.
+struct Hashing<'w> {
+    hasher: strata_store::checksum::Hasher,
+    out: &'w mut dyn Write,
+}
+
+impl Write for Hashing<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// A metadata object's body, in memory (its limit keeps it small enough).
+fn into_memory(body: Body<'_>) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
+    match body {
+        Body::Bytes(b) => Ok(b),
+        Body::File { mut file, len } => {
+            let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+            file.read_to_end(&mut out)?;
+            Ok(out.into())
+        }
+    }
+}
+
+enum PrefixError {
+    Bad(String),
+    Io(std::io::Error),
+}
+
+/// Reads the length-prefixed header at the start of a `.filez` of `len`
+/// bytes (u32 big-endian length, 4 bytes of padding, the header).
+fn read_prefixed(r: &mut impl Read, len: u64) -> std::result::Result<Vec<u8>, PrefixError> {
+    if len < 8 {
+        return Err(PrefixError::Bad("truncated header".into()));
+    }
+    let mut start = [0u8; 8];
+    r.read_exact(&mut start).map_err(PrefixError::Io)?;
+    let header_len = u64::from(u32::from_be_bytes([start[0], start[1], start[2], start[3]]));
+    if header_len > MAX_HEADER || 8 + header_len > len {
+        return Err(PrefixError::Bad(format!(
+            "bad header length {header_len} in a {len}-byte object"
+        )));
+    }
+    let mut header = vec![0; header_len as usize];
+    r.read_exact(&mut header).map_err(PrefixError::Io)?;
+    Ok(header)
+}
+
+/// Largest `.filez` header read from a file (its extended attributes).
+const MAX_HEADER: u64 = 16 << 20;

@@ -1,6 +1,6 @@
 //! The compressed content of archive-mode `.filez` objects: raw deflate.
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
@@ -76,10 +76,13 @@ impl Inflater {
 }
 
 fn check_ratio(compressed: &[u8], size: u64) -> Result<(), String> {
-    if size > (compressed.len() as u64).saturating_mul(MAX_RATIO) + 1024 {
+    check_ratio_of(compressed.len() as u64, size)
+}
+
+fn check_ratio_of(compressed_len: u64, size: u64) -> Result<(), String> {
+    if size > compressed_len.saturating_mul(MAX_RATIO) + 1024 {
         return Err(format!(
-            "header declares {size} bytes, more than {} compressed bytes can hold",
-            compressed.len()
+            "header declares {size} bytes, more than {compressed_len} compressed bytes can hold"
         ));
     }
     Ok(())
@@ -154,6 +157,72 @@ fn inflate_streaming(compressed: &[u8], size: u64) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// Why [`inflate_to`] stopped.
+#[derive(Debug)]
+pub enum StreamError {
+    /// The compressed data is bad, or does not hold exactly the declared size.
+    Data(String),
+    /// Reading the compressed data failed.
+    Read(std::io::Error),
+    /// `out` refused what it was given.
+    Write(std::io::Error),
+}
+
+/// Piece of output [`inflate_to`] hands on at a time.
+const STREAM_CHUNK: usize = 256 << 10;
+
+/// Inflates the raw deflate stream read from `compressed` (`compressed_len`
+/// bytes) into `out`, a piece at a time: memory stays small whatever the
+/// size. The stream must hold exactly `size` bytes; a stream that goes on
+/// past them stops there.
+pub fn inflate_to(
+    compressed: &mut dyn Read,
+    compressed_len: u64,
+    size: u64,
+    out: &mut dyn Write,
+) -> Result<(), StreamError> {
+    check_ratio_of(compressed_len, size).map_err(StreamError::Data)?;
+    let mut input = vec![0; STREAM_CHUNK];
+    let mut output = vec![0; STREAM_CHUNK];
+    let (mut start, mut end) = (0, 0);
+    let mut dec = Decompress::new(false);
+    let mut written = 0u64;
+    loop {
+        if start == end {
+            end = compressed.read(&mut input).map_err(StreamError::Read)?;
+            start = 0;
+        }
+        let (before_in, before_out) = (dec.total_in(), dec.total_out());
+        let status = dec
+            .decompress(&input[start..end], &mut output, FlushDecompress::None)
+            .map_err(|e| StreamError::Data(format!("bad compressed data: {e}")))?;
+        start += (dec.total_in() - before_in) as usize;
+        let produced = (dec.total_out() - before_out) as usize;
+        written += produced as u64;
+        if written > size {
+            return Err(StreamError::Data(format!(
+                "content inflates to more than {size} bytes, header declares {size}"
+            )));
+        }
+        out.write_all(&output[..produced])
+            .map_err(StreamError::Write)?;
+        if status == Status::StreamEnd {
+            break;
+        }
+        if end == 0 && produced == 0 {
+            return Err(StreamError::Data(format!(
+                "bad compressed data: the stream ends early, after {written} of {size} bytes"
+            )));
+        }
+    }
+    if written != size {
+        return Err(StreamError::Data(format!(
+            "content inflates to {written} bytes, header declares {size}"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,5 +284,57 @@ mod tests {
         let z = deflate(&big, 1);
         assert!(inflate(&z, big.len() as u64).expect("inflates") == big);
         assert!(inflate(&z, big.len() as u64 + 1).is_err(), "shorter");
+    }
+
+    fn stream(z: &[u8], size: u64) -> Result<Vec<u8>, StreamError> {
+        let mut out = Vec::new();
+        inflate_to(&mut &z[..], z.len() as u64, size, &mut out).map(|()| out)
+    }
+
+    #[test]
+    fn streaming_round_trip_and_size_checks() {
+        // Several output pieces, from a few input pieces.
+        let data: Vec<u8> = (0..(3 * STREAM_CHUNK as u32 + 17))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let z = deflate(&data, 1);
+        assert!(stream(&z, data.len() as u64).expect("inflates") == data);
+        assert_eq!(stream(&deflate(b"", 6), 0).expect("empty"), b"");
+        for (size, what) in [
+            (data.len() as u64 - 1, "more than"),
+            (data.len() as u64 + 1, "inflates to"),
+        ] {
+            match stream(&z, size) {
+                Err(StreamError::Data(e)) => assert!(e.contains(what), "{e}"),
+                other => panic!("declared {size}: {other:?}"),
+            }
+        }
+        match stream(&z[..z.len() / 2], data.len() as u64) {
+            Err(StreamError::Data(e)) => assert!(e.contains("ends early"), "{e}"),
+            other => panic!("truncated: {other:?}"),
+        }
+        // The ratio check comes first: nothing is inflated for a bomb.
+        match stream(&deflate(b"x", 6), 32 << 20) {
+            Err(StreamError::Data(e)) => assert!(e.contains("can hold"), "{e}"),
+            other => panic!("bomb: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn streaming_passes_on_write_errors() {
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::from_raw_os_error(28))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let z = deflate(b"some content", 6);
+        match inflate_to(&mut &z[..], z.len() as u64, 12, &mut Full) {
+            Err(StreamError::Write(e)) => assert_eq!(e.raw_os_error(), Some(28)),
+            other => panic!("{other:?}"),
+        }
     }
 }
