@@ -137,3 +137,46 @@ pub fn commit_with<E: From<Error>>(
     repo.write_ref(branch, &checksum)?;
     Ok(result)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::RepoMode;
+
+    #[test]
+    fn the_report_counts_content_bytes() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let tree = tmp.path().join("tree");
+        std::fs::create_dir(&tree).expect("mkdir");
+        std::fs::write(tree.join("a"), vec![1u8; 100_000]).expect("write");
+        std::fs::write(tree.join("b"), b"hello").expect("write");
+        for mode in [RepoMode::BareUser, RepoMode::Archive] {
+            let repo = Repo::init(&tmp.path().join(format!("{mode:?}")), mode).expect("init");
+            let branch = RefName::parse("b").expect("ref");
+            let source = Source::Dir(tree.clone(), DirImportOptions::default());
+            let r = commit(&repo, &branch, &source, &CommitOptions::default()).expect("commit");
+            assert_eq!(r.content_written, 2, "{mode:?}");
+            let stored: u64 = walkdir(&repo.path().join("objects"));
+            assert!(
+                r.bytes_written > 0 && r.bytes_written <= stored,
+                "{mode:?}: {} bytes reported, {stored} stored",
+                r.bytes_written
+            );
+            if mode == RepoMode::BareUser {
+                assert!(r.bytes_written >= 100_005, "{mode:?}: {}", r.bytes_written);
+            }
+        }
+    }
+
+    /// The bytes of the files under `dir`.
+    fn walkdir(dir: &std::path::Path) -> u64 {
+        std::fs::read_dir(dir)
+            .expect("list")
+            .flatten()
+            .map(|e| match e.file_type() {
+                Ok(t) if t.is_dir() => walkdir(&e.path()),
+                _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+            })
+            .sum()
+    }
+}

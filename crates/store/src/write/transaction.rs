@@ -191,7 +191,7 @@ impl<'r> Transaction<'r> {
             return Ok(());
         }
         let name = Self::stage_name(&checksum, ObjectType::File);
-        let staged = match self.repo.mode() {
+        let (staged, bytes) = match self.repo.mode() {
             RepoMode::Bare if header.is_symlink() => self.stage_bare_symlink(header, &name)?,
             RepoMode::Bare => {
                 self.stage_bare(header, self.placer.staging.create(&name, 0o600)?, fill)?
@@ -202,6 +202,7 @@ impl<'r> Transaction<'r> {
             RepoMode::Archive => stage_archive(header, &self.placer.staging, &name, fill)?,
         };
         self.stats.content_written.fetch_add(1, Ordering::Relaxed);
+        self.stats.bytes_written.fetch_add(bytes, Ordering::Relaxed);
         self.add_pending(staged, &checksum, ObjectType::File)?;
         // Once enough is staged, every write tries until a batch starts:
         // what is left for the final flush (to wait for) stays small.
@@ -226,7 +227,8 @@ impl<'r> Transaction<'r> {
         Ok(())
     }
 
-    fn stage_bare_symlink(&self, header: &FileHeader, name: &str) -> Result<Staged> {
+    /// Each staging returns the staged object and the bytes it wrote.
+    fn stage_bare_symlink(&self, header: &FileHeader, name: &str) -> Result<(Staged, u64)> {
         self.check_owner(header)?;
         let path = self.placer.staging.dir.join(name);
         symlink(&header.symlink_target, &path).io_ctx("create symlink", &path)?;
@@ -246,7 +248,7 @@ impl<'r> Transaction<'r> {
             rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
         )
         .io_ctx("set mtime of", &path)?;
-        Ok(Staged::Named(path))
+        Ok((Staged::Named(path), 0))
     }
 
     fn stage_bare(
@@ -254,10 +256,10 @@ impl<'r> Transaction<'r> {
         header: &FileHeader,
         mut f: NewFile,
         fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-    ) -> Result<Staged> {
+    ) -> Result<(Staged, u64)> {
         self.check_owner(header)?;
         let path = &f.path;
-        write_data(&mut f.file, path, fill)?;
+        let bytes = write_data(&mut f.file, path, fill)?;
         // chown before chmod: chown clears the setuid and setgid bits. A new
         // file is ours already; most of a tree is root's, like us.
         if (header.uid, header.gid) != self.own {
@@ -272,7 +274,7 @@ impl<'r> Transaction<'r> {
         .io_ctx("chmod", path)?;
         xattr::set_fd(&f.file, &header.xattrs, path)?;
         rustix::fs::futimens(&f.file, &zero_mtime()).io_ctx("set mtime of", path)?;
-        Ok(f.staged())
+        Ok((f.staged(), bytes))
     }
 
     /// Starts placing what is staged so far in a background thread (see
@@ -478,12 +480,12 @@ fn remove_stale_staging(tmp: &Path) {
 const WRITEBACK_NOW: u64 = 256 << 10;
 
 /// Writes a content object's data to `file` (at `path`, for messages)
-/// through a buffer, and starts the writeback of a large one.
+/// through a buffer, and starts the writeback of a large one; returns its size.
 fn write_data(
     file: &mut File,
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<()> {
+) -> Result<u64> {
     let mut w = std::io::BufWriter::with_capacity(1 << 16, Counted { file, bytes: 0 });
     fill(&mut w).io_ctx("write", path)?;
     w.flush().io_ctx("write", path)?;
@@ -493,7 +495,7 @@ fn write_data(
         // and there are none yet. A hint: failure changes nothing.
         let _ = rustix::fs::fadvise(&*file, 0, None, rustix::fs::Advice::DontNeed);
     }
-    Ok(())
+    Ok(bytes)
 }
 
 /// A file and how many bytes went into it (asking the file costs a call).
@@ -533,7 +535,7 @@ fn stage_bare_user(
     header: &FileHeader,
     mut f: NewFile,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<Staged> {
+) -> Result<(Staged, u64)> {
     // Symlinks become regular files holding the target; the real mode is in the xattr.
     let content_mode = if header.is_symlink() {
         0o644
@@ -541,15 +543,16 @@ fn stage_bare_user(
         (header.mode & 0o775) | 0o400
     };
     let path = &f.path;
-    if header.is_symlink() {
+    let bytes = if header.is_symlink() {
         // With the terminating NUL, byte for byte as ostree writes it.
         f.file
             .write_all(header.symlink_target.as_bytes())
             .io_ctx("write", path)?;
         f.file.write_all(&[0]).io_ctx("write", path)?;
+        header.symlink_target.len() as u64 + 1
     } else {
-        write_data(&mut f.file, path, fill)?;
-    }
+        write_data(&mut f.file, path, fill)?
+    };
     let meta = header.bare_user_meta();
     let name = std::ffi::CString::new(file_header::BARE_USER_XATTR).expect("static name");
     rustix::fs::fsetxattr(&f.file, &name, &meta, rustix::fs::XattrFlags::empty())
@@ -557,7 +560,7 @@ fn stage_bare_user(
     rustix::fs::fchmod(&f.file, rustix::fs::Mode::from_raw_mode(content_mode))
         .io_ctx("chmod", path)?;
     rustix::fs::futimens(&f.file, &zero_mtime()).io_ctx("set mtime of", path)?;
-    Ok(f.staged())
+    Ok((f.staged(), bytes))
 }
 
 fn stage_archive(
@@ -565,19 +568,19 @@ fn stage_archive(
     staging: &Staging,
     name: &str,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<Staged> {
+) -> Result<(Staged, u64)> {
     let mut content = Vec::new();
     if !header.is_symlink() {
         fill(&mut content).io_ctx("read content for", staging.dir.join(name))?;
     }
     let mut f = staging.create(name, 0o644)?;
-    f.file
-        .write_all(&header.archive_prefix(content.len() as u64))
-        .io_ctx("write", &f.path)?;
+    let prefix = header.archive_prefix(content.len() as u64);
+    f.file.write_all(&prefix).io_ctx("write", &f.path)?;
+    let mut bytes = prefix.len() as u64;
     if !header.is_symlink() {
-        f.file
-            .write_all(&archive::deflate(&content, archive::DEFAULT_LEVEL))
-            .io_ctx("write", &f.path)?;
+        let compressed = archive::deflate(&content, archive::DEFAULT_LEVEL);
+        f.file.write_all(&compressed).io_ctx("write", &f.path)?;
+        bytes += compressed.len() as u64;
     }
-    Ok(f.staged())
+    Ok((f.staged(), bytes))
 }
