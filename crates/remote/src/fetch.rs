@@ -346,6 +346,7 @@ impl Session<'_> {
                     buf: &mut self.bodies,
                     memory: BODY_MEMORY,
                     spool: &spool,
+                    spools: 1,
                 };
                 let outcomes = pipeline.get_all(&paths, &mut bodies);
                 if outcomes.iter().any(|o| matches!(o, Outcome::Broken(_))) {

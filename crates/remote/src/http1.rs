@@ -52,8 +52,9 @@ pub enum Outcome {
     Missing,
     /// The body is longer than the caller's limit.
     TooLarge,
-    /// A body without a declared length outgrew the memory budget: the
-    /// caller asks again through the general client, which spools it.
+    /// A body outgrew the memory budget and could not be spooled (no
+    /// declared length, or no spool left): the caller asks again through
+    /// the general client, which spools it.
     TooLargeForMemory,
     /// Another status: the caller asks again through the general client.
     Retry(String),
@@ -62,11 +63,14 @@ pub enum Outcome {
 }
 
 /// Where a batch's bodies go: one after another into `buf` while it stays
-/// within `memory` bytes; a longer body goes into a file from `spool`.
+/// within `memory` bytes; a longer body goes into a file from `spool`, at
+/// most `spools` of them (the rest are asked again, one at a time: a batch
+/// of large objects must not fill the disk before any is checked).
 pub struct Bodies<'a> {
     pub buf: &'a mut Vec<u8>,
     pub memory: usize,
     pub spool: &'a dyn Fn() -> io::Result<File>,
+    pub spools: usize,
 }
 
 /// A kept-alive connection to one `host:port`.
@@ -121,14 +125,22 @@ impl Pipeline {
                 .map(|_| Outcome::Broken(why.clone()))
                 .collect();
         }
+        // Set when we drop the connection ourselves: what follows is asked
+        // again, and says nothing about the server.
+        let mut dropped = false;
         for (_, limit) in requests {
+            if dropped {
+                out.push(Outcome::Retry("asked after a large body".into()));
+                continue;
+            }
             let Some((_, reader)) = self.conn.as_mut() else {
                 out.push(Outcome::Broken("the server closed the connection".into()));
                 continue;
             };
             match read_response(reader, *limit, bodies) {
                 Ok((outcome, close)) => {
-                    if close || matches!(outcome, Outcome::TooLarge | Outcome::TooLargeForMemory) {
+                    dropped = matches!(outcome, Outcome::TooLarge | Outcome::TooLargeForMemory);
+                    if close || dropped {
                         self.conn = None;
                     }
                     out.push(outcome);
@@ -180,6 +192,10 @@ pub fn read_response(
                 && n <= limit
                 && n > room
             {
+                if bodies.spools == 0 {
+                    return Ok((Outcome::TooLargeForMemory, true));
+                }
+                bodies.spools -= 1;
                 let mut file = (bodies.spool)()?;
                 let copied = io::copy(&mut r.take(n), &mut file)?;
                 if copied != n {
@@ -392,11 +408,13 @@ mod tests {
         responses_within(text, limits, usize::MAX)
     }
 
-    /// The responses read with `memory` bytes for bodies, 6 of them taken.
+    /// The responses read with `memory` bytes for bodies, 6 of them taken,
+    /// and one body to spool.
     fn responses_within(text: &str, limits: &[u64], memory: usize) -> Vec<String> {
         let mut r = io::Cursor::new(text.as_bytes().to_vec());
         let mut b = b"before".to_vec();
         let spool = || tempfile::tempfile();
+        let mut spools = 1;
         limits
             .iter()
             .map(|l| {
@@ -404,8 +422,11 @@ mod tests {
                     buf: &mut b,
                     memory,
                     spool: &spool,
+                    spools,
                 };
-                (read_response(&mut r, *l, &mut bodies), bodies.buf.clone())
+                let got = read_response(&mut r, *l, &mut bodies);
+                spools = bodies.spools;
+                (got, bodies.buf.clone())
             })
             .map(|(got, b)| match got {
                 Ok((Outcome::Body(range), close)) => {
@@ -520,8 +541,64 @@ mod tests {
             ["TooLargeForMemory close"]
         );
         assert_eq!(responses_within(chunked, &[100], 12), ["body \"abcdef\""]);
+        // One body spooled a batch; the next large one is asked again.
+        let two = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello\
+                   HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nworld";
+        assert_eq!(
+            responses_within(two, &[100, 100], 8),
+            ["spooled 5 \"hello\"", "TooLargeForMemory close"]
+        );
         // A body cut short while being spooled breaks the connection.
         let short = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nhello";
         assert!(responses_within(short, &[100], 8)[0].contains("after 5 of 9"));
+    }
+
+    /// After a connection we drop ourselves (a second large body), the
+    /// rest of the batch is asked again, not taken for a broken server.
+    #[test]
+    fn a_dropped_connection_is_not_a_broken_server() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("address").to_string();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            let mut seen = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while seen.windows(4).filter(|w| w == b"\r\n\r\n").count() < 3 {
+                let n = conn.read(&mut chunk).expect("read the requests");
+                assert!(n > 0, "the client closed before sending its requests");
+                seen.extend_from_slice(&chunk[..n]);
+            }
+            let body =
+                |b: &str| format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{b}", b.len());
+            let answers = [body("0123456789"), body("abcdefghij"), body("ok")].concat();
+            // The client may hang up before reading it all.
+            let _ = conn.write_all(answers.as_bytes());
+            let _ = conn.read(&mut chunk);
+        });
+        let mut pipeline = Pipeline::new(&addr);
+        let requests: Vec<(String, u64)> = ["/a", "/b", "/c"]
+            .iter()
+            .map(|p| (p.to_string(), 100))
+            .collect();
+        let mut buf = Vec::new();
+        let spool = || tempfile::tempfile();
+        let mut bodies = Bodies {
+            buf: &mut buf,
+            memory: 8,
+            spool: &spool,
+            spools: 1,
+        };
+        let got: Vec<String> = pipeline
+            .get_all(&requests, &mut bodies)
+            .into_iter()
+            .map(|o| match o {
+                Outcome::Spooled(_, n) => format!("spooled {n}"),
+                Outcome::Retry(_) => "retry".to_owned(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(got, ["spooled 10", "TooLargeForMemory", "retry"]);
+        drop(pipeline);
+        server.join().expect("server thread");
     }
 }

@@ -613,34 +613,39 @@ impl Puller<'_> {
         compressed: &mut dyn Read,
         compressed_len: u64,
     ) -> Result<()> {
+        // Why the object was refused, or could not be read back: reported
+        // as such, not as the failed write to the staged file it causes.
         let mut refused = None;
+        let mut unread = None;
         let written = tx.write_content_with_checksum(header, *c, |w| {
             let mut hashing = Hashing {
                 hasher: header.hasher(),
                 out: w,
             };
-            let verdict = match archive::inflate_to(compressed, compressed_len, size, &mut hashing)
-            {
+            match archive::inflate_to(compressed, compressed_len, size, &mut hashing) {
                 Ok(()) => {
                     let actual = hashing.hasher.finish();
-                    (actual != *c)
-                        .then(|| format!("checksum mismatch (content hashes to {actual})"))
+                    if actual == *c {
+                        return Ok(());
+                    }
+                    refused = Some(format!("checksum mismatch (content hashes to {actual})"));
                 }
-                Err(archive::StreamError::Data(what)) => Some(what),
-                Err(archive::StreamError::Read(e) | archive::StreamError::Write(e)) => {
-                    return Err(e);
-                }
-            };
-            refused = verdict;
-            match refused {
-                None => Ok(()),
-                Some(_) => Err(std::io::Error::other("refused")),
+                Err(archive::StreamError::Data(what)) => refused = Some(what),
+                Err(archive::StreamError::Read(e)) => unread = Some(e),
+                Err(archive::StreamError::Write(e)) => return Err(e),
             }
+            Err(std::io::Error::other("not stored"))
         });
-        match refused {
-            Some(what) => Err(self.bad_content(c, what)),
-            None => Ok(written?),
+        if let Some(what) = refused {
+            return Err(self.bad_content(c, what));
         }
+        if let Some(e) = unread {
+            return Err(Error::Fetch {
+                url: self.fetcher.url_of(&object_rel(c, ObjectType::File)),
+                what: format!("reading the body back: {e}"),
+            });
+        }
+        Ok(written?)
     }
 }
 

@@ -20,6 +20,12 @@ pub fn deflate(content: &[u8], level: u32) -> Vec<u8> {
     enc.finish().unwrap_or_default()
 }
 
+/// A raw deflate stream into `out`, for content too large to hold: write
+/// the content, then `finish` it.
+pub fn deflater<W: Write>(out: W, level: u32) -> DeflateEncoder<W> {
+    DeflateEncoder::new(out, Compression::new(level))
+}
+
 /// Objects up to this size are inflated in one call by libdeflate (about a
 /// third faster than zlib here); larger ones stream through zlib, growing
 /// the output as it comes.
@@ -182,6 +188,9 @@ pub fn inflate_to(
     out: &mut dyn Write,
 ) -> Result<(), StreamError> {
     check_ratio_of(compressed_len, size).map_err(StreamError::Data)?;
+    if size == 0 && compressed_len == 0 {
+        return Ok(()); // as `inflate_whole` takes it
+    }
     let mut input = vec![0; STREAM_CHUNK];
     let mut output = vec![0; STREAM_CHUNK];
     let (mut start, mut end) = (0, 0);
@@ -300,6 +309,8 @@ mod tests {
         let z = deflate(&data, 1);
         assert!(stream(&z, data.len() as u64).expect("inflates") == data);
         assert_eq!(stream(&deflate(b"", 6), 0).expect("empty"), b"");
+        assert_eq!(stream(b"", 0).expect("no stream at all"), b"");
+        assert!(stream(b"", 1).is_err(), "no stream for a byte");
         for (size, what) in [
             (data.len() as u64 - 1, "more than"),
             (data.len() as u64 + 1, "inflates to"),

@@ -46,10 +46,10 @@ fn publish_big() -> (Publish, String, PathBuf) {
     (p, commit, big)
 }
 
-/// A new bare client of `url` trusting `p`'s key.
-fn client(p: &Publish, name: &str, url: &str) -> PathBuf {
+/// A new client repository in `mode` of `url`, trusting `p`'s key.
+fn client(p: &Publish, name: &str, mode: &str, url: &str) -> PathBuf {
     let repo = p.path(name);
-    init(&repo, "bare");
+    init(&repo, mode);
     on(
         &repo,
         ["remote", "add", REMOTE, url, "--sign-pubkey", &p.key.public],
@@ -104,15 +104,18 @@ fn large_object_pulls_in_bounded_memory() {
     let (p, commit, _) = publish_big();
     let dev = DevServer::start(&p.server);
     let nginx = have_nginx().then(|| Nginx::start(&p.server));
-    let mut servers = vec![
-        ("dev", dev.url().to_owned()),
-        ("file", format!("file://{}", p.server.display())),
+    // An archive client keeps the object compressed: it deflates it again
+    // as it comes, in pieces too.
+    let mut clients = vec![
+        ("dev", "bare", dev.url().to_owned()),
+        ("file", "bare", format!("file://{}", p.server.display())),
+        ("archive", "archive", dev.url().to_owned()),
     ];
     if let Some(n) = &nginx {
-        servers.push(("nginx", n.url()));
+        clients.push(("nginx", "bare", n.url()));
     }
-    for (name, url) in servers {
-        let repo = client(&p, name, &url);
+    for (name, mode, url) in clients {
+        let repo = client(&p, name, mode, &url);
         let (r, peak) = pull_measured(&repo);
         let r = r.ok();
         assert_eq!(
@@ -135,7 +138,7 @@ fn large_object_pulls_in_bounded_memory() {
 fn damaged_large_object_refused() {
     let (p, commit, big) = publish_big();
     let dev = DevServer::start(&p.server);
-    let repo = client(&p, "client", dev.url());
+    let repo = client(&p, "client", "bare", dev.url());
     let rel = big.strip_prefix(&p.server).expect("a server object");
     let url = format!("{}/{}", dev.url(), rel.display());
     let original = fs::read(&big).expect("read the large object");

@@ -498,10 +498,11 @@ fn write_data(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<u64> {
-    let mut w = std::io::BufWriter::with_capacity(1 << 16, Counted { file, bytes: 0 });
+    let inner = &mut *file;
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, Counted { inner, bytes: 0 });
     fill(&mut w).io_ctx("write", path)?;
     w.flush().io_ctx("write", path)?;
-    let Counted { file, bytes } = w.into_parts().0;
+    let Counted { inner: file, bytes } = w.into_parts().0;
     if bytes >= WRITEBACK_NOW {
         // Starts writeback of the dirty pages; it drops only clean ones,
         // and there are none yet. A hint: failure changes nothing.
@@ -510,21 +511,21 @@ fn write_data(
     Ok(bytes)
 }
 
-/// A file and how many bytes went into it (asking the file costs a call).
-struct Counted<'f> {
-    file: &'f mut File,
+/// A writer and how many bytes went into it (asking a file costs a call).
+struct Counted<W> {
+    inner: W,
     bytes: u64,
 }
 
-impl Write for Counted<'_> {
+impl<W: Write> Write for Counted<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.file.write(buf)?;
+        let n = self.inner.write(buf)?;
         self.bytes += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
+        self.inner.flush()
     }
 }
 
@@ -581,18 +582,32 @@ fn stage_archive(
     name: &str,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(Staged, u64)> {
-    let mut content = Vec::new();
-    if !header.is_symlink() {
-        fill(&mut content).io_ctx("read content for", staging.dir.join(name))?;
-    }
+    use std::os::unix::fs::FileExt;
     let mut f = staging.create(name, 0o644)?;
-    let prefix = header.archive_prefix(content.len() as u64);
-    f.file.write_all(&prefix).io_ctx("write", &f.path)?;
-    let mut bytes = prefix.len() as u64;
+    let path = f.path.clone();
+    // The prefix holds the content's size, known once it is all written:
+    // written first with 0, then again (its length does not depend on it).
+    let placeholder = header.archive_prefix(0);
+    f.file.write_all(&placeholder).io_ctx("write", &path)?;
+    let mut size = 0;
+    let mut compressed = 0;
     if !header.is_symlink() {
-        let compressed = archive::deflate(&content, archive::DEFAULT_LEVEL);
-        f.file.write_all(&compressed).io_ctx("write", &f.path)?;
-        bytes += compressed.len() as u64;
+        let out = Counted {
+            inner: std::io::BufWriter::with_capacity(1 << 16, &mut f.file),
+            bytes: 0,
+        };
+        let mut content = Counted {
+            inner: archive::deflater(out, archive::DEFAULT_LEVEL),
+            bytes: 0,
+        };
+        fill(&mut content).io_ctx("write", &path)?;
+        size = content.bytes;
+        let mut out = content.inner.finish().io_ctx("write", &path)?;
+        out.flush().io_ctx("write", &path)?;
+        compressed = out.bytes;
     }
-    Ok((f.staged(), bytes))
+    let prefix = header.archive_prefix(size);
+    debug_assert_eq!(prefix.len(), placeholder.len());
+    f.file.write_all_at(&prefix, 0).io_ctx("write", &path)?;
+    Ok((f.staged(), prefix.len() as u64 + compressed))
 }
