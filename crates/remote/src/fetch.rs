@@ -5,9 +5,9 @@
 //! retried with exponential backoff; a 404 is an answer, not a failure.
 //! Every body is read with a size limit, so a hostile server cannot make us
 //! take more than the caller allows; and a session keeps at most
-//! [`BODY_MEMORY`] bytes of bodies in memory, the rest going into files of
-//! their own (a 2 GB object costs a fetch thread no more memory than a
-//! small one).
+//! [`BODY_MEMORY`] bytes of a batch's bodies in memory (and as much again
+//! for one asked again), a larger body going into a file of its own: a 2 GB
+//! object costs a fetch thread no more memory than a small one.
 //!
 //! Many objects at once go through a [`Session`]: over plain `http://`
 //! without a proxy, its requests are pipelined on a connection of its own
@@ -27,7 +27,7 @@ use crate::http1::{Bodies, Outcome, Pipeline};
 const ATTEMPTS: u32 = 5;
 /// First backoff; doubled after each failed attempt.
 const BACKOFF: Duration = Duration::from_millis(200);
-/// Bytes of bodies a session keeps in memory at once.
+/// Bytes of a batch's bodies a session keeps in memory.
 pub const BODY_MEMORY: usize = 16 << 20;
 
 /// A fetched body: in memory, or past [`BODY_MEMORY`] in an anonymous file

@@ -144,6 +144,12 @@ impl<'r> Transaction<'r> {
         first && !self.repo.has_object(&checksum, kind)
     }
 
+    fn unclaim(&self, checksum: Checksum, kind: ObjectType) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.remove(&(checksum, kind));
+        }
+    }
+
     fn stage_name(checksum: &Checksum, kind: ObjectType) -> String {
         format!("{checksum}.{}", kind.extension(false))
     }
@@ -197,15 +203,27 @@ impl<'r> Transaction<'r> {
             return Ok(());
         }
         let name = Self::stage_name(&checksum, ObjectType::File);
-        let (staged, bytes) = match self.repo.mode() {
-            RepoMode::Bare if header.is_symlink() => self.stage_bare_symlink(header, &name)?,
-            RepoMode::Bare => {
-                self.stage_bare(header, self.placer.staging.create(&name, 0o600)?, fill)?
+        let staged = match self.repo.mode() {
+            RepoMode::Bare if header.is_symlink() => self.stage_bare_symlink(header, &name),
+            RepoMode::Bare => self
+                .placer
+                .staging
+                .create(&name, 0o600)
+                .and_then(|f| self.stage_bare(header, f, fill)),
+            RepoMode::BareUser => self
+                .placer
+                .staging
+                .create(&name, 0o600)
+                .and_then(|f| stage_bare_user(header, f, fill)),
+            RepoMode::Archive => stage_archive(header, &self.placer.staging, &name, fill),
+        };
+        let (staged, bytes) = match staged {
+            Ok(s) => s,
+            Err(e) => {
+                // Not stored: whoever offers it next must write it.
+                self.unclaim(checksum, ObjectType::File);
+                return Err(e);
             }
-            RepoMode::BareUser => {
-                stage_bare_user(header, self.placer.staging.create(&name, 0o600)?, fill)?
-            }
-            RepoMode::Archive => stage_archive(header, &self.placer.staging, &name, fill)?,
         };
         self.stats.content_written.fetch_add(1, Ordering::Relaxed);
         self.stats.bytes_written.fetch_add(bytes, Ordering::Relaxed);
@@ -610,4 +628,37 @@ fn stage_archive(
     debug_assert_eq!(prefix.len(), placeholder.len());
     f.file.write_all_at(&prefix, 0).io_ctx("write", &path)?;
     Ok((f.staged(), prefix.len() as u64 + compressed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A content object whose write failed is not taken as stored: offered
+    /// again in the same transaction, it is written.
+    #[test]
+    fn a_failed_write_leaves_the_object_to_the_next_offer() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        for mode in [RepoMode::BareUser, RepoMode::Archive] {
+            let repo = Repo::init(&tmp.path().join(format!("{mode:?}")), mode).expect("init");
+            let header = FileHeader {
+                uid: 0,
+                gid: 0,
+                mode: 0o100644,
+                symlink_target: String::new(),
+                xattrs: Default::default(),
+            };
+            let c = header.checksum(b"content");
+            let tx = Transaction::begin(&repo).expect("begin");
+            let failed = tx.write_content_with_checksum(&header, c, |_| {
+                Err(std::io::Error::other("the source went away"))
+            });
+            assert!(failed.is_err(), "{mode:?}");
+            tx.write_content_with_checksum(&header, c, |w| w.write_all(b"content"))
+                .expect("the second offer");
+            assert_eq!(tx.stats.content_written.load(Ordering::Relaxed), 1);
+            tx.commit().expect("commit");
+            assert!(repo.has_object(&c, ObjectType::File), "{mode:?}");
+        }
+    }
 }
