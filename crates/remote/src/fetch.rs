@@ -161,15 +161,18 @@ impl Fetcher {
     }
 
     fn spool(&self) -> io::Result<File> {
-        tempfile::tempfile_in(&self.spool_dir).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot make a file for a large body in {}: {e}",
-                    self.spool_dir.display()
-                ),
-            )
-        })
+        tempfile::tempfile_in(&self.spool_dir)
+    }
+
+    /// What went wrong keeping a large body, and where.
+    fn spool_error(&self, e: io::Error) -> io::Error {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "keeping a large body in a file in {}: {e}",
+                self.spool_dir.display()
+            ),
+        )
     }
 
     /// A session for fetching many objects, from one thread.
@@ -267,7 +270,8 @@ impl Fetcher {
                 match read_spooling(&mut f, limit, memory, &|| self.spool()) {
                     Ok(Some(body)) => Ok(Some(body)),
                     Ok(None) => Err(Attempt::Final(too_large(url, limit))),
-                    Err(ReadError::Source(e) | ReadError::Local(e)) => Err(failed(e)),
+                    Err(ReadError::Source(e)) => Err(failed(e)),
+                    Err(ReadError::Local(e)) => Err(failed(self.spool_error(e))),
                 }
             }
             Base::Http { agent, .. } => {
@@ -298,7 +302,7 @@ impl Fetcher {
                     }
                     Err(ReadError::Local(e)) => Err(Attempt::Final(Error::Fetch {
                         url,
-                        what: e.to_string(),
+                        what: self.spool_error(e).to_string(),
                     })),
                 }
             }

@@ -53,8 +53,8 @@ pub enum Outcome {
     /// The body is longer than the caller's limit.
     TooLarge,
     /// A body outgrew the memory budget and could not be spooled (no
-    /// declared length, or no spool left): the caller asks again through
-    /// the general client, which spools it.
+    /// declared length, no spool left, or spooling failed): the caller asks
+    /// again through the general client, which spools it.
     TooLargeForMemory,
     /// Another status: the caller asks again through the general client.
     Retry(String),
@@ -196,15 +196,31 @@ pub fn read_response(
                     return Ok((Outcome::TooLargeForMemory, true));
                 }
                 bodies.spools -= 1;
-                let mut file = (bodies.spool)()?;
-                let copied = io::copy(&mut r.take(n), &mut file)?;
-                if copied != n {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("body ends after {copied} of {n} bytes"),
-                    ));
+                // A failure on our side (no file, a full disk) is no fault
+                // of the server's: the body is asked again through the
+                // general client, which says what went wrong here.
+                let Ok(mut file) = (bodies.spool)() else {
+                    return Ok((Outcome::TooLargeForMemory, true));
+                };
+                let mut left = n;
+                while left > 0 {
+                    let chunk = r.fill_buf()?;
+                    if chunk.is_empty() {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            format!("body ends after {} of {n} bytes", n - left),
+                        ));
+                    }
+                    let take = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    if file.write_all(&chunk[..take]).is_err() {
+                        return Ok((Outcome::TooLargeForMemory, true));
+                    }
+                    r.consume(take);
+                    left -= take as u64;
                 }
-                file.rewind()?;
+                if file.rewind().is_err() {
+                    return Ok((Outcome::TooLargeForMemory, true));
+                }
                 return Ok((Outcome::Spooled(file, n), head.close));
             }
             return Ok(if read_body(r, &head.body, limit.min(room), buf)? {
@@ -548,6 +564,20 @@ mod tests {
             responses_within(two, &[100, 100], 8),
             ["spooled 5 \"hello\"", "TooLargeForMemory close"]
         );
+        // Spooling failing on our side is no broken server: asked again.
+        let failing = || Err(io::Error::other("disk full"));
+        let mut buf = Vec::new();
+        let mut bodies = Bodies {
+            buf: &mut buf,
+            memory: 2,
+            spool: &failing,
+            spools: 1,
+        };
+        let mut r = io::Cursor::new(two.as_bytes().to_vec());
+        assert!(matches!(
+            read_response(&mut r, 100, &mut bodies),
+            Ok((Outcome::TooLargeForMemory, true))
+        ));
         // A body cut short while being spooled breaks the connection.
         let short = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nhello";
         assert!(responses_within(short, &[100], 8)[0].contains("after 5 of 9"));

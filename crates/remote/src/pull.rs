@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use strata_store::config::Config;
 use strata_store::objects::commit::parse_detached;
-use strata_store::objects::file_header::split_prefixed;
+use strata_store::objects::file_header::{PrefixError, read_prefixed, split_prefixed};
 use strata_store::write::Transaction;
 use strata_store::{Checksum, Commit, DirTree, FileHeader, ObjectType, RefName, Repo, archive};
 
@@ -558,8 +558,8 @@ impl Puller<'_> {
             }
             Body::File { file, len } => {
                 let mut r = BufReader::with_capacity(1 << 18, file);
-                let header_bytes = read_prefixed(&mut r, len).map_err(|e| match e {
-                    PrefixError::Bad(what) => bad(what),
+                let header_bytes = read_prefixed(&mut r, len, MAX_HEADER).map_err(|e| match e {
+                    PrefixError::Bad(e) => bad(e.to_string()),
                     PrefixError::Io(e) => Error::Fetch {
                         url: self.fetcher.url_of(&object_rel(c, ObjectType::File)),
                         what: format!("reading the body back: {e}"),
@@ -681,30 +681,6 @@ fn into_memory(body: Body<'_>) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
             Ok(out.into())
         }
     }
-}
-
-enum PrefixError {
-    Bad(String),
-    Io(std::io::Error),
-}
-
-/// Reads the length-prefixed header at the start of a `.filez` of `len`
-/// bytes (u32 big-endian length, 4 bytes of padding, the header).
-fn read_prefixed(r: &mut impl Read, len: u64) -> std::result::Result<Vec<u8>, PrefixError> {
-    if len < 8 {
-        return Err(PrefixError::Bad("truncated header".into()));
-    }
-    let mut start = [0u8; 8];
-    r.read_exact(&mut start).map_err(PrefixError::Io)?;
-    let header_len = u64::from(u32::from_be_bytes([start[0], start[1], start[2], start[3]]));
-    if header_len > MAX_HEADER || 8 + header_len > len {
-        return Err(PrefixError::Bad(format!(
-            "bad header length {header_len} in a {len}-byte object"
-        )));
-    }
-    let mut header = vec![0; header_len as usize];
-    r.read_exact(&mut header).map_err(PrefixError::Io)?;
-    Ok(header)
 }
 
 /// Largest `.filez` header read from a file (its extended attributes).

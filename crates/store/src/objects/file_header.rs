@@ -178,3 +178,85 @@ pub fn split_prefixed(data: &[u8]) -> Result<(&[u8], &[u8]), FormatError> {
     let header = data.get(8..8 + len).ok_or_else(bad)?;
     Ok((header, &data[8 + len..]))
 }
+
+/// Why [`read_prefixed`] failed.
+#[derive(Debug)]
+pub enum PrefixError {
+    Bad(FormatError),
+    Io(std::io::Error),
+}
+
+/// [`split_prefixed`] for an object of `len` bytes read from `r`: returns
+/// its header and leaves `r` at what follows. A header longer than `max`
+/// bytes is refused before it is read.
+pub fn read_prefixed(
+    r: &mut impl std::io::Read,
+    len: u64,
+    max: u64,
+) -> Result<Vec<u8>, PrefixError> {
+    if len < 8 {
+        return Err(PrefixError::Bad(invalid(
+            ObjectType::File,
+            "truncated header",
+        )));
+    }
+    let mut start = [0u8; 8];
+    r.read_exact(&mut start).map_err(PrefixError::Io)?;
+    let header_len = u64::from(u32::from_be_bytes([start[0], start[1], start[2], start[3]]));
+    if header_len > max || 8 + header_len > len {
+        return Err(PrefixError::Bad(invalid(
+            ObjectType::File,
+            format!("bad header length {header_len} in a {len}-byte object"),
+        )));
+    }
+    let mut header = vec![0; header_len as usize];
+    r.read_exact(&mut header).map_err(PrefixError::Io)?;
+    Ok(header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> FileHeader {
+        FileHeader {
+            uid: 0,
+            gid: 0,
+            mode: 0o100644,
+            symlink_target: String::new(),
+            xattrs: vec![(b"user.a".to_vec(), b"b".to_vec())],
+        }
+    }
+
+    /// Archive staging writes the header before it knows the size, then
+    /// again: the length must not depend on the size.
+    #[test]
+    fn archive_prefix_length_does_not_depend_on_the_size() {
+        let h = header();
+        let zero = h.archive_prefix(0);
+        for size in [1, 1 << 32, u64::MAX] {
+            assert_eq!(h.archive_prefix(size).len(), zero.len(), "{size}");
+        }
+    }
+
+    #[test]
+    fn read_prefixed_agrees_with_split_prefixed() {
+        let mut object = header().archive_prefix(5);
+        object.extend_from_slice(b"12345");
+        let (header, rest) = split_prefixed(&object).expect("split");
+        let mut r = &object[..];
+        let read = read_prefixed(&mut r, object.len() as u64, 1 << 20).expect("read");
+        assert_eq!(read, header);
+        assert_eq!(r, rest, "the reader is left at the content");
+        let bad = |data: &[u8], max| match read_prefixed(&mut &data[..], data.len() as u64, max) {
+            Err(PrefixError::Bad(e)) => e.to_string(),
+            other => panic!("{other:?}"),
+        };
+        assert!(bad(&object[..5], 1 << 20).contains("truncated"));
+        assert!(bad(&object[..12], 1 << 20).contains("bad header length"));
+        assert!(
+            bad(&object, 4).contains("bad header length"),
+            "over the maximum"
+        );
+    }
+}

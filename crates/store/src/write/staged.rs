@@ -60,22 +60,39 @@ impl Drop for Slot {
 }
 
 /// A file being written: `path` is its staged name (for messages, and the
-/// file itself when it is named). Dropped unfinished, it frees its slot.
+/// file itself when it is named). Dropped unfinished, it frees its slot,
+/// or removes its named file (so the object can be offered again).
 pub(super) struct NewFile {
     pub file: File,
     pub path: PathBuf,
     slot: Option<Slot>,
+    unfinished: Unfinished,
 }
 
 impl NewFile {
     /// The staged object, once everything is written to it.
     pub fn staged(self) -> Staged {
-        match self.slot {
-            Some(slot) => Staged::Anon(AnonFile {
-                file: self.file,
-                _slot: slot,
-            }),
-            None => Staged::Named(self.path),
+        let NewFile {
+            file,
+            path,
+            slot,
+            mut unfinished,
+        } = self;
+        unfinished.0 = None;
+        match slot {
+            Some(slot) => Staged::Anon(AnonFile { file, _slot: slot }),
+            None => Staged::Named(path),
+        }
+    }
+}
+
+/// A named staged file removed on drop, unless taken out first.
+pub(super) struct Unfinished(pub Option<PathBuf>);
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
         }
     }
 }
@@ -144,6 +161,7 @@ impl Staging {
                 file: File::from(fd),
                 path,
                 slot: Some(slot),
+                unfinished: Unfinished(None),
             });
         }
         let file = OpenOptions::new()
@@ -154,6 +172,7 @@ impl Staging {
             .io_ctx("create", &path)?;
         Ok(NewFile {
             file,
+            unfinished: Unfinished(Some(path.clone())),
             path,
             slot: None,
         })
@@ -307,6 +326,13 @@ mod tests {
             matches!(stage(&staging, "c", b"3"), Staged::Anon(_)),
             "a slot is free again"
         );
+        // A named file dropped unfinished is removed: the name is free again.
+        staging.budget = 0;
+        let unfinished = staging.create("e", 0o644).expect("create");
+        assert!(tmp.path().join("e").exists());
+        drop(unfinished);
+        assert!(!tmp.path().join("e").exists(), "an unfinished file stays");
+        assert!(matches!(stage(&staging, "e", b"5"), Staged::Named(_)));
     }
 
     #[test]

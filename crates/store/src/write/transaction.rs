@@ -35,7 +35,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::lock::RepoLock;
 use crate::objects::{FileHeader, ObjectType, file_header};
 use crate::repo::{Repo, RepoMode};
-use crate::write::staged::{NewFile, Staged, Staging};
+use crate::write::staged::{NewFile, Staged, Staging, Unfinished};
 use crate::xattr;
 
 /// Counts of what a transaction did, for progress and summaries.
@@ -262,6 +262,7 @@ impl<'r> Transaction<'r> {
         self.check_owner(header)?;
         let path = self.placer.staging.dir.join(name);
         symlink(&header.symlink_target, &path).io_ctx("create symlink", &path)?;
+        let mut unfinished = Unfinished(Some(path.clone()));
         rustix::fs::chownat(
             rustix::fs::CWD,
             &path,
@@ -278,6 +279,7 @@ impl<'r> Transaction<'r> {
             rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
         )
         .io_ctx("set mtime of", &path)?;
+        unfinished.0 = None;
         Ok((Staged::Named(path), 0))
     }
 
@@ -625,7 +627,12 @@ fn stage_archive(
         compressed = out.bytes;
     }
     let prefix = header.archive_prefix(size);
-    debug_assert_eq!(prefix.len(), placeholder.len());
+    if prefix.len() != placeholder.len() {
+        return Err(Error::Invalid(format!(
+            "{}: the archive header changed length with the size",
+            path.display()
+        )));
+    }
     f.file.write_all_at(&prefix, 0).io_ctx("write", &path)?;
     Ok((f.staged(), prefix.len() as u64 + compressed))
 }
