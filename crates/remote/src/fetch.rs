@@ -37,7 +37,7 @@ pub enum Body<'a> {
     File { file: File, len: u64 },
 }
 
-impl Body<'_> {
+impl<'a> Body<'a> {
     pub fn len(&self) -> u64 {
         match self {
             Body::Bytes(b) => b.len() as u64,
@@ -47,6 +47,18 @@ impl Body<'_> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The body in memory, read back from its file if it has one.
+    pub fn into_bytes(self) -> io::Result<Cow<'a, [u8]>> {
+        match self {
+            Body::Bytes(b) => Ok(b),
+            Body::File { mut file, len } => {
+                let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+                file.read_to_end(&mut out)?;
+                Ok(out.into())
+            }
+        }
     }
 }
 
@@ -202,10 +214,19 @@ impl Fetcher {
     /// Fetches `rel` into memory; `Ok(None)` when the server says it does
     /// not exist. Bodies larger than `limit` bytes are refused.
     pub fn get(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>> {
-        Ok(self.fetch(rel, limit, usize::MAX)?.map(|body| match body {
-            Body::Bytes(b) => b.into_owned(),
-            Body::File { .. } => unreachable!("no file without a memory budget"),
-        }))
+        // Without a memory budget, nothing is kept in a file to read back.
+        let body = self.fetch(rel, limit, usize::MAX)?;
+        body.map(|b| b.into_bytes().map(Cow::into_owned))
+            .transpose()
+            .map_err(|e| self.unreadable(rel, e))
+    }
+
+    /// A fetched body that could not be read back from its file.
+    pub fn unreadable(&self, rel: &str, e: io::Error) -> Error {
+        Error::Fetch {
+            url: self.url_of(rel),
+            what: format!("reading the body back: {e}"),
+        }
     }
 
     /// [`Fetcher::get`], a body past `memory` bytes going into a file.

@@ -461,10 +461,9 @@ impl Puller<'_> {
                 url: self.fetcher.url_of(&rel),
                 what,
             };
-            let body = into_memory(body).map_err(|e| Error::Fetch {
-                url: self.fetcher.url_of(&rel),
-                what: format!("reading the body back: {e}"),
-            })?;
+            let body = body
+                .into_bytes()
+                .map_err(|e| self.fetcher.unreadable(&rel, e))?;
             let body = &body[..];
             let actual = Checksum::of(body);
             if actual != *c {
@@ -560,10 +559,7 @@ impl Puller<'_> {
                 let mut r = BufReader::with_capacity(1 << 18, file);
                 let header_bytes = read_prefixed(&mut r, len, MAX_HEADER).map_err(|e| match e {
                     PrefixError::Bad(e) => bad(e.to_string()),
-                    PrefixError::Io(e) => Error::Fetch {
-                        url: self.fetcher.url_of(&object_rel(c, ObjectType::File)),
-                        what: format!("reading the body back: {e}"),
-                    },
+                    PrefixError::Io(e) => self.unreadable_content(c, e),
                 })?;
                 let (header, size) = parse(&header_bytes)?;
                 if header.is_symlink() {
@@ -581,6 +577,10 @@ impl Puller<'_> {
             url: self.fetcher.url_of(&object_rel(c, ObjectType::File)),
             what,
         }
+    }
+
+    fn unreadable_content(&self, c: &Checksum, e: std::io::Error) -> Error {
+        self.fetcher.unreadable(&object_rel(c, ObjectType::File), e)
     }
 
     /// Stores content held in memory once it hashes to `c`.
@@ -640,10 +640,7 @@ impl Puller<'_> {
             return Err(self.bad_content(c, what));
         }
         if let Some(e) = unread {
-            return Err(Error::Fetch {
-                url: self.fetcher.url_of(&object_rel(c, ObjectType::File)),
-                what: format!("reading the body back: {e}"),
-            });
+            return Err(self.unreadable_content(c, e));
         }
         Ok(written?)
     }
@@ -668,18 +665,6 @@ impl Write for Hashing<'_> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.out.flush()
-    }
-}
-
-/// A metadata object's body, in memory (its limit keeps it small enough).
-fn into_memory(body: Body<'_>) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
-    match body {
-        Body::Bytes(b) => Ok(b),
-        Body::File { mut file, len } => {
-            let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-            file.read_to_end(&mut out)?;
-            Ok(out.into())
-        }
     }
 }
 

@@ -76,9 +76,9 @@ impl NewFile {
             file,
             path,
             slot,
-            mut unfinished,
+            unfinished,
         } = self;
-        unfinished.0 = None;
+        unfinished.keep();
         match slot {
             Some(slot) => Staged::Anon(AnonFile { file, _slot: slot }),
             None => Staged::Named(path),
@@ -86,8 +86,19 @@ impl NewFile {
     }
 }
 
-/// A named staged file removed on drop, unless taken out first.
-pub(super) struct Unfinished(pub Option<PathBuf>);
+/// A named staged file, removed on drop unless kept.
+pub(super) struct Unfinished(Option<PathBuf>);
+
+impl Unfinished {
+    pub fn named(path: PathBuf) -> Self {
+        Unfinished(Some(path))
+    }
+
+    /// The file is complete: it stays.
+    pub fn keep(mut self) {
+        self.0 = None;
+    }
+}
 
 impl Drop for Unfinished {
     fn drop(&mut self) {
@@ -161,7 +172,7 @@ impl Staging {
                 file: File::from(fd),
                 path,
                 slot: Some(slot),
-                unfinished: Unfinished(None),
+                unfinished: Unfinished(None), // nothing named to remove
             });
         }
         let file = OpenOptions::new()
@@ -172,7 +183,7 @@ impl Staging {
             .io_ctx("create", &path)?;
         Ok(NewFile {
             file,
-            unfinished: Unfinished(Some(path.clone())),
+            unfinished: Unfinished::named(path.clone()),
             path,
             slot: None,
         })

@@ -230,12 +230,12 @@ impl<'r> Transaction<'r> {
         self.add_pending(staged, &checksum, ObjectType::File)?;
         // Once enough is staged, every write tries until a batch starts:
         // what is left for the final flush (to wait for) stays small.
-        let objects = self.since_writeback.fetch_add(1, Ordering::Relaxed) + 1;
-        let bytes = self
+        let staged_objects = self.since_writeback.fetch_add(1, Ordering::Relaxed) + 1;
+        let staged_bytes = self
             .since_writeback_bytes
             .fetch_add(bytes, Ordering::Relaxed)
             + bytes;
-        if (objects >= EARLY_WRITEBACK_EVERY || bytes >= EARLY_WRITEBACK_BYTES)
+        if (staged_objects >= EARLY_WRITEBACK_EVERY || staged_bytes >= EARLY_WRITEBACK_BYTES)
             && self.early_writeback()?
         {
             self.since_writeback.store(0, Ordering::Relaxed);
@@ -262,7 +262,7 @@ impl<'r> Transaction<'r> {
         self.check_owner(header)?;
         let path = self.placer.staging.dir.join(name);
         symlink(&header.symlink_target, &path).io_ctx("create symlink", &path)?;
-        let mut unfinished = Unfinished(Some(path.clone()));
+        let unfinished = Unfinished::named(path.clone());
         rustix::fs::chownat(
             rustix::fs::CWD,
             &path,
@@ -279,7 +279,7 @@ impl<'r> Transaction<'r> {
             rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
         )
         .io_ctx("set mtime of", &path)?;
-        unfinished.0 = None;
+        unfinished.keep();
         Ok((Staged::Named(path), 0))
     }
 
