@@ -37,6 +37,16 @@ pub fn have_qemu() -> bool {
     ok
 }
 
+/// The line that runs `cmd` as the `n`-th guest command, between the
+/// markers `@@S<n>@@` and `@@E<n>:<status>@@`. The markers are split by an
+/// empty `""` in the line itself, so the terminal's echo of the line (the
+/// shell echoes until `stty -echo` takes effect, which a loaded host can
+/// delay past the first command) never matches them: the echoed
+/// `echo "@@E1:$?@@"` once read as exit status -1.
+pub fn command_line(n: u32, cmd: &str) -> String {
+    format!("echo @@S\"\"{n}@@; ( {cmd} ) 2>&1; echo \"@@E\"\"{n}:$?@@\"")
+}
+
 impl Vm {
     /// Boots and waits for the console to print `needle` (no shell set up):
     /// for boots that are meant to stop early.
@@ -166,9 +176,7 @@ impl Vm {
         self.n += 1;
         let n = self.n;
         let start_mark = format!("@@S{n}@@");
-        self.send(&format!(
-            "echo {start_mark}; ( {cmd} ) 2>&1; echo \"@@E{n}:$?@@\""
-        ));
+        self.send(&command_line(n, cmd));
         let t = self.wait_for(&format!("@@E{n}:"), timeout);
         let after = self.wait_for_status(n, timeout);
         let body = t

@@ -341,3 +341,23 @@ fn install_boot_upgrade_rollback_power_cut() {
     let _ = fs::remove_dir_all(t);
     let _ = fs::remove_file(&log);
 }
+
+/// Pins the harness fix for a flaky "guest command failed: left: -1": the
+/// console echoed the typed command before `stty -echo` took effect, and
+/// its literal `@@E1:$?@@` was taken for the end marker. The markers the
+/// guest prints must never appear in the line we type.
+#[test]
+fn guest_command_markers_are_not_in_the_typed_line() {
+    for n in [1, 7, 42] {
+        let line = common::vm::command_line(n, "strata status");
+        assert!(!line.contains(&format!("@@S{n}@@")), "{line}");
+        assert!(!line.contains(&format!("@@E{n}:")), "{line}");
+    }
+    // What the guest's shell prints for the line does contain them.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(common::vm::command_line(3, "true"))
+        .output()
+        .expect("run sh");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "@@S3@@\n@@E3:0@@\n");
+}
