@@ -143,7 +143,7 @@ fn parse_array(
 ) -> Result<Vec<Value>, ParseError> {
     let arr_ty = || Type::Array(Box::new(elem.clone()));
     if let Some(size) = elem.fixed_size() {
-        if data.len() % size != 0 {
+        if !data.len().is_multiple_of(size) {
             return Err(malformed(
                 &arr_ty(),
                 "size not a multiple of the element size",
@@ -161,7 +161,7 @@ fn parse_array(
     }
     let width = offset_width(data.len());
     let table = read_offset(data, data.len() - width, width);
-    if table > data.len() || (data.len() - table) % width != 0 {
+    if table > data.len() || !(data.len() - table).is_multiple_of(width) {
         return Err(malformed(&arr_ty(), "bad framing offset table", base));
     }
     let count = (data.len() - table) / width;
