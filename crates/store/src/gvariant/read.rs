@@ -5,14 +5,21 @@ use super::{StrKind, Type, Value};
 /// Why bytes could not be read as a value of the expected type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
+    /// The bytes break the framing rules of a type.
     #[error("{ty}: {what} (at byte {at})")]
     Malformed {
+        /// The type being read.
         ty: String,
+        /// Which rule was broken.
         what: &'static str,
+        /// Offset of the value in the whole input.
         at: usize,
     },
+    /// The bytes parse, but are not their value's normal form (the payload
+    /// names the type): another encoding would hash differently.
     #[error("value of type {0} is not in GVariant normal form")]
     NotNormal(String),
+    /// Containers nested past the limit.
     #[error("values nested deeper than {MAX_DEPTH} levels")]
     TooDeep,
 }
