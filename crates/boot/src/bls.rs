@@ -11,11 +11,15 @@ pub const SORT_KEY: &str = "strata";
 /// One boot entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// The menu title.
     pub title: String,
     /// Boot order: the highest generation boots by default.
     pub generation: u64,
+    /// The kernel, as a path on the ESP.
     pub linux: String,
+    /// The initramfs, as a path on the ESP.
     pub initrd: String,
+    /// The kernel command line.
     pub options: String,
 }
 
@@ -91,13 +95,16 @@ impl Entry {
 /// A parsed entry file name: `strata-<stateroot>-<generation>[+LEFT[-DONE]].conf`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryName {
+    /// The stateroot the entry boots.
     pub stateroot: String,
+    /// Its [`Entry::generation`].
     pub generation: u64,
     /// Boot counting: tries left and tries done, when counting is on.
     pub counter: Option<(u32, Option<u32>)>,
 }
 
 impl EntryName {
+    /// The entry's file name; [`EntryName::parse`] reads it back.
     pub fn file_name(&self) -> String {
         let counter = match self.counter {
             None => String::new(),

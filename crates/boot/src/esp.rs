@@ -20,18 +20,22 @@ use crate::bls::{Entry, EntryName};
 /// and for the filesystem's own bookkeeping.
 const ESP_MARGIN: u64 = 1 << 20;
 
+/// The EFI system partition at a path (its mount point): kernels, initramfs
+/// images and boot entries.
 #[derive(Debug, Clone)]
 pub struct Esp {
     path: PathBuf,
 }
 
 impl Esp {
+    /// The ESP mounted at `path`.
     pub fn new(path: &Path) -> Self {
         Esp {
             path: path.to_owned(),
         }
     }
 
+    /// Where it is mounted.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -1,5 +1,9 @@
 //! Command-line arguments, as clap derives them.
 
+// The doc comments here are the terminal help text, so they keep `<kver>`
+// and bare URLs as a user should read them, not as rustdoc would like.
+#![allow(rustdoc::invalid_html_tags, rustdoc::bare_urls)]
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};

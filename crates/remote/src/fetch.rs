@@ -33,11 +33,19 @@ pub const BODY_MEMORY: usize = 16 << 20;
 /// A fetched body: in memory, or past [`BODY_MEMORY`] in an anonymous file
 /// (read from its start).
 pub enum Body<'a> {
+    /// In memory.
     Bytes(Cow<'a, [u8]>),
-    File { file: File, len: u64 },
+    /// Spooled to an anonymous file, at its start.
+    File {
+        /// The file.
+        file: File,
+        /// The body's length in bytes.
+        len: u64,
+    },
 }
 
 impl<'a> Body<'a> {
+    /// Its length in bytes.
     pub fn len(&self) -> u64 {
         match self {
             Body::Bytes(b) => b.len() as u64,
@@ -45,6 +53,7 @@ impl<'a> Body<'a> {
         }
     }
 
+    /// Whether it has no bytes.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -62,6 +71,8 @@ impl<'a> Body<'a> {
     }
 }
 
+/// Fetches a repository's files by relative path, over HTTP(S) (with
+/// retries) or from a local directory.
 pub struct Fetcher {
     base: Base,
     /// Bytes received, for progress and reports.

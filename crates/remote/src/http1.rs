@@ -247,31 +247,26 @@ pub fn read_response(
 /// Parses a response head: the status line and the headers up to the
 /// empty line. Interim (1xx) responses are skipped.
 pub fn read_head(r: &mut impl BufRead) -> io::Result<Head> {
+    let mut raw = Vec::new();
     for _ in 0..=MAX_INTERIM {
-        let mut read = 0;
-        let status_line = read_line(r, &mut read)?;
-        let mut parts = status_line.splitn(3, ' ');
-        let version = parts.next().unwrap_or("");
-        let status: u16 = parts
-            .next()
-            .and_then(|s| s.parse().ok())
-            .filter(|s| (100..600).contains(s))
-            .ok_or_else(|| bad(format!("bad status line {status_line:?}")))?;
-        let mut close = match version {
-            "HTTP/1.1" => false,
-            "HTTP/1.0" => true,
-            _ => return Err(bad(format!("bad status line {status_line:?}"))),
-        };
+        let lines = read_head_bytes(r, &mut raw)?;
+        let mut headers = vec![httparse::EMPTY_HEADER; lines];
+        let mut response = httparse::Response::new(&mut headers);
+        match response.parse(&raw) {
+            Ok(httparse::Status::Complete(_)) => {}
+            Ok(httparse::Status::Partial) => return Err(bad("response head cut short".into())),
+            Err(e) => return Err(bad(format!("bad header: {e}"))),
+        }
+        let status = response.code.unwrap_or(0);
+        if !(100..600).contains(&status) {
+            return Err(bad(format!("bad status line {:?}", first_line(&raw))));
+        }
+        // httparse accepts HTTP/1.0 and HTTP/1.1 only.
+        let mut close = response.version != Some(1);
         let mut length = None;
         let mut chunked = false;
-        loop {
-            let line = read_line(r, &mut read)?;
-            if line.is_empty() {
-                break;
-            }
-            let Some((name, value)) = line.split_once(':') else {
-                return Err(bad(format!("bad header line {line:?}")));
-            };
+        for header in response.headers.iter() {
+            let (name, value) = (header.name, String::from_utf8_lossy(header.value));
             let value = value.trim();
             if name.eq_ignore_ascii_case("content-length") {
                 let n: u64 = value
@@ -321,6 +316,43 @@ pub fn read_head(r: &mut impl BufRead) -> io::Result<Head> {
     Err(bad(format!("more than {MAX_INTERIM} interim responses")))
 }
 
+/// Reads one response head into `raw` (emptied first): its lines up to
+/// and with the empty one, at most [`MAX_HEAD`] bytes. Returns how many
+/// lines it holds, enough header slots for httparse.
+///
+/// Reading stays ours: httparse parses a buffer, and a head can end
+/// anywhere in the stream, followed by the next pipelined response. The
+/// status line is checked as soon as it is in, so a server that speaks
+/// another protocol (and then waits for us) is refused at once.
+fn read_head_bytes(r: &mut impl BufRead, raw: &mut Vec<u8>) -> io::Result<usize> {
+    raw.clear();
+    let mut read = 0;
+    let mut lines = 0;
+    loop {
+        let line = read_line(r, &mut read)?;
+        raw.extend_from_slice(&line);
+        lines += 1;
+        if lines == 1 {
+            let status_line_ok = !is_blank(&line)
+                && matches!(
+                    httparse::Response::new(&mut []).parse(raw),
+                    Ok(httparse::Status::Partial)
+                );
+            if !status_line_ok {
+                return Err(bad(format!("bad status line {:?}", first_line(raw))));
+            }
+        } else if is_blank(&line) {
+            return Ok(lines);
+        }
+    }
+}
+
+/// The head's first line without its line end, for messages.
+fn first_line(raw: &[u8]) -> String {
+    let line = raw.split(|&b| b == b'\n').next().unwrap_or(raw);
+    String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)).into_owned()
+}
+
 /// Appends a body of at most `limit` bytes to `buf`; `false` when it is
 /// longer (the connection is then out of step and must be dropped).
 pub fn read_body(
@@ -355,12 +387,21 @@ pub fn read_body(
             let mut read = 0;
             loop {
                 let line = read_line(r, &mut read)?;
-                let size_text = line.split(';').next().unwrap_or("").trim();
-                let size = u64::from_str_radix(size_text, 16)
-                    .map_err(|_| bad(format!("bad chunk size {line:?}")))?;
+                // httparse reads an empty size as 0; a size has a digit.
+                let size = match httparse::parse_chunk_size(&line) {
+                    Ok(httparse::Status::Complete((_, size)))
+                        if line.first().is_some_and(u8::is_ascii_hexdigit) =>
+                    {
+                        size
+                    }
+                    _ => {
+                        let line = String::from_utf8_lossy(&line);
+                        return Err(bad(format!("bad chunk size {:?}", line.trim_end())));
+                    }
+                };
                 if size == 0 {
                     // Trailer fields, up to the empty line.
-                    while !read_line(r, &mut read)?.is_empty() {}
+                    while !is_blank(&read_line(r, &mut read)?) {}
                     return Ok(true);
                 }
                 if size > limit.saturating_sub(got(buf)) {
@@ -374,7 +415,7 @@ pub fn read_body(
                         "chunk cut short",
                     ));
                 }
-                if !read_line(r, &mut read)?.is_empty() {
+                if !is_blank(&read_line(r, &mut read)?) {
                     return Err(bad("no line end after a chunk".into()));
                 }
                 read = 0;
@@ -383,8 +424,8 @@ pub fn read_body(
     }
 }
 
-/// One line without its CRLF (or LF); `read` counts the head's bytes.
-fn read_line(r: &mut impl BufRead, read: &mut usize) -> io::Result<String> {
+/// One line with its line end (CRLF or LF); `read` counts the head's bytes.
+fn read_line(r: &mut impl BufRead, read: &mut usize) -> io::Result<Vec<u8>> {
     let mut line = Vec::new();
     let n = r
         .take((MAX_HEAD - (*read).min(MAX_HEAD)) as u64 + 1)
@@ -405,11 +446,12 @@ fn read_line(r: &mut impl BufRead, read: &mut usize) -> io::Result<String> {
             "the server closed the connection mid-line",
         ));
     }
-    line.pop();
-    if line.ends_with(b"\r") {
-        line.pop();
-    }
-    String::from_utf8(line).map_err(|_| bad("response head is not UTF-8".into()))
+    Ok(line)
+}
+
+/// The empty line that ends a head, a chunk or the trailers.
+fn is_blank(line: &[u8]) -> bool {
+    line == b"\r\n" || line == b"\n"
 }
 
 fn bad(what: String) -> io::Error {
@@ -518,6 +560,15 @@ mod tests {
                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
                 "bad chunk size",
             ),
+            // httparse would read an empty size as the last chunk.
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",
+                "bad chunk size",
+            ),
+            ("\r\nHTTP/1.1 200 OK\r\n\r\n", "bad status line"),
+            ("HTTP/2 200\r\n\r\n", "bad status line"),
+            ("HTTP/1.1 099 Early\r\n\r\n", "bad status line"),
+            ("HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "bad header"),
         ] {
             let got = responses(text, &[100]);
             assert!(

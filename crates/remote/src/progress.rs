@@ -15,6 +15,7 @@ pub struct PullProgress {
 
 /// Receives progress; called from worker threads, so it must be `Sync`.
 pub trait Progress: Sync {
+    /// Called with the totals so far.
     fn update(&self, p: PullProgress);
 }
 

@@ -35,7 +35,10 @@ fn serve_connection(root: &Path, stream: TcpStream) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut out = stream;
     loop {
+        // Reading the head stays ours (httparse parses a buffer): lines up
+        // to the empty one, capped at MAX_HEAD.
         let mut head = Vec::new();
+        let mut lines = 0;
         while !head.ends_with(b"\r\n\r\n") {
             let mut line = Vec::new();
             if reader
@@ -47,28 +50,31 @@ fn serve_connection(root: &Path, stream: TcpStream) -> std::io::Result<()> {
                 return Ok(()); // client closed
             }
             head.extend_from_slice(&line);
+            lines += 1;
             if head.len() >= MAX_HEAD {
                 return write_status(&mut out, 431, "request head too large\n", true);
             }
             if head == b"\r\n" {
                 head.clear(); // tolerate blank lines between requests
+                lines = 0;
             }
         }
-        let text = String::from_utf8_lossy(&head);
-        let mut lines = text.split("\r\n");
-        let request_line = lines.next().unwrap_or("");
-        let mut parts = request_line.split(' ');
-        let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let mut headers = vec![httparse::EMPTY_HEADER; lines];
+        let mut request = httparse::Request::new(&mut headers);
+        let (Ok(httparse::Status::Complete(_)), Some(method), Some(target)) =
+            (request.parse(&head), request.method, request.path)
+        else {
+            return write_status(&mut out, 400, "bad request\n", true);
+        };
         let mut range = None;
         let mut close = false;
-        for l in lines {
-            if let Some((k, v)) = l.split_once(':') {
-                let v = v.trim();
-                if k.eq_ignore_ascii_case("range") {
-                    range = Some(v.to_owned());
-                } else if k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close") {
-                    close = true;
-                }
+        for header in request.headers.iter() {
+            if header.name.eq_ignore_ascii_case("range") {
+                range = Some(String::from_utf8_lossy(header.value));
+            } else if header.name.eq_ignore_ascii_case("connection")
+                && header.value.eq_ignore_ascii_case(b"close")
+            {
+                close = true;
             }
         }
         respond(root, method, target, range.as_deref(), close, &mut out)?;
@@ -93,6 +99,7 @@ fn reason(code: u16) -> &'static str {
     match code {
         200 => "OK",
         206 => "Partial Content",
+        400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
         416 => "Range Not Satisfiable",
@@ -202,6 +209,52 @@ mod tests {
         assert_eq!(parse_range("bytes=100-", 100), None);
         assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
         assert_eq!(parse_range("items=0-1", 100), None);
+    }
+
+    /// Pipelined requests with a range and a final `Connection: close`,
+    /// then a request that is not HTTP, each on its own connection.
+    #[test]
+    fn requests_are_parsed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("f"), "0123456789").expect("write f");
+        let root = dir.path().to_owned();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = serve(&root, "127.0.0.1:0", |addr| {
+                let _ = tx.send(addr);
+            });
+        });
+        let addr = rx.recv().expect("the server's address");
+        let exchange = |request: &str| {
+            let mut conn = TcpStream::connect(addr).expect("connect");
+            conn.write_all(request.as_bytes()).expect("send");
+            let mut answer = String::new();
+            conn.read_to_string(&mut answer).expect("read until close");
+            answer
+        };
+        let answer = exchange(
+            "\r\nGET /f HTTP/1.1\r\nHost: x\r\nRange:  bytes=2-4 \r\n\r\n\
+             GET /missing HTTP/1.1\r\n\r\n\
+             HEAD /f HTTP/1.1\r\nConnection: close\r\n\r\n",
+        );
+        let statuses: Vec<&str> = answer
+            .split("HTTP/1.1 ")
+            .skip(1)
+            .map(|a| a.lines().next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            statuses,
+            ["206 Partial Content", "404 Not Found", "200 OK"],
+            "{answer}"
+        );
+        assert!(
+            answer.contains("Content-Range: bytes 2-4/10\r\n"),
+            "{answer}"
+        );
+        assert!(answer.contains("\r\n\r\n234HTTP/1.1 404"), "{answer}");
+        assert!(answer.ends_with("Connection: close\r\n\r\n"), "{answer}");
+        let answer = exchange("SSH-2.0-OpenSSH\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 400 Bad Request"), "{answer}");
     }
 
     #[test]

@@ -15,26 +15,39 @@ use strata_store::{Checksum, ObjectType, Repo, durable};
 use crate::error::{Error, Result};
 use crate::sign;
 
+/// The GVariant type of the `summary` file.
 pub const TYPE: &str = "(a(s(taya{sv}))a{sv})";
+/// Per-ref metadata key: the commit's timestamp.
 pub const COMMIT_TIMESTAMP: &str = "ostree.commit.timestamp";
+/// Summary metadata key: when the summary was written.
 pub const LAST_MODIFIED: &str = "ostree.summary.last-modified";
 
+/// One ref as the summary lists it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SummaryRef {
+    /// The ref's name.
     pub name: String,
+    /// The commit it points to.
     pub commit: Checksum,
+    /// The size of that commit object in bytes.
     pub commit_size: u64,
+    /// The commit's timestamp, when listed.
     pub timestamp: Option<u64>,
+    /// The commit's version, when listed.
     pub version: Option<String>,
 }
 
+/// A repository's `summary` file: its refs, with their commits.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Summary {
+    /// The refs, sorted by name.
     pub refs: Vec<SummaryRef>,
+    /// `a{sv}` metadata about the repository.
     pub metadata: Vec<(String, Value)>,
 }
 
 impl Summary {
+    /// Serializes to the bytes that are published and signed.
     pub fn to_bytes(&self) -> Vec<u8> {
         let entry_ty = Type::parse("(s(taya{sv}))").expect("static type");
         let refs = self
@@ -65,6 +78,7 @@ impl Summary {
         .to_bytes()
     }
 
+    /// Parses a `summary` file.
     pub fn from_bytes(data: &[u8]) -> Result<Self, String> {
         let ty = Type::parse(TYPE).expect("static type");
         let v = Value::from_bytes(&ty, data).map_err(|e| e.to_string())?;
@@ -109,6 +123,7 @@ impl Summary {
         Ok(out)
     }
 
+    /// The ref called `name`, if listed.
     pub fn lookup(&self, name: &str) -> Option<&SummaryRef> {
         self.refs.iter().find(|r| r.name == name)
     }

@@ -74,14 +74,17 @@ impl std::str::FromStr for Checksum {
 pub struct Hasher(Sha256);
 
 impl Hasher {
+    /// A hasher that has seen nothing yet.
     pub fn new() -> Self {
         Hasher(Sha256::new())
     }
 
+    /// Feeds the next bytes.
     pub fn update(&mut self, data: &[u8]) {
         self.0.update(data);
     }
 
+    /// The checksum of everything fed.
     pub fn finish(self) -> Checksum {
         Checksum(self.0.finalize().into())
     }

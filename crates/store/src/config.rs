@@ -1,10 +1,12 @@
 //! The repository `config` file: an ini file in GLib key-file syntax.
 //!
 //! Sections and keys keep their order, so rewriting a file that ostree made
-//! changes only what we set.
+//! changes only what we set, apart from comments and blank lines, which
+//! are not kept.
 
 use std::fmt::Write as _;
 
+/// A parsed key file: sections of `key=value`, in file order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Config {
     sections: Vec<(String, Vec<(String, String)>)>,
@@ -33,6 +35,7 @@ impl Config {
         Ok(config)
     }
 
+    /// The value of `key` in `section`, if set.
     pub fn get(&self, section: &str, key: &str) -> Option<&str> {
         self.sections
             .iter()
@@ -42,6 +45,8 @@ impl Config {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Sets `key` in `section`, in place if it exists, else appended (and the
+    /// section with it).
     pub fn set(&mut self, section: &str, key: &str, value: &str) {
         let idx = match self.sections.iter().position(|(s, _)| s == section) {
             Some(i) => i,
@@ -57,12 +62,14 @@ impl Config {
         }
     }
 
+    /// Removes `section` with its keys; `false` if there was none.
     pub fn remove_section(&mut self, section: &str) -> bool {
         let before = self.sections.len();
         self.sections.retain(|(s, _)| s != section);
         before != self.sections.len()
     }
 
+    /// The section names, in file order.
     pub fn section_names(&self) -> impl Iterator<Item = &str> {
         self.sections.iter().map(|(s, _)| s.as_str())
     }

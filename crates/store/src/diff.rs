@@ -9,14 +9,19 @@ use crate::checksum::Checksum;
 use crate::error::Result;
 use crate::repo::Repo;
 
+/// How a path differs between two commits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
+    /// Only in the second.
     Added,
+    /// Only in the first.
     Deleted,
+    /// In both, with different content or metadata.
     Modified,
 }
 
 impl Change {
+    /// The letter `ostree diff` prints for it: `A`, `D` or `M`.
     pub fn letter(self) -> char {
         match self {
             Change::Added => 'A',

@@ -15,7 +15,9 @@ use crate::repo::Repo;
 /// A ref, local or of a remote.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RefName {
+    /// The remote whose ref this is; `None` for a local ref.
     pub remote: Option<String>,
+    /// The ref's name, such as `os/stable`.
     pub name: String,
 }
 

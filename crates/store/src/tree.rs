@@ -8,7 +8,14 @@ use crate::repo::Repo;
 /// An entry of a commit's tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
-    Dir { tree: Checksum, meta: Checksum },
+    /// A directory.
+    Dir {
+        /// Its dirtree.
+        tree: Checksum,
+        /// Its dirmeta.
+        meta: Checksum,
+    },
+    /// A file or symlink: its content object.
     File(Checksum),
 }
 
@@ -130,13 +137,20 @@ impl Repo {
 /// One line of a listing.
 #[derive(Debug, Clone)]
 pub enum Listed {
+    /// A directory.
     Dir {
+        /// Its path in the commit.
         path: String,
+        /// Its ownership, mode and xattrs.
         meta: DirMeta,
     },
+    /// A file or symlink.
     File {
+        /// Its path in the commit.
         path: String,
+        /// Its ownership, mode, symlink target and xattrs.
         header: FileHeader,
+        /// Its content size in bytes.
         size: u64,
     },
 }

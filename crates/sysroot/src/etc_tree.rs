@@ -1,5 +1,5 @@
-//! Reading an `/etc` directory into an [`etc_merge::Tree`] and applying a
-//! merge [`Plan`](crate::etc_merge::Plan) to a new deployment's `/etc`.
+//! Reading an `/etc` directory into an [`etc_merge::Tree`](Tree) and applying
+//! a merge [`Plan`] to a new deployment's `/etc`.
 
 use std::fs;
 use std::io::Read;

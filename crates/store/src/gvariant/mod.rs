@@ -22,15 +22,25 @@ pub use types::{Type, TypeError};
 /// A GVariant value together with enough type information to serialize it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// `b`.
     Bool(bool),
+    /// `y`.
     Byte(u8),
+    /// `n`.
     Int16(i16),
+    /// `q`.
     Uint16(u16),
+    /// `i`.
     Int32(i32),
+    /// `u`.
     Uint32(u32),
+    /// `x`.
     Int64(i64),
+    /// `t`.
     Uint64(u64),
+    /// `h`: an index into a list of file descriptors sent beside the message.
     Handle(i32),
+    /// `d`.
     Double(f64),
     /// `s`, `o` and `g`: all are NUL-terminated strings on the wire.
     Str(StrKind, String),
@@ -42,15 +52,20 @@ pub enum Value {
     Bytes(Vec<u8>),
     /// `a<T>` for every element type but `y`.
     Array(Type, Vec<Value>),
+    /// `(…)`: the members in order.
     Tuple(Vec<Value>),
+    /// `{KV}`: a key and its value, as the elements of an `a{KV}` dictionary.
     DictEntry(Box<Value>, Box<Value>),
 }
 
 /// Which of the three string types a [`Value::Str`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StrKind {
+    /// `s`: a UTF-8 string.
     String,
+    /// `o`: a D-Bus object path.
     ObjectPath,
+    /// `g`: a D-Bus type signature.
     Signature,
 }
 

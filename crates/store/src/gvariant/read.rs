@@ -5,14 +5,21 @@ use super::{StrKind, Type, Value};
 /// Why bytes could not be read as a value of the expected type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
+    /// The bytes break the framing rules of a type.
     #[error("{ty}: {what} (at byte {at})")]
     Malformed {
+        /// The type being read.
         ty: String,
+        /// Which rule was broken.
         what: &'static str,
+        /// Offset of the value in the whole input.
         at: usize,
     },
+    /// The bytes parse, but are not their value's normal form (the payload
+    /// names the type): another encoding would hash differently.
     #[error("value of type {0} is not in GVariant normal form")]
     NotNormal(String),
+    /// Containers nested past the limit.
     #[error("values nested deeper than {MAX_DEPTH} levels")]
     TooDeep,
 }
@@ -143,7 +150,7 @@ fn parse_array(
 ) -> Result<Vec<Value>, ParseError> {
     let arr_ty = || Type::Array(Box::new(elem.clone()));
     if let Some(size) = elem.fixed_size() {
-        if data.len() % size != 0 {
+        if !data.len().is_multiple_of(size) {
             return Err(malformed(
                 &arr_ty(),
                 "size not a multiple of the element size",
@@ -161,7 +168,7 @@ fn parse_array(
     }
     let width = offset_width(data.len());
     let table = read_offset(data, data.len() - width, width);
-    if table > data.len() || (data.len() - table) % width != 0 {
+    if table > data.len() || !(data.len() - table).is_multiple_of(width) {
         return Err(malformed(&arr_ty(), "bad framing offset table", base));
     }
     let count = (data.len() - table) / width;

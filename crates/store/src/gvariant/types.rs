@@ -5,23 +5,41 @@ use std::fmt;
 /// A complete GVariant type.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Type {
+    /// `b`.
     Bool,
+    /// `y`.
     Byte,
+    /// `n`.
     Int16,
+    /// `q`.
     Uint16,
+    /// `i`.
     Int32,
+    /// `u`.
     Uint32,
+    /// `x`.
     Int64,
+    /// `t`.
     Uint64,
+    /// `h`.
     Handle,
+    /// `d`.
     Double,
+    /// `s`.
     String,
+    /// `o`.
     ObjectPath,
+    /// `g`.
     Signature,
+    /// `v`.
     Variant,
+    /// `m<T>`: a `T` or nothing.
     Maybe(Box<Type>),
+    /// `a<T>`: any number of `T`.
     Array(Box<Type>),
+    /// `(…)`: the member types in order; `()` is the unit type.
     Tuple(Vec<Type>),
+    /// `{KV}`: a basic-type key and a value.
     DictEntry(Box<Type>, Box<Type>),
 }
 

@@ -8,6 +8,7 @@ use super::{FormatError, ObjectType, invalid, parse_as};
 use crate::checksum::Checksum;
 use crate::gvariant::{Type, Value};
 
+/// The GVariant type of a commit object.
 pub const TYPE: &str = "(a{sv}aya(say)sstayay)";
 
 /// Commit metadata key listing the refs a commit may be pulled as.
@@ -15,19 +16,29 @@ pub const REF_BINDING: &str = "ostree.ref-binding";
 /// Commit metadata key with the human version string.
 pub const VERSION: &str = "version";
 
+/// A commit object: a root tree and its history, described.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Commit {
+    /// `a{sv}` metadata (version, ref binding, …), in insertion order.
     pub metadata: Vec<(String, Value)>,
+    /// The previous commit, if any.
     pub parent: Option<Checksum>,
+    /// Related objects by name; ostree writes none.
     pub related: Vec<(String, Checksum)>,
+    /// The one-line summary.
     pub subject: String,
+    /// The longer description, may be empty.
     pub body: String,
+    /// When it was made, in seconds since the epoch.
     pub timestamp: u64,
+    /// The dirtree of the root directory.
     pub root_tree: Checksum,
+    /// The dirmeta of the root directory.
     pub root_meta: Checksum,
 }
 
 impl Commit {
+    /// Serializes to the canonical bytes the commit's checksum covers.
     pub fn to_bytes(&self) -> Vec<u8> {
         let meta = metadata_to_value(&self.metadata);
         let related = self
@@ -57,6 +68,7 @@ impl Commit {
         .to_bytes()
     }
 
+    /// Parses a commit object, refusing anything not in normal form.
     pub fn from_bytes(data: &[u8]) -> Result<Self, FormatError> {
         let kind = ObjectType::Commit;
         let v = parse_as(kind, TYPE, data)?;

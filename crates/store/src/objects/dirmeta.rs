@@ -5,18 +5,24 @@ use super::{
 };
 use crate::gvariant::Value;
 
+/// The GVariant type of a dirmeta object.
 pub const TYPE: &str = "(uuua(ayay))";
 
+/// A dirmeta object: what a directory is apart from its entries.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DirMeta {
+    /// Owner user id.
     pub uid: u32,
+    /// Owner group id.
     pub gid: u32,
     /// Full `st_mode`, including `S_IFDIR`.
     pub mode: u32,
+    /// Extended attributes, sorted by name.
     pub xattrs: Xattrs,
 }
 
 impl DirMeta {
+    /// Serializes to the canonical bytes the checksum covers.
     pub fn to_bytes(&self) -> Vec<u8> {
         Value::Tuple(vec![
             Value::Uint32(self.uid.to_be()),
@@ -27,6 +33,7 @@ impl DirMeta {
         .to_bytes()
     }
 
+    /// Parses a dirmeta object; the mode must be a directory's.
     pub fn from_bytes(data: &[u8]) -> Result<Self, FormatError> {
         let kind = ObjectType::DirMeta;
         let v = parse_as(kind, TYPE, data)?;
@@ -52,8 +59,12 @@ impl DirMeta {
 
 /// File type bits of `st_mode` (stable across Linux architectures).
 pub mod libc_mode {
+    /// Mask of the file type bits.
     pub const S_IFMT: u32 = 0o170000;
+    /// A directory.
     pub const S_IFDIR: u32 = 0o040000;
+    /// A regular file.
     pub const S_IFREG: u32 = 0o100000;
+    /// A symbolic link.
     pub const S_IFLNK: u32 = 0o120000;
 }

@@ -6,18 +6,26 @@ use super::{FormatError, ObjectType, invalid, parse_as, validate_entry_name};
 use crate::checksum::Checksum;
 use crate::gvariant::{Type, Value};
 
+/// The GVariant type of a dirtree object.
 pub const TYPE: &str = "(a(say)a(sayay))";
 
+/// A dirtree object: a directory's entries, each list sorted by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DirTree {
+    /// Files and symlinks: name and content object.
     pub files: Vec<(String, Checksum)>,
+    /// Subdirectories.
     pub dirs: Vec<DirEntry>,
 }
 
+/// A subdirectory of a [`DirTree`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirEntry {
+    /// Its name in the parent.
     pub name: String,
+    /// Its own dirtree.
     pub tree: Checksum,
+    /// Its dirmeta.
     pub meta: Checksum,
 }
 

@@ -14,8 +14,13 @@ use super::{
 use crate::checksum::{Checksum, Hasher};
 use crate::gvariant::Value;
 
+/// The header a content checksum covers: uid, gid, mode, rdev, symlink
+/// target, xattrs.
 pub const TYPE: &str = "(uuuusa(ayay))";
+/// The header of a `.filez` object: the content size, then [`TYPE`].
 pub const ARCHIVE_TYPE: &str = "(tuuuusa(ayay))";
+/// The metadata in a bare-user object's [`BARE_USER_XATTR`]: uid, gid,
+/// mode, xattrs.
 pub const BARE_USER_TYPE: &str = "(uuua(ayay))";
 /// Name of the xattr that holds a bare-user object's real metadata.
 pub const BARE_USER_XATTR: &str = "user.ostreemeta";
@@ -23,20 +28,25 @@ pub const BARE_USER_XATTR: &str = "user.ostreemeta";
 /// A content object's metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FileHeader {
+    /// Owner user id.
     pub uid: u32,
+    /// Owner group id.
     pub gid: u32,
     /// Full `st_mode`: `S_IFREG` or `S_IFLNK` plus permission bits.
     pub mode: u32,
     /// The target for symlinks, empty for regular files.
     pub symlink_target: String,
+    /// Extended attributes, sorted by name.
     pub xattrs: Xattrs,
 }
 
 impl FileHeader {
+    /// Whether this is a symlink.
     pub fn is_symlink(&self) -> bool {
         self.mode & S_IFMT == S_IFLNK
     }
 
+    /// Whether this is a regular file.
     pub fn is_regular(&self) -> bool {
         self.mode & S_IFMT == S_IFREG
     }
@@ -182,7 +192,9 @@ pub fn split_prefixed(data: &[u8]) -> Result<(&[u8], &[u8]), FormatError> {
 /// Why [`read_prefixed`] failed.
 #[derive(Debug)]
 pub enum PrefixError {
+    /// The header is not a valid one.
     Bad(FormatError),
+    /// Reading failed.
     Io(std::io::Error),
 }
 

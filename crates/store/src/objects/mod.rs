@@ -26,10 +26,15 @@ pub type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 /// The kinds of object a repository holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ObjectType {
+    /// A file or symlink: header and content (`.file`, `.filez`).
     File,
+    /// A directory listing (`.dirtree`).
     DirTree,
+    /// A directory's ownership, mode and xattrs (`.dirmeta`).
     DirMeta,
+    /// A commit (`.commit`).
     Commit,
+    /// Left where a deleted commit was (`.tombstone-commit`).
     TombstoneCommit,
     /// Detached metadata of a commit (signatures); named by the commit.
     CommitMeta,
@@ -77,13 +82,22 @@ impl fmt::Display for ObjectType {
 /// Why bytes are not a valid object of the expected kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {
+    /// The bytes are not a normal-form GVariant of the kind's type.
     #[error("{kind} object: {source}")]
     Variant {
+        /// The kind expected.
         kind: ObjectType,
+        /// Why it did not parse.
         source: gvariant::ParseError,
     },
+    /// The GVariant is sound, but its content is not a valid object.
     #[error("{kind} object: {what}")]
-    Invalid { kind: ObjectType, what: String },
+    Invalid {
+        /// The kind expected.
+        kind: ObjectType,
+        /// What is wrong with it.
+        what: String,
+    },
 }
 
 /// Checks a name as a directory entry: not empty, `.` or `..`, no `/` or NUL.
