@@ -22,6 +22,8 @@ pub mod prune;
 pub mod refs;
 pub mod repo;
 pub mod rev;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
 pub mod tree;
 pub mod write;
 pub mod xattr;

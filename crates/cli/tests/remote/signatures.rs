@@ -72,7 +72,9 @@ fn have_cryptography() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        eprintln!("skipped: {PYTHON} with the cryptography package is not installed");
+        skip(&format!(
+            "{PYTHON} with the cryptography package is not installed"
+        ));
     }
     found
 }
