@@ -1,71 +1,16 @@
-//! A sysroot through the API, not the binary: init with an ESP directory,
-//! deploy, a local /etc edit carried into the next deployment, status,
-//! rollback, cleanup. The CLI's sysroot tests cover the same ground
-//! through `strata`; these pin the library's contract.
-//!
-//! Like those tests, these need root: the sysroot's repository is bare and
-//! keeps the owners of the files it stores.
+//! Deploy, a local /etc edit carried into the next deployment, status,
+//! rollback, cleanup: the CLI's sysroot lifecycle, through the API.
 
 use std::fs;
-use std::path::Path;
 
-use strata_store::test_util::{commit_dir, skip, write_files};
-use strata_store::{Checksum, fsck::fsck};
+use strata_store::fsck::fsck;
 use strata_sysroot::Sysroot;
 use strata_sysroot::cleanup::cleanup;
-use strata_sysroot::deploy::{DeployOptions, deploy};
 use strata_sysroot::deployment::DeploymentId;
 use strata_sysroot::rollback::rollback;
 use strata_sysroot::status::{Status, status};
 
-const STATEROOT: &str = "os";
-
-fn have_root() -> bool {
-    let root = rustix::process::geteuid().is_root();
-    if !root {
-        skip("needs root (a sysroot's bare repository keeps file owners)");
-    }
-    root
-}
-
-/// Commits a bootable tree to `os` in the sysroot's repository: kernel
-/// `kver`, an os-release naming `version`, and `etc` as /usr/etc defaults.
-fn release(s: &Sysroot, dir: &Path, version: u32, kver: &str, etc: &[(&str, &str)]) -> Checksum {
-    let tree = dir.join(format!("v{version}"));
-    let mut files = vec![
-        (
-            format!("usr/lib/modules/{kver}/vmlinuz"),
-            format!("vmlinuz {kver}\n"),
-        ),
-        (
-            format!("usr/lib/modules/{kver}/initramfs.img"),
-            format!("initramfs {kver}\n"),
-        ),
-        (
-            "usr/lib/os-release".to_owned(),
-            format!("PRETTY_NAME=\"Test OS {version}\"\nVERSION_ID={version}\n"),
-        ),
-    ];
-    files.extend(
-        etc.iter()
-            .map(|(p, c)| (format!("usr/etc/{p}"), (*c).to_owned())),
-    );
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    write_files(&tree, &refs);
-    commit_dir(s.repo(), STATEROOT, &tree)
-}
-
-fn deploy_commit(s: &Sysroot, commit: &Checksum, kargs: Option<&[&str]>) -> DeploymentId {
-    let opts = DeployOptions {
-        stateroot: STATEROOT.into(),
-        refspec: None,
-        kargs: kargs.map(|k| k.iter().map(|&a| a.to_owned()).collect()),
-    };
-    deploy(s, commit, &opts).expect("deploy").id
-}
+use crate::{deploy_commit, have_root, release};
 
 /// (commit, default, rollback) per deployment, in status order.
 fn summary(st: &Status) -> Vec<(String, bool, bool)> {
@@ -77,7 +22,7 @@ fn summary(st: &Status) -> Vec<(String, bool, bool)> {
 
 #[test]
 fn deploy_status_rollback_cleanup() {
-    if !have_root() {
+    if !have_root("a sysroot's bare repository keeps file owners") {
         return;
     }
     let tmp = tempfile::tempdir().expect("a temporary directory");
