@@ -108,6 +108,7 @@ pub fn ostree<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Run {
 }
 
 /// Whether `tool` runs; [`skip`]s when it does not.
+#[track_caller]
 pub fn have_tool(tool: &str) -> bool {
     let found = Command::new(tool)
         .arg("--version")
@@ -119,12 +120,14 @@ pub fn have_tool(tool: &str) -> bool {
     found
 }
 
+#[track_caller]
 pub fn have_ostree() -> bool {
     have_tool("ostree")
 }
 
 /// Whether we run as root (the owner of /proc/self is the effective uid);
 /// [`skip`]s when not.
+#[track_caller]
 pub fn have_root(why: &str) -> bool {
     let root = fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
     if !root {

@@ -20,6 +20,7 @@ pub fn free_port() -> u16 {
 }
 
 /// Whether nginx runs (it has no `--version`); [`skip`](super::skip)s when not.
+#[track_caller]
 pub fn have_nginx() -> bool {
     let found = Command::new("nginx")
         .arg("-v")

@@ -29,6 +29,7 @@ pub struct Vm {
     pub log: PathBuf,
 }
 
+#[track_caller]
 pub fn have_qemu() -> bool {
     let ok = Path::new(OVMF_CODE).exists() && super::have_tool("qemu-system-x86_64");
     if !ok {

@@ -63,6 +63,7 @@ else:
 print("ok")
 "#;
 
+#[track_caller]
 fn have_cryptography() -> bool {
     let found = Command::new(PYTHON)
         .args([

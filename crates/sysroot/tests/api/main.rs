@@ -19,6 +19,7 @@ use strata_sysroot::deployment::DeploymentId;
 
 const STATEROOT: &str = "os";
 
+#[track_caller]
 fn have_root(why: &str) -> bool {
     let root = rustix::process::geteuid().is_root();
     if !root {
