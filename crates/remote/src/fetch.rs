@@ -494,7 +494,7 @@ mod tests {
     #[test]
     fn direct_targets() {
         if PROXY_VARS.iter().any(|v| std::env::var_os(v).is_some()) {
-            eprintln!("skipping: a proxy is set in the environment");
+            strata_store::test_util::skip("a proxy is set in the environment");
             return;
         }
         let t = |u: &str| direct_target(u).map(|(a, p)| format!("{a} {p}"));
@@ -572,7 +572,7 @@ mod tests {
     #[test]
     fn pipelined_against_a_real_server() {
         if PROXY_VARS.iter().any(|v| std::env::var_os(v).is_some()) {
-            eprintln!("skipping: a proxy is set in the environment");
+            strata_store::test_util::skip("a proxy is set in the environment");
             return;
         }
         let dir = files();
@@ -603,7 +603,7 @@ mod tests {
     #[test]
     fn a_server_that_hangs_up_after_each_answer() {
         if PROXY_VARS.iter().any(|v| std::env::var_os(v).is_some()) {
-            eprintln!("skipping: a proxy is set in the environment");
+            strata_store::test_util::skip("a proxy is set in the environment");
             return;
         }
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");

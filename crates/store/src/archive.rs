@@ -267,18 +267,43 @@ mod tests {
                 &data[..]
             );
         }
-        // Past KEEP_BUFFER, the buffer is let go before the next object.
+        let z = deflate(&small, DEFAULT_LEVEL);
+        assert!(i.inflate(&z, 2).is_err(), "longer than declared");
+        assert!(i.inflate(&z, 4).is_err(), "shorter than declared");
+    }
+
+    /// Regression test for 187a8a0: an inflater let go of its buffer only
+    /// past 64 MiB (WHOLE_BUFFER_MAX), so each of eight fetch threads kept
+    /// its largest object's buffer, up to 64 MiB apiece. Past KEEP_BUFFER
+    /// (8 MiB) the buffer is dropped before the next object.
+    #[test]
+    fn inflater_drops_a_buffer_past_keep_buffer() {
+        let mut i = Inflater::default();
         let large = vec![7u8; KEEP_BUFFER + 1];
         let z = deflate(&large, 1);
         assert_eq!(
             i.inflate(&z, large.len() as u64).expect("large"),
             &large[..]
         );
+        assert!(i.out.capacity() > KEEP_BUFFER, "the large object was held");
+        let small = b"abc".to_vec();
         let z = deflate(&small, DEFAULT_LEVEL);
         assert_eq!(i.inflate(&z, 3).expect("small after large"), &small[..]);
-        assert!(i.out.capacity() < KEEP_BUFFER, "the large buffer is gone");
-        assert!(i.inflate(&z, 2).is_err(), "longer than declared");
-        assert!(i.inflate(&z, 4).is_err(), "shorter than declared");
+        assert!(
+            i.out.capacity() < KEEP_BUFFER,
+            "kept {} bytes after a small object",
+            i.out.capacity()
+        );
+        // Up to KEEP_BUFFER the buffer is kept: reuse is what it is for.
+        let kept = vec![7u8; KEEP_BUFFER];
+        let z = deflate(&kept, 1);
+        i.inflate(&z, kept.len() as u64).expect("at the limit");
+        let z = deflate(&small, DEFAULT_LEVEL);
+        i.inflate(&z, 3).expect("small after");
+        assert!(
+            i.out.capacity() >= KEEP_BUFFER,
+            "a buffer at the limit is kept"
+        );
     }
 
     #[test]

@@ -21,6 +21,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output};
 
+/// The one place a test decides to skip: it prints "skipped: why", or
+/// panics naming what is missing when CI or STRATA_TEST_REQUIRE_ALL is set.
+pub use strata_store::test_util::skip;
+
 pub const STRATA: &str = env!("CARGO_BIN_EXE_strata");
 
 /// The commit options every conformance comparison uses.
@@ -103,28 +107,31 @@ pub fn ostree<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Run {
     run(Command::new("ostree").args(args))
 }
 
-/// Whether `tool` runs; prints the skip line when it does not.
+/// Whether `tool` runs; [`skip`]s when it does not.
+#[track_caller]
 pub fn have_tool(tool: &str) -> bool {
     let found = Command::new(tool)
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        eprintln!("skipped: {tool} is not installed");
+        skip(&format!("{tool} is not installed"));
     }
     found
 }
 
+#[track_caller]
 pub fn have_ostree() -> bool {
     have_tool("ostree")
 }
 
 /// Whether we run as root (the owner of /proc/self is the effective uid);
-/// prints the skip line when not.
+/// [`skip`]s when not.
+#[track_caller]
 pub fn have_root(why: &str) -> bool {
     let root = fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
     if !root {
-        eprintln!("skipped: needs root ({why})");
+        skip(&format!("needs root ({why})"));
     }
     root
 }

@@ -19,14 +19,15 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Whether nginx runs (it has no `--version`); prints the skip line when not.
+/// Whether nginx runs (it has no `--version`); [`skip`](super::skip)s when not.
+#[track_caller]
 pub fn have_nginx() -> bool {
     let found = Command::new("nginx")
         .arg("-v")
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        eprintln!("skipped: nginx is not installed");
+        super::skip("nginx is not installed");
     }
     found
 }

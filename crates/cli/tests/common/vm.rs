@@ -29,10 +29,11 @@ pub struct Vm {
     pub log: PathBuf,
 }
 
+#[track_caller]
 pub fn have_qemu() -> bool {
     let ok = Path::new(OVMF_CODE).exists() && super::have_tool("qemu-system-x86_64");
     if !ok {
-        eprintln!("skipped: qemu-system-x86_64 or OVMF is missing (scripts/deps installs them)");
+        super::skip("qemu-system-x86_64 or OVMF is missing (scripts/deps installs them)");
     }
     ok
 }

@@ -100,6 +100,7 @@ fn assert_tmp_empty(repo: &Path) {
 }
 
 /// Whether python3 is here to measure a pull's peak memory.
+#[track_caller]
 fn can_measure() -> bool {
     have_tool("python3")
 }

@@ -63,6 +63,7 @@ else:
 print("ok")
 "#;
 
+#[track_caller]
 fn have_cryptography() -> bool {
     let found = Command::new(PYTHON)
         .args([
@@ -72,7 +73,9 @@ fn have_cryptography() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        eprintln!("skipped: {PYTHON} with the cryptography package is not installed");
+        skip(&format!(
+            "{PYTHON} with the cryptography package is not installed"
+        ));
     }
     found
 }

@@ -9,7 +9,7 @@ use crate::common::*;
 fn install_into_a_mounted_target() {
     let boot = std::path::Path::new("/usr/lib/systemd/boot/efi/systemd-bootx64.efi");
     if !boot.exists() {
-        eprintln!("skipped: systemd-boot-efi is not installed (scripts/deps installs it)");
+        skip("systemd-boot-efi is not installed (scripts/deps installs it)");
         return;
     }
     let tmp = tempdir();

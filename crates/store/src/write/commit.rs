@@ -143,6 +143,8 @@ mod tests {
     use super::*;
     use crate::repo::RepoMode;
 
+    /// Regression test for e3665b1: a commit's report counted only the
+    /// metadata it wrote, a few hundred bytes for any tree.
     #[test]
     fn the_report_counts_content_bytes() {
         let tmp = tempfile::tempdir().expect("tempdir");

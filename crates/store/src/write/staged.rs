@@ -304,7 +304,7 @@ mod tests {
         if rustix::process::geteuid().is_root() {
             check_linking(Link::EmptyPath);
         } else {
-            eprintln!("skipping linkat(AT_EMPTY_PATH): needs root");
+            crate::test_util::skip("linkat(AT_EMPTY_PATH) needs root");
         }
     }
 

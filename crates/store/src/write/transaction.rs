@@ -642,7 +642,8 @@ mod tests {
     use super::*;
 
     /// A content object whose write failed is not taken as stored: offered
-    /// again in the same transaction, it is written.
+    /// again in the same transaction, it is written. Regression test for
+    /// 6bc6f29.
     #[test]
     fn a_failed_write_leaves_the_object_to_the_next_offer() {
         let tmp = tempfile::tempdir().expect("tempdir");
@@ -667,5 +668,36 @@ mod tests {
             tx.commit().expect("commit");
             assert!(repo.has_object(&c, ObjectType::File), "{mode:?}");
         }
+    }
+
+    /// Regression test for e2071a8: an early writeback started only after
+    /// EARLY_WRITEBACK_EVERY (1,024) content objects, so a large file
+    /// staged last waited for the final flush. It also starts once
+    /// EARLY_WRITEBACK_BYTES (32 MiB) are staged, even by one object.
+    #[test]
+    fn early_writeback_starts_after_32_mib_staged() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        // Bare-user stages content as is, so the bytes staged are its length.
+        let repo = Repo::init(&tmp.path().join("repo"), RepoMode::BareUser).expect("init");
+        let header = FileHeader {
+            uid: 0,
+            gid: 0,
+            mode: 0o100644,
+            symlink_target: String::new(),
+            xattrs: Default::default(),
+        };
+        let staged = |tx: &Transaction<'_>| tx.pending.lock().expect("pending").len();
+        let tx = Transaction::begin(&repo).expect("begin");
+        tx.write_content(&header, b"small").expect("small");
+        assert_eq!(staged(&tx), 1, "one small object waits for more");
+        assert!(tx.background.lock().expect("background").is_none());
+
+        let large = vec![7u8; EARLY_WRITEBACK_BYTES as usize];
+        let c = tx.write_content(&header, &large).expect("large");
+        assert_eq!(staged(&tx), 0, "past 32 MiB both went to a writeback");
+        assert!(tx.background.lock().expect("background").is_some());
+        assert_eq!(tx.since_writeback_bytes.load(Ordering::Relaxed), 0);
+        tx.commit().expect("commit");
+        assert!(repo.has_object(&c, ObjectType::File));
     }
 }

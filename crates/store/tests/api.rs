@@ -1,0 +1,156 @@
+//! The store through its API, not the binary: a repository made and
+//! reopened, a transaction, a commit checked out, corruption found by
+//! fsck, history pruned. The CLI's tests cover the same ground through
+//! `strata`; these pin the library's own contract.
+
+// The shared builders (src/test_util.rs) are included by path: a crate's
+// integration tests cannot enable a feature of the crate itself, and this
+// keeps plain `cargo test --workspace` enough.
+#[path = "../src/test_util.rs"]
+#[allow(dead_code)]
+mod test_util;
+
+use std::fs;
+
+use strata_store::checkout::{CheckoutOptions, checkout};
+use strata_store::fsck::fsck;
+use strata_store::prune::{PruneOptions, prune};
+use strata_store::write::Transaction;
+use strata_store::{FileHeader, ObjectType, RefName, Repo, RepoMode};
+use test_util::{SMALL_TREE, commit_dir, repo_with_tree, write_files};
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary directory")
+}
+
+#[test]
+fn init_then_open_keeps_the_mode() {
+    for mode in [RepoMode::Archive, RepoMode::BareUser] {
+        let tmp = tempdir();
+        let path = tmp.path().join("repo");
+        Repo::init(&path, mode).expect("init");
+        let repo = Repo::open(&path).expect("open");
+        assert_eq!(repo.mode(), mode);
+        assert!(repo.list_refs().expect("refs").is_empty());
+        assert!(
+            Repo::open(&tmp.path().join("nothing")).is_err(),
+            "opening a directory that is no repository fails"
+        );
+    }
+}
+
+#[test]
+fn a_committed_transaction_leaves_its_objects_readable() {
+    let tmp = tempdir();
+    let repo = Repo::init(&tmp.path().join("repo"), RepoMode::Archive).expect("init");
+    let header = FileHeader {
+        uid: 0,
+        gid: 0,
+        mode: 0o100644,
+        symlink_target: String::new(),
+        xattrs: Default::default(),
+    };
+    let tx = Transaction::begin(&repo).expect("begin");
+    let checksum = tx.write_content(&header, b"content\n").expect("write");
+    assert_eq!(checksum, header.checksum(b"content\n"));
+    tx.commit().expect("commit");
+    assert!(repo.has_object(&checksum, ObjectType::File));
+    let (read_header, content) = repo.load_file(&checksum).expect("load");
+    assert_eq!(read_header, header);
+    assert_eq!(content, b"content\n");
+}
+
+#[test]
+fn a_commit_checks_out_as_the_tree_it_was_made_from() {
+    for mode in [RepoMode::Archive, RepoMode::BareUser] {
+        let tmp = tempdir();
+        let (repo, commit) = repo_with_tree(tmp.path(), mode, SMALL_TREE);
+        let main = RefName::parse("main").expect("ref");
+        assert_eq!(repo.read_ref(&main).expect("read ref"), Some(commit));
+        let dest = tmp.path().join("out");
+        let stats = checkout(&repo, &commit, &dest, &CheckoutOptions::default()).expect("checkout");
+        assert_eq!(stats.files, 2, "{mode:?}");
+        for (path, content) in SMALL_TREE {
+            assert_eq!(
+                fs::read_to_string(dest.join(path)).expect("read"),
+                *content,
+                "{mode:?}: {path}"
+            );
+        }
+        // The same tree committed again is the same tree: same root.
+        let again = commit_dir(&repo, "other", &tmp.path().join("tree"));
+        let (a, b) = (
+            repo.load_commit(&commit).expect("load"),
+            repo.load_commit(&again).expect("load"),
+        );
+        assert_eq!((a.root_tree, a.root_meta), (b.root_tree, b.root_meta));
+    }
+}
+
+#[test]
+fn fsck_names_a_corrupt_object() {
+    let tmp = tempdir();
+    let (repo, _) = repo_with_tree(tmp.path(), RepoMode::Archive, SMALL_TREE);
+    assert!(fsck(&repo, false).expect("fsck").is_clean());
+    let file = repo
+        .list_objects()
+        .expect("list")
+        .into_iter()
+        .find(|(_, kind)| *kind == ObjectType::File)
+        .expect("a content object");
+    let path = repo.object_path(&file.0, file.1);
+    let mut data = fs::read(&path).expect("read object");
+    let last = data.len() - 1;
+    data[last] ^= 0xff;
+    fs::remove_file(&path).expect("remove the read-only object");
+    fs::write(&path, data).expect("write it back altered");
+
+    let report = fsck(&repo, false).expect("fsck");
+    assert!(!report.is_clean());
+    let corrupt: Vec<_> = report.corrupt.iter().map(|p| p.object).collect();
+    assert_eq!(corrupt, [file], "{report:?}");
+}
+
+#[test]
+fn prune_to_depth_zero_keeps_only_the_heads() {
+    let tmp = tempdir();
+    let (repo, first) = repo_with_tree(tmp.path(), RepoMode::Archive, SMALL_TREE);
+    let tree = tmp.path().join("tree");
+    write_files(&tree, &[("hello.txt", "changed\n")]);
+    let second = commit_dir(&repo, "main", &tree);
+    assert_eq!(repo.load_commit(&second).expect("load").parent, Some(first));
+
+    let dry = PruneOptions {
+        depth: Some(0),
+        dry_run: true,
+        ..PruneOptions::default()
+    };
+    let report = prune(&repo, &dry).expect("dry run");
+    assert_eq!(report.commits_deleted, 1);
+    assert!(
+        repo.has_object(&first, ObjectType::Commit),
+        "a dry run deletes nothing"
+    );
+
+    let report = prune(
+        &repo,
+        &PruneOptions {
+            dry_run: false,
+            ..dry
+        },
+    )
+    .expect("prune");
+    assert_eq!(report.commits_deleted, 1);
+    // The old hello.txt content and the old root dirtree go with it.
+    assert!(report.objects_deleted >= 3, "{report:?}");
+    assert!(!repo.has_object(&first, ObjectType::Commit));
+    assert!(repo.has_object(&second, ObjectType::Commit));
+    assert!(fsck(&repo, false).expect("fsck").is_clean());
+    checkout(
+        &repo,
+        &second,
+        &tmp.path().join("out"),
+        &CheckoutOptions::default(),
+    )
+    .expect("the head still checks out");
+}

@@ -1,0 +1,106 @@
+//! Regression tests: one per fix, named after what it pins.
+//!
+//! The convention: every fix lands with a test, and the test's comment
+//! names the commit (or issue) it pins, so a failure says which mistake
+//! came back. Tests that need a module's private state live in that
+//! module's unit tests under the same rule.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use strata_sysroot::Sysroot;
+use strata_sysroot::status::status;
+
+use crate::{bootable_files, have_root, release_files, try_deploy};
+
+/// A tmpfs of `size` (as mount(8) takes it) at `dir`, unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "mount a tmpfs at {}: {out:?}",
+            dir.display()
+        );
+        Tmpfs(dir.to_owned())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Every path under `dir`, relative and sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d).expect("list").flatten() {
+            let p = e.path();
+            out.push(
+                p.strip_prefix(dir)
+                    .expect("under dir")
+                    .display()
+                    .to_string(),
+            );
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                todo.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Regression test for 22a2969: refused for a full ESP, deploy said
+/// "nothing was changed", vaguer than the guarantee. It names what was
+/// not written (deployment, kernel, boot entry) and the sizes, and all
+/// three are indeed absent.
+#[test]
+fn esp_full_refusal_says_what_was_not_written() {
+    if !have_root("mounting a tmpfs as the ESP") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let t = tmp.path();
+    let esp = t.join("esp");
+    let _mount = Tmpfs::mount(&esp, "64k");
+    let s = Sysroot::init(&t.join("sys"), Some(&esp), None).expect("init");
+    let kver = "6.1.0-1";
+    let mut files = bootable_files(1, kver, &[("hostname", "box\n")]);
+    let vmlinuz = format!("usr/lib/modules/{kver}/vmlinuz");
+    for (path, content) in &mut files {
+        if *path == vmlinuz {
+            *content = "x".repeat(200 * 1024);
+        }
+    }
+    let commit = release_files(&s, t, 1, &files);
+    let esp_before = listing(&esp);
+
+    let e = try_deploy(&s, &commit, None).expect_err("a 200 KiB kernel on a 64 KiB ESP");
+    let msg = e.to_string();
+    for said in [
+        "not enough space on the EFI system partition",
+        "need 200 KiB",
+        "no deployment, kernel or boot entry was written",
+    ] {
+        assert!(msg.contains(said), "{said:?} missing from: {msg}");
+    }
+    assert_eq!(listing(&esp), esp_before, "the ESP changed");
+    assert!(
+        s.esp().entries().expect("entries").is_empty(),
+        "a boot entry"
+    );
+    assert!(s.deployments_on_disk().expect("deployments").is_empty());
+    assert!(status(&s).expect("status").deployments.is_empty());
+}
