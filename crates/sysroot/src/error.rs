@@ -6,6 +6,8 @@ pub enum Error {
     Store(#[from] strata_store::Error),
     #[error(transparent)]
     Remote(#[from] strata_remote::Error),
+    #[error(transparent)]
+    Boot(#[from] strata_boot::Error),
     #[error("{0}")]
     Refused(String),
 }
