@@ -22,7 +22,7 @@ use std::io::Write;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 
 use rayon::prelude::*;
@@ -136,18 +136,12 @@ impl<'r> Transaction<'r> {
     /// Returns true the first time an object is offered in this transaction
     /// and it is not already in the repository.
     fn claim(&self, checksum: Checksum, kind: ObjectType) -> bool {
-        let first = self
-            .seen
-            .lock()
-            .map(|mut s| s.insert((checksum, kind)))
-            .unwrap_or(true);
+        let first = lock(&self.seen).insert((checksum, kind));
         first && !self.repo.has_object(&checksum, kind)
     }
 
     fn unclaim(&self, checksum: Checksum, kind: ObjectType) {
-        if let Ok(mut seen) = self.seen.lock() {
-            seen.remove(&(checksum, kind));
-        }
+        lock(&self.seen).remove(&(checksum, kind));
     }
 
     fn stage_name(checksum: &Checksum, kind: ObjectType) -> String {
@@ -156,10 +150,7 @@ impl<'r> Transaction<'r> {
 
     fn add_pending(&self, staged: Staged, checksum: &Checksum, kind: ObjectType) -> Result<()> {
         let rel = self.repo.object_relpath(checksum, kind);
-        self.pending
-            .lock()
-            .map_err(|_| Error::Invalid("poisoned".into()))?
-            .push((staged, rel, kind));
+        lock(&self.pending).push((staged, rel, kind));
         Ok(())
     }
 
@@ -314,8 +305,10 @@ impl<'r> Transaction<'r> {
     /// flush is running; returns whether it started. Returns the error of
     /// the last batch, if any.
     fn early_writeback(&self) -> Result<bool> {
-        let Ok(mut background) = self.background.try_lock() else {
-            return Ok(false); // a flush is running
+        let mut background = match self.background.try_lock() {
+            Ok(b) => b,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return Ok(false), // a flush is running
         };
         if background.as_ref().is_some_and(|h| !h.is_finished()) {
             return Ok(false);
@@ -336,17 +329,17 @@ impl<'r> Transaction<'r> {
                 placer.sync(&placer.sync_background)?;
                 placer.place(&batch, false)
             })
-            .map_err(|e| Error::Invalid(format!("cannot start a writeback thread: {e}")))?;
+            .map_err(|source| Error::Spawn {
+                what: "a writeback thread",
+                source,
+            })?;
         *background = Some(thread);
         Ok(true)
     }
 
     /// Takes the staged objects whose kind `which` accepts.
     fn take_pending(&self, which: impl Fn(ObjectType) -> bool) -> Result<Vec<Pending>> {
-        let mut pending = self
-            .pending
-            .lock()
-            .map_err(|_| Error::Invalid("poisoned".into()))?;
+        let mut pending = lock(&self.pending);
         let (taken, kept) = std::mem::take(&mut *pending)
             .into_iter()
             .partition(|p| which(p.2));
@@ -366,10 +359,7 @@ impl<'r> Transaction<'r> {
     /// themselves become durable at [`Transaction::commit`] (a crash before
     /// loses only them, never leaves a partial object).
     pub fn flush(&self) -> Result<()> {
-        let mut background = self
-            .background
-            .lock()
-            .map_err(|_| Error::Invalid("poisoned".into()))?;
+        let mut background = lock(&self.background);
         // The batch in the background, if any, goes on while this one
         // syncs: their `syncfs`es overlap instead of following each other.
         let earlier = background.take();
@@ -405,7 +395,8 @@ impl<'r> Transaction<'r> {
 
 impl Drop for Transaction<'_> {
     fn drop(&mut self) {
-        if let Ok(Some(h)) = self.background.get_mut().map(Option::take) {
+        let background = self.background.get_mut();
+        if let Some(h) = background.unwrap_or_else(PoisonError::into_inner).take() {
             let _ = h.join();
         }
         let _ = fs::remove_dir_all(&self.placer.staging.dir);
@@ -413,8 +404,17 @@ impl Drop for Transaction<'_> {
 }
 
 fn join(h: JoinHandle<Result<()>>) -> Result<()> {
-    h.join()
-        .map_err(|_| Error::Invalid("placing staged objects panicked".into()))?
+    h.join().map_err(|_| Error::WorkerPanicked {
+        what: "placing staged objects",
+    })?
+}
+
+/// Locks `m`, also after a thread panicked while holding it: every lock
+/// here guards a set, a list or a handle that each operation leaves
+/// whole, so the data is still consistent and the panic itself is
+/// reported where the thread is joined.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// What placing staged objects takes, shared with the background thread.
@@ -440,10 +440,9 @@ impl Placer {
             return Err(e);
         }
         if self.failed.load(Ordering::Acquire) {
-            return Err(Error::Invalid(format!(
-                "writing to {} failed earlier in this transaction; nothing more is placed",
-                self.staging.dir.display()
-            )));
+            return Err(Error::FailedEarlier {
+                dir: self.staging.dir.clone(),
+            });
         }
         crate::fault::point("objects-staged")
     }
@@ -628,10 +627,10 @@ fn stage_archive(
     }
     let prefix = header.archive_prefix(size);
     if prefix.len() != placeholder.len() {
-        return Err(Error::Invalid(format!(
-            "{}: the archive header changed length with the size",
-            path.display()
-        )));
+        return Err(Error::BadInput {
+            path: path.clone(),
+            what: "the archive header changed length with the size".into(),
+        });
     }
     f.file.write_all_at(&prefix, 0).io_ctx("write", &path)?;
     Ok((f.staged(), prefix.len() as u64 + compressed))
