@@ -126,10 +126,11 @@ pub fn pull(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<
     }
     let bindings = commit.ref_bindings();
     if !bindings.is_empty() && !bindings.contains(&opts.ref_name.as_str()) {
-        return Err(Error::Refused(format!(
-            "commit {target} is bound to {bindings:?}, not to {:?}: refusing it (the server may be swapping branches)",
-            opts.ref_name
-        )));
+        return Err(Error::WrongBinding {
+            commit: target,
+            bindings: bindings.iter().map(|b| (*b).to_owned()).collect(),
+            ref_name: opts.ref_name.clone(),
+        });
     }
     let previous = repo.read_ref(&local_ref)?;
     if let Some(prev) = previous
@@ -138,9 +139,11 @@ pub fn pull(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<
         && let Ok(old) = repo.load_commit(&prev)
         && old.timestamp > commit.timestamp
     {
-        return Err(Error::Refused(format!(
-            "commit {target} is older than {prev}, which {local_ref} has now: refusing a downgrade (pass --allow-downgrade to take it)"
-        )));
+        return Err(Error::Downgrade {
+            commit: target,
+            current: prev,
+            local_ref: local_ref.to_string(),
+        });
     }
     let complete = |c: &Checksum| repo.has_object(c, ObjectType::Commit) && !repo.is_partial(c);
     if previous == Some(target) && complete(&target) {
@@ -245,10 +248,10 @@ impl Puller<'_> {
         })?;
         match config.get("core", "mode") {
             Some("archive-z2") | Some("archive") => Ok(()),
-            other => Err(Error::Refused(format!(
-                "{url}: the remote repository is in mode {:?}; only archive repositories can be pulled over the network",
-                other.unwrap_or("bare")
-            ))),
+            other => Err(Error::NotArchive {
+                url,
+                mode: other.unwrap_or("bare").to_owned(),
+            }),
         }
     }
 
@@ -357,9 +360,9 @@ impl Puller<'_> {
                     // otherwise wait for its batch forever.
                     let worker = std::panic::AssertUnwindSafe(|| self.fetch_worker(tx, &queue));
                     if std::panic::catch_unwind(worker).is_err() {
-                        queue.record(Err(Error::Refused(
-                            "a fetch thread failed (panicked)".into(),
-                        )));
+                        queue.record(Err(Error::WorkerPanicked {
+                            what: "a fetch thread",
+                        }));
                     }
                 });
             }

@@ -74,9 +74,9 @@ pub fn validate_url(url: &str) -> Result<()> {
     {
         Ok(())
     } else {
-        Err(Error::Refused(format!(
-            "unsupported URL {url:?}: use http://, https:// or file://"
-        )))
+        Err(Error::UnsupportedUrl {
+            url: url.to_owned(),
+        })
     }
 }
 
@@ -86,10 +86,9 @@ pub fn add(repo: &mut Repo, remote: &Remote) -> Result<()> {
     let mut config = repo.config().clone();
     let s = section(&remote.name);
     if config.section_names().any(|n| n == s) {
-        return Err(Error::Refused(format!(
-            "remote {:?} already exists (delete it first)",
-            remote.name
-        )));
+        return Err(Error::RemoteExists {
+            name: remote.name.clone(),
+        });
     }
     if remote.sign_verify && remote.key.is_none() && remote.key_file.is_none() {
         return Err(Error::Refused(format!(

@@ -53,7 +53,7 @@ pub fn upgrade(
     let current = s
         .booted()
         .or_else(|| entries.first().map(|(id, ..)| id.clone()))
-        .ok_or_else(|| Error::Refused("nothing is deployed; use `strata deploy`".into()))?;
+        .ok_or(Error::NothingDeployed)?;
     let origin = s.load_origin(&current)?;
     let refspec = origin.refspec.ok_or_else(|| Error::Refused(format!("deployment {} follows no ref (deployed from a checksum); use `strata switch REMOTE:REF`", current.rel_path())))?;
     let new = fetch(s, &refspec, progress)?;
