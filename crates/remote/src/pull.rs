@@ -213,13 +213,7 @@ pub fn pull(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<
 
 /// `objects/XX/YYYY….ext` as served by an archive repository.
 fn object_rel(c: &Checksum, kind: ObjectType) -> String {
-    let hex = c.to_hex();
-    format!(
-        "objects/{}/{}.{}",
-        &hex[..2],
-        &hex[2..],
-        kind.extension(true)
-    )
+    strata_store::objects::loose_path(c, kind, true)
 }
 
 impl Puller<'_> {

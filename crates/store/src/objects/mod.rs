@@ -17,6 +17,7 @@ pub use dirmeta::DirMeta;
 pub use dirtree::DirTree;
 pub use file_header::FileHeader;
 
+use crate::Checksum;
 use crate::gvariant::{self, Value};
 
 /// Extended attributes: (name, value), sorted by name. Names carry the
@@ -33,6 +34,20 @@ pub enum ObjectType {
     TombstoneCommit,
     /// Detached metadata of a commit (signatures); named by the commit.
     CommitMeta,
+}
+
+/// A loose object's path relative to its repository,
+/// `objects/XX/YYYY….ext`: the first two hex digits of the checksum name
+/// the fan-out directory, and archive repositories store content objects
+/// as `.filez`.
+pub fn loose_path(checksum: &Checksum, kind: ObjectType, archive: bool) -> String {
+    let hex = checksum.to_hex();
+    format!(
+        "objects/{}/{}.{}",
+        &hex[..2],
+        &hex[2..],
+        kind.extension(archive)
+    )
 }
 
 impl ObjectType {

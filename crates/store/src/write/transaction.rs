@@ -451,7 +451,11 @@ impl Placer {
     /// durable; on all cores when `parallel` (each is an independent
     /// directory operation).
     fn place(&self, batch: &[Pending], parallel: bool) -> Result<()> {
-        let dirs: HashSet<&str> = batch.iter().map(|(_, rel, _)| &rel[..10]).collect();
+        // The fan-out directories, `objects/XX`.
+        let dirs: HashSet<&Path> = batch
+            .iter()
+            .filter_map(|(_, rel, _)| Path::new(rel).parent())
+            .collect();
         for dir in dirs {
             let d = self.repo.join(dir);
             fs::create_dir_all(&d).io_ctx("create", &d)?;
