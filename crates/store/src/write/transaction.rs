@@ -54,7 +54,7 @@ pub struct Transaction<'r> {
     _staging_lock: File,
     _lock: RepoLock,
     /// Staged objects, each with its path relative to the repository.
-    pending: Mutex<Vec<Pending>>,
+    pending: Mutex<Vec<Unplaced>>,
     /// The background placement of an earlier batch, if one was started.
     background: Mutex<Option<JoinHandle<Result<()>>>>,
     seen: Mutex<HashSet<(Checksum, ObjectType)>>,
@@ -70,8 +70,13 @@ pub struct Transaction<'r> {
     unsynced: AtomicBool,
 }
 
-/// A staged object, its path relative to the repository, and its kind.
-type Pending = (Staged, String, ObjectType);
+/// A staged object waiting to be placed under its final name.
+struct Unplaced {
+    staged: Staged,
+    /// Its path relative to the repository ([`Repo::object_relpath`]).
+    rel: String,
+    kind: ObjectType,
+}
 
 const STAGING_PREFIX: &str = "staging-";
 /// Content objects between early writebacks (about 30 MB of a typical OS tree).
@@ -150,7 +155,7 @@ impl<'r> Transaction<'r> {
 
     fn add_pending(&self, staged: Staged, checksum: &Checksum, kind: ObjectType) -> Result<()> {
         let rel = self.repo.object_relpath(checksum, kind);
-        lock(&self.pending).push((staged, rel, kind));
+        lock(&self.pending).push(Unplaced { staged, rel, kind });
         Ok(())
     }
 
@@ -338,11 +343,11 @@ impl<'r> Transaction<'r> {
     }
 
     /// Takes the staged objects whose kind `which` accepts.
-    fn take_pending(&self, which: impl Fn(ObjectType) -> bool) -> Result<Vec<Pending>> {
+    fn take_pending(&self, which: impl Fn(ObjectType) -> bool) -> Result<Vec<Unplaced>> {
         let mut pending = lock(&self.pending);
         let (taken, kept) = std::mem::take(&mut *pending)
             .into_iter()
-            .partition(|p| which(p.2));
+            .partition(|p| which(p.kind));
         *pending = kept;
         Ok(taken)
     }
@@ -363,10 +368,10 @@ impl<'r> Transaction<'r> {
         // The batch in the background, if any, goes on while this one
         // syncs: their `syncfs`es overlap instead of following each other.
         let earlier = background.take();
-        let (commits, others): (Vec<Pending>, Vec<Pending>) = self
+        let (commits, others): (Vec<Unplaced>, Vec<Unplaced>) = self
             .take_pending(|_| true)?
             .into_iter()
-            .partition(|p| p.2 == ObjectType::Commit);
+            .partition(|p| p.kind == ObjectType::Commit);
         let placed = if commits.is_empty() && others.is_empty() {
             Ok(())
         } else {
@@ -450,11 +455,11 @@ impl Placer {
     /// Places each object of `batch`, whose data [`Placer::sync`] made
     /// durable; on all cores when `parallel` (each is an independent
     /// directory operation).
-    fn place(&self, batch: &[Pending], parallel: bool) -> Result<()> {
+    fn place(&self, batch: &[Unplaced], parallel: bool) -> Result<()> {
         // The fan-out directories, `objects/XX`.
         let dirs: HashSet<&Path> = batch
             .iter()
-            .filter_map(|(_, rel, _)| Path::new(rel).parent())
+            .filter_map(|p| Path::new(&p.rel).parent())
             .collect();
         for dir in dirs {
             let d = self.repo.join(dir);
@@ -462,7 +467,7 @@ impl Placer {
         }
         let objects_path = self.repo.join("objects");
         let half = batch.len() / 2;
-        let place = |(i, (staged, rel, _)): (usize, &Pending)| {
+        let place = |(i, Unplaced { staged, rel, .. }): (usize, &Unplaced)| {
             self.staging
                 .place(staged, &self.objects, &objects_path, Repo::in_objects(rel))?;
             if i == half {
