@@ -31,6 +31,14 @@ pub fn format_secret(key: &SigningKey) -> String {
     format!("{}\n", STANDARD.encode(key.to_keypair_bytes()))
 }
 
+/// The keys a remote's signatures are checked against: a signature by a
+/// trusted key that is not revoked.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedKeys {
+    pub trusted: Vec<VerifyingKey>,
+    pub revoked: Vec<VerifyingKey>,
+}
+
 /// The public key as base64.
 pub fn format_public(key: &VerifyingKey) -> String {
     STANDARD.encode(key.as_bytes())

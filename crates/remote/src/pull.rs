@@ -28,6 +28,7 @@ use strata_store::{Checksum, Commit, DirTree, FileHeader, ObjectType, RefName, R
 
 use crate::error::{Error, Result};
 use crate::fetch::{Body, Fetcher};
+use crate::keys::TrustedKeys;
 use crate::progress::{Progress, PullProgress};
 use crate::queue::{Item, Queue};
 use crate::remotes;
@@ -83,14 +84,14 @@ pub fn pull(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<
     let remote = remotes::get(repo, &opts.remote)?;
     let local_ref = RefName::parse(&format!("{}:{}", opts.remote, opts.ref_name))?;
     let keys = if remote.sign_verify {
-        let (trusted, revoked) = remote.keys()?;
-        if trusted.is_empty() {
+        let keys = remote.keys()?;
+        if keys.trusted.is_empty() {
             return Err(Error::Refused(format!(
                 "remote {:?} has signature verification on but no key: add one (strata remote add --sign-pubkey) or re-add the remote with --no-sign-verify",
                 opts.remote
             )));
         }
-        Some((trusted, revoked))
+        Some(keys)
     } else {
         None
     };
@@ -114,12 +115,12 @@ pub fn pull(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<
     let (commit_bytes, commit) = p.fetch_commit(&target)?;
     let detached = p.fetch_detached(&target)?;
     let mut signed_by = None;
-    if let Some((trusted, revoked)) = &keys {
+    if let Some(keys) = &keys {
         let k = sign::verify(
             &commit_bytes,
             &detached,
-            trusted,
-            revoked,
+            &keys.trusted,
+            &keys.revoked,
             &format!("commit {target}"),
         )?;
         signed_by = Some(crate::keys::format_public(&k));
@@ -252,17 +253,10 @@ impl Puller<'_> {
     /// The commit the remote's ref points to: from the summary (its
     /// signature checked when present and keys are required), else from
     /// `refs/heads/<ref>`.
-    fn resolve(
-        &self,
-        name: &str,
-        keys: Option<&(
-            Vec<ed25519_dalek::VerifyingKey>,
-            Vec<ed25519_dalek::VerifyingKey>,
-        )>,
-    ) -> Result<Checksum> {
+    fn resolve(&self, name: &str, keys: Option<&TrustedKeys>) -> Result<Checksum> {
         strata_store::refs::validate_ref_name(name)?;
         if let Some(bytes) = self.fetcher.get("summary", MAX_METADATA)? {
-            if let Some((trusted, revoked)) = keys
+            if let Some(keys) = keys
                 && let Some(sig) = self.fetcher.get("summary.sig", MAX_METADATA)?
             {
                 let detached = parse_detached(&sig).map_err(|e| Error::BadObject {
@@ -270,7 +264,13 @@ impl Puller<'_> {
                     url: self.fetcher.url_of("summary.sig"),
                     what: e.to_string(),
                 })?;
-                sign::verify(&bytes, &detached, trusted, revoked, "the summary")?;
+                sign::verify(
+                    &bytes,
+                    &detached,
+                    &keys.trusted,
+                    &keys.revoked,
+                    "the summary",
+                )?;
             }
             let summary = Summary::from_bytes(&bytes).map_err(|what| Error::BadObject {
                 object: "summary".into(),

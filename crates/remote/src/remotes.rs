@@ -15,12 +15,11 @@
 
 use std::path::PathBuf;
 
-use ed25519_dalek::VerifyingKey;
 use strata_store::Repo;
 use strata_store::refs::validate_remote_name;
 
 use crate::error::{Error, Result};
-use crate::keys;
+use crate::keys::{self, TrustedKeys};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Remote {
@@ -38,7 +37,7 @@ fn section(name: &str) -> String {
 
 impl Remote {
     /// The trusted and the revoked keys, read now (files may change).
-    pub fn keys(&self) -> Result<(Vec<VerifyingKey>, Vec<VerifyingKey>)> {
+    pub fn keys(&self) -> Result<TrustedKeys> {
         let mut trusted = Vec::new();
         if let Some(k) = &self.key {
             trusted.push(keys::parse_public(
@@ -62,7 +61,7 @@ impl Remote {
             Some(p) => read(p)?,
             None => Vec::new(),
         };
-        Ok((trusted, revoked))
+        Ok(TrustedKeys { trusted, revoked })
     }
 }
 
