@@ -380,7 +380,7 @@ impl Puller<'_> {
             checksum: meta,
             kind: ObjectType::DirMeta,
         };
-        if queue.first(meta) && !self.repo.has_object(&meta.checksum, meta.kind) {
+        if queue.claim(meta) && !self.repo.has_object(&meta.checksum, meta.kind) {
             self.needed.fetch_add(1, Ordering::Relaxed);
             out.push(meta);
         }
@@ -388,7 +388,7 @@ impl Puller<'_> {
             checksum: tree,
             kind: ObjectType::DirTree,
         };
-        if queue.first(tree) {
+        if queue.claim(tree) {
             if !self.repo.has_object(&tree.checksum, tree.kind) {
                 self.needed.fetch_add(1, Ordering::Relaxed);
             }
@@ -497,7 +497,7 @@ impl Puller<'_> {
                 checksum: *f,
                 kind: ObjectType::File,
             };
-            if queue.first(item) && !self.repo.has_object(f, ObjectType::File) {
+            if queue.claim(item) && !self.repo.has_object(f, ObjectType::File) {
                 self.needed.fetch_add(1, Ordering::Relaxed);
                 out.push(item);
             }
