@@ -3,9 +3,13 @@
 use super::{
     FormatError, ObjectType, Xattrs, be_u32, invalid, parse_as, xattrs_from_value, xattrs_to_value,
 };
-use crate::gvariant::Value;
+use std::sync::LazyLock;
+
+use crate::gvariant::{Type, Value};
 
 pub const TYPE: &str = "(uuua(ayay))";
+/// [`TYPE`], parsed once.
+static VARIANT: LazyLock<Type> = LazyLock::new(|| Type::parse(TYPE).expect("static type"));
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DirMeta {
@@ -29,7 +33,7 @@ impl DirMeta {
 
     pub fn from_bytes(data: &[u8]) -> Result<Self, FormatError> {
         let kind = ObjectType::DirMeta;
-        let v = parse_as(kind, TYPE, data)?;
+        let v = parse_as(kind, &VARIANT, data)?;
         let bad = || invalid(kind, "unexpected layout");
         let [uid, gid, mode, xattrs] = v.as_tuple().ok_or_else(bad)? else {
             return Err(bad());

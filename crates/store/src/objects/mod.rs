@@ -11,6 +11,7 @@ pub mod dirtree;
 pub mod file_header;
 
 use std::fmt;
+use std::sync::LazyLock;
 
 pub use commit::Commit;
 pub use dirmeta::DirMeta;
@@ -18,7 +19,7 @@ pub use dirtree::DirTree;
 pub use file_header::FileHeader;
 
 use crate::Checksum;
-use crate::gvariant::{self, Value};
+use crate::gvariant::{self, Type, Value};
 
 /// Extended attributes: (name, value), sorted by name. Names carry the
 /// trailing NUL byte, exactly as OSTree serializes them.
@@ -115,10 +116,12 @@ pub fn validate_entry_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// One extended attribute: (name, value).
+static XATTR_ENTRY: LazyLock<Type> = LazyLock::new(|| Type::parse("(ayay)").expect("static type"));
+
 pub(crate) fn xattrs_to_value(xattrs: &Xattrs) -> Value {
-    let ty = gvariant::Type::parse("(ayay)").expect("static type");
     Value::Array(
-        ty,
+        XATTR_ENTRY.clone(),
         xattrs
             .iter()
             .map(|(k, v)| Value::Tuple(vec![Value::Bytes(k.clone()), Value::Bytes(v.clone())]))
@@ -143,9 +146,8 @@ pub(crate) fn be_u32(v: &Value) -> Option<u32> {
     }
 }
 
-pub(crate) fn parse_as(kind: ObjectType, ty: &str, data: &[u8]) -> Result<Value, FormatError> {
-    let ty = gvariant::Type::parse(ty).expect("static type");
-    Value::from_bytes(&ty, data).map_err(|source| FormatError::Variant { kind, source })
+pub(crate) fn parse_as(kind: ObjectType, ty: &Type, data: &[u8]) -> Result<Value, FormatError> {
+    Value::from_bytes(ty, data).map_err(|source| FormatError::Variant { kind, source })
 }
 
 pub(crate) fn invalid(kind: ObjectType, what: impl Into<String>) -> FormatError {
