@@ -10,30 +10,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use strata_store::error::{Error, Result};
+use crate::error::{Error, IoContext, Result, run};
 
 /// GPT partition type of an EFI system partition.
 pub const ESP_TYPE: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
 /// GPT partition type of an x86-64 Linux root (Discoverable Partitions Spec).
 pub const ROOT_TYPE: &str = "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709";
 pub const ESP_MIB: u64 = 512;
-
-fn run(cmd: &mut Command, what: &str) -> Result<String> {
-    let out = cmd.output().map_err(|e| {
-        Error::Invalid(format!(
-            "{what}: cannot run {:?}: {e} (is it installed?)",
-            cmd.get_program()
-        ))
-    })?;
-    if !out.status.success() {
-        return Err(Error::Invalid(format!(
-            "{what} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
 
 /// A partitioned disk, attached: loop devices are detached on drop.
 pub struct Disk {
@@ -63,16 +46,8 @@ pub fn partition(path: &Path, size: u64) -> Result<Disk> {
             .truncate(false)
             .write(true)
             .open(path)
-            .map_err(|e| Error::Io {
-                action: "create disk image",
-                path: path.to_owned(),
-                source: e,
-            })?;
-        f.set_len(size).map_err(|e| Error::Io {
-            action: "size disk image",
-            path: path.to_owned(),
-            source: e,
-        })?;
+            .io_ctx("create disk image", path)?;
+        f.set_len(size).io_ctx("size disk image", path)?;
     }
     let script = format!(
         "label: gpt\nsize={ESP_MIB}MiB, type={ESP_TYPE}, name=esp\ntype={ROOT_TYPE}, name=root\n"
@@ -84,22 +59,27 @@ pub fn partition(path: &Path, size: u64) -> Result<Disk> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .map_err(|e| Error::Invalid(format!("cannot run sfdisk: {e} (install fdisk)")))?;
+        .map_err(|source| Error::Spawn {
+            what: format!("partitioning {}", path.display()),
+            program: "sfdisk".into(),
+            source,
+        })?;
     if let Some(mut stdin) = child.stdin.take() {
         use std::io::Write;
         stdin
             .write_all(script.as_bytes())
-            .map_err(|e| Error::Invalid(format!("sfdisk: {e}")))?;
+            .io_ctx("send the partition table to sfdisk for", path)?;
     }
     let out = child
         .wait_with_output()
-        .map_err(|e| Error::Invalid(format!("sfdisk: {e}")))?;
+        .io_ctx("wait for sfdisk partitioning", path)?;
     if !out.status.success() {
-        return Err(Error::Invalid(format!(
-            "partitioning {} failed: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(Error::Command {
+            what: format!("partitioning {}", path.display()),
+            program: "sfdisk".into(),
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
     }
     let disk = if is_block {
         let dev = path.display().to_string();
@@ -123,10 +103,10 @@ pub fn partition(path: &Path, size: u64) -> Result<Disk> {
         )?;
         let parts = parse_dump(&dump);
         let [(s1, n1), (s2, n2)] = parts.as_slice() else {
-            return Err(Error::Invalid(format!(
-                "unexpected partition table on {}: {dump}",
-                path.display()
-            )));
+            return Err(Error::PartitionTable {
+                path: path.to_owned(),
+                dump,
+            });
         };
         let attach = |start: u64, sectors: u64| -> Result<PathBuf> {
             Ok(PathBuf::from(run(
@@ -208,16 +188,8 @@ pub fn uuid(device: &Path) -> Result<String> {
 pub fn copy_to_vfat(dir: &Path, device: &Path) -> Result<()> {
     let mut cmd = Command::new("mcopy");
     cmd.args(["-s", "-Q", "-i"]).arg(device);
-    for e in std::fs::read_dir(dir).map_err(|e| Error::Io {
-        action: "read directory",
-        path: dir.to_owned(),
-        source: e,
-    })? {
-        let e = e.map_err(|e| Error::Io {
-            action: "read directory",
-            path: dir.to_owned(),
-            source: e,
-        })?;
+    for e in std::fs::read_dir(dir).io_ctx("read directory", dir)? {
+        let e = e.io_ctx("read directory", dir)?;
         cmd.arg(e.path());
     }
     cmd.arg("::/");
@@ -230,11 +202,7 @@ pub struct Mounted(pub PathBuf);
 
 impl Mounted {
     pub fn new(device: &Path, at: &Path) -> Result<Self> {
-        std::fs::create_dir_all(at).map_err(|e| Error::Io {
-            action: "create",
-            path: at.to_owned(),
-            source: e,
-        })?;
+        std::fs::create_dir_all(at).io_ctx("create", at)?;
         run(Command::new("mount").arg(device).arg(at), "mounting")?;
         Ok(Mounted(at.to_owned()))
     }

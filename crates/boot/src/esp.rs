@@ -11,8 +11,8 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::error::{Error, IoContext, Result};
 use strata_store::durable;
-use strata_store::error::{Error, IoContext, Result};
 
 use crate::bls::{Entry, EntryName};
 
@@ -87,14 +87,15 @@ impl Esp {
             &dir.join(name.file_name()),
             entry.to_text().as_bytes(),
             0o644,
-        )
+        )?;
+        Ok(())
     }
 
     /// Removes an entry, durably.
     pub fn remove_entry(&self, name: &EntryName) -> Result<()> {
         let p = self.entries_dir().join(name.file_name());
         match fs::remove_file(&p) {
-            Ok(()) => durable::sync_dir(&self.entries_dir()),
+            Ok(()) => Ok(durable::sync_dir(&self.entries_dir())?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e).io_ctx("remove boot entry", &p),
         }
@@ -127,20 +128,17 @@ impl Esp {
             + fs::metadata(initramfs).io_ctx("stat", initramfs)?.len();
         let free = self.free_space()?;
         if free < need + ESP_MARGIN {
-            return Err(Error::BadInput {
+            return Err(Error::EspFull {
                 path: self.path.clone(),
-                what: format!(
-                    "not enough space on the EFI system partition: the kernel and initramfs need {} KiB (plus {} KiB spare), {} KiB are free; remove old deployments with `strata cleanup`",
-                    need / 1024,
-                    ESP_MARGIN / 1024,
-                    free / 1024
-                ),
+                need,
+                margin: ESP_MARGIN,
+                free,
             });
         }
         let tmp = self
             .kernels_dir()
             .join(format!(".tmp-{dir_name}-{}", durable::unique_suffix()));
-        let result = (|| {
+        let result = (|| -> Result<()> {
             fs::create_dir_all(&tmp).io_ctx("create", &tmp)?;
             for (src, name) in [(vmlinuz, "vmlinuz"), (initramfs, "initramfs.img")] {
                 let to = tmp.join(name);
@@ -153,7 +151,7 @@ impl Esp {
             durable::sync_dir(&tmp)?;
             strata_store::fault::point("kernel-copied")?;
             fs::rename(&tmp, &dest).io_ctx("move into place", &dest)?;
-            durable::sync_dir(&self.kernels_dir())
+            Ok(durable::sync_dir(&self.kernels_dir())?)
         })();
         if result.is_err() {
             let _ = fs::remove_dir_all(&tmp);
@@ -178,7 +176,7 @@ impl Esp {
     pub fn remove_kernel_dir(&self, name: &str) -> Result<()> {
         let p = self.kernels_dir().join(name);
         fs::remove_dir_all(&p).io_ctx("remove", &p)?;
-        durable::sync_dir(&self.kernels_dir())
+        Ok(durable::sync_dir(&self.kernels_dir())?)
     }
 
     /// Installs systemd-boot from `efi_binary` as the removable-media

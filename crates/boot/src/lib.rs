@@ -16,7 +16,9 @@
 
 pub mod bls;
 pub mod disk;
+pub mod error;
 pub mod esp;
 pub mod prepare_tree;
 
 pub use bls::Entry;
+pub use error::{Error, Result};

@@ -14,7 +14,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use strata_store::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 
 /// The initramfs-tools hook: puts strata-prepare-root into the initramfs.
 const HOOK: &str = r#"#!/bin/sh
@@ -110,17 +110,7 @@ fn write_script(to: &Path, text: &str) -> Result<()> {
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<()> {
-    let out = cmd
-        .output()
-        .map_err(|e| Error::Invalid(format!("{what}: cannot run {:?}: {e}", cmd.get_program())))?;
-    if !out.status.success() {
-        return Err(Error::Invalid(format!(
-            "{what} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(())
+    crate::error::run(cmd, what).map(drop)
 }
 
 /// Rebuilds the initramfs inside the tree, with /proc, /sys and /dev bound in.

@@ -16,23 +16,10 @@ pub fn deployment(cmdline: &str) -> Result<Deployment, String> {
         .filter_map(|a| a.strip_prefix("strata="))
         .next_back()
         .ok_or("no strata= argument on the kernel command line")?;
-    let bad = || format!("strata={value} is not /strata/deploy/<stateroot>/<commit>.<serial>");
-    let rest = value.strip_prefix("/strata/deploy/").ok_or_else(bad)?;
-    let (stateroot, name) = rest.split_once('/').ok_or_else(bad)?;
-    let (commit, serial) = name.split_once('.').ok_or_else(bad)?;
-    let stateroot_ok = !stateroot.is_empty()
-        && !stateroot.starts_with('-')
-        && stateroot
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    let commit_ok = commit.len() == 64
-        && commit
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    let serial_ok = !serial.is_empty() && serial.bytes().all(|b| b.is_ascii_digit());
-    if !(stateroot_ok && commit_ok && serial_ok) {
-        return Err(bad());
-    }
+    // The rules sysroot names deployments by: nothing it would not create.
+    let (stateroot, _, _) = crate::deployment_name::split_rel_path(value).ok_or_else(|| {
+        format!("strata={value} is not /strata/deploy/<stateroot>/<commit>.<serial>")
+    })?;
     Ok(Deployment {
         path: value.to_owned(),
         stateroot: stateroot.to_owned(),
@@ -59,6 +46,16 @@ mod tests {
             format!("strata=/strata/deploy/x/{c}."),
         ] {
             assert!(deployment(&bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The same table as strata-sysroot's `DeploymentId::parse_rel_path`:
+    /// e.g. a 65-character stateroot or a serial past u32 is refused.
+    #[test]
+    fn agrees_with_sysroot() {
+        for (path, ok) in crate::deployment_name::CASES {
+            let line = format!("root=x strata={path}");
+            assert_eq!(deployment(&line).is_ok(), *ok, "{path}");
         }
     }
 }

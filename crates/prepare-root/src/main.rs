@@ -18,6 +18,9 @@
 //! initramfs drops to its rescue shell instead of booting something else.
 
 mod cmdline;
+// Shared with strata-sysroot, which names deployments by these rules.
+#[path = "../../sysroot/src/deployment_name.rs"]
+mod deployment_name;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

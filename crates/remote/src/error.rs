@@ -18,6 +18,32 @@ pub enum Error {
     Signature { what: String, why: String },
     #[error("{0}")]
     Refused(String),
+    #[error("unsupported URL {url:?}: use http://, https:// or file://")]
+    UnsupportedUrl { url: String },
+    #[error("remote {name:?} already exists (delete it first)")]
+    RemoteExists { name: String },
+    #[error(
+        "{url}: the remote repository is in mode {mode:?}; only archive repositories can be pulled over the network"
+    )]
+    NotArchive { url: String, mode: String },
+    #[error(
+        "commit {commit} is bound to {bindings:?}, not to {ref_name:?}: refusing it (the server may be swapping branches)"
+    )]
+    WrongBinding {
+        commit: strata_store::Checksum,
+        bindings: Vec<String>,
+        ref_name: String,
+    },
+    #[error(
+        "commit {commit} is older than {current}, which {local_ref} has now: refusing a downgrade (pass --allow-downgrade to take it)"
+    )]
+    Downgrade {
+        commit: strata_store::Checksum,
+        current: strata_store::Checksum,
+        local_ref: String,
+    },
+    #[error("{what} panicked")]
+    WorkerPanicked { what: &'static str },
     #[error("{what}: {why}")]
     Key { what: String, why: String },
     #[error("remote {0:?} is not configured (see `strata remote list`)")]

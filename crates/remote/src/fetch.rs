@@ -161,9 +161,9 @@ impl Fetcher {
                 direct: direct_target(url),
             }
         } else {
-            return Err(Error::Refused(format!(
-                "unsupported URL {url:?}: use http://, https:// or file://"
-            )));
+            return Err(Error::UnsupportedUrl {
+                url: url.to_owned(),
+            });
         };
         Ok(Fetcher {
             base,

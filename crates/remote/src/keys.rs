@@ -11,24 +11,40 @@ use crate::error::{Error, Result};
 /// A new random secret key (seed from the kernel's CSPRNG).
 pub fn generate() -> Result<SigningKey> {
     let mut seed = [0u8; 32];
-    rustix_getrandom(&mut seed)?;
+    fill_random(&mut seed)?;
     Ok(SigningKey::from_bytes(&seed))
 }
 
-fn rustix_getrandom(buf: &mut [u8]) -> Result<()> {
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(buf))
-        .map_err(|source| Error::Io {
-            action: "read random bytes from",
-            path: "/dev/urandom".into(),
-            source,
-        })
+/// Fills `buf` from getrandom(2), which needs no /dev (an initramfs or a
+/// chroot may lack it) and waits only until the pool is first seeded.
+fn fill_random(mut buf: &mut [u8]) -> Result<()> {
+    while !buf.is_empty() {
+        match rustix::rand::getrandom(&mut *buf, rustix::rand::GetRandomFlags::empty()) {
+            Ok(n) => buf = &mut buf[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => {
+                return Err(Error::Io {
+                    action: "read random bytes from",
+                    path: "getrandom(2)".into(),
+                    source: e.into(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The secret key file text: base64 of seed ‖ public key, and a newline.
 pub fn format_secret(key: &SigningKey) -> String {
     format!("{}\n", STANDARD.encode(key.to_keypair_bytes()))
+}
+
+/// The keys a remote's signatures are checked against: a signature by a
+/// trusted key that is not revoked.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedKeys {
+    pub trusted: Vec<VerifyingKey>,
+    pub revoked: Vec<VerifyingKey>,
 }
 
 /// The public key as base64.

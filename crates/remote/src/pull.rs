@@ -28,6 +28,7 @@ use strata_store::{Checksum, Commit, DirTree, FileHeader, ObjectType, RefName, R
 
 use crate::error::{Error, Result};
 use crate::fetch::{Body, Fetcher};
+use crate::keys::TrustedKeys;
 use crate::progress::{Progress, PullProgress};
 use crate::queue::{Item, Queue};
 use crate::remotes;
@@ -83,14 +84,14 @@ pub fn pull(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<
     let remote = remotes::get(repo, &opts.remote)?;
     let local_ref = RefName::parse(&format!("{}:{}", opts.remote, opts.ref_name))?;
     let keys = if remote.sign_verify {
-        let (trusted, revoked) = remote.keys()?;
-        if trusted.is_empty() {
+        let keys = remote.keys()?;
+        if keys.trusted.is_empty() {
             return Err(Error::Refused(format!(
                 "remote {:?} has signature verification on but no key: add one (strata remote add --sign-pubkey) or re-add the remote with --no-sign-verify",
                 opts.remote
             )));
         }
-        Some((trusted, revoked))
+        Some(keys)
     } else {
         None
     };
@@ -114,22 +115,23 @@ pub fn pull(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<
     let (commit_bytes, commit) = p.fetch_commit(&target)?;
     let detached = p.fetch_detached(&target)?;
     let mut signed_by = None;
-    if let Some((trusted, revoked)) = &keys {
+    if let Some(keys) = &keys {
         let k = sign::verify(
             &commit_bytes,
             &detached,
-            trusted,
-            revoked,
+            &keys.trusted,
+            &keys.revoked,
             &format!("commit {target}"),
         )?;
         signed_by = Some(crate::keys::format_public(&k));
     }
     let bindings = commit.ref_bindings();
     if !bindings.is_empty() && !bindings.contains(&opts.ref_name.as_str()) {
-        return Err(Error::Refused(format!(
-            "commit {target} is bound to {bindings:?}, not to {:?}: refusing it (the server may be swapping branches)",
-            opts.ref_name
-        )));
+        return Err(Error::WrongBinding {
+            commit: target,
+            bindings: bindings.iter().map(|b| (*b).to_owned()).collect(),
+            ref_name: opts.ref_name.clone(),
+        });
     }
     let previous = repo.read_ref(&local_ref)?;
     if let Some(prev) = previous
@@ -138,9 +140,11 @@ pub fn pull(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<
         && let Ok(old) = repo.load_commit(&prev)
         && old.timestamp > commit.timestamp
     {
-        return Err(Error::Refused(format!(
-            "commit {target} is older than {prev}, which {local_ref} has now: refusing a downgrade (pass --allow-downgrade to take it)"
-        )));
+        return Err(Error::Downgrade {
+            commit: target,
+            current: prev,
+            local_ref: local_ref.to_string(),
+        });
     }
     let complete = |c: &Checksum| repo.has_object(c, ObjectType::Commit) && !repo.is_partial(c);
     if previous == Some(target) && complete(&target) {
@@ -210,13 +214,7 @@ pub fn pull(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<
 
 /// `objects/XX/YYYY….ext` as served by an archive repository.
 fn object_rel(c: &Checksum, kind: ObjectType) -> String {
-    let hex = c.to_hex();
-    format!(
-        "objects/{}/{}.{}",
-        &hex[..2],
-        &hex[2..],
-        kind.extension(true)
-    )
+    strata_store::objects::loose_path(c, kind, true)
 }
 
 impl Puller<'_> {
@@ -245,27 +243,20 @@ impl Puller<'_> {
         })?;
         match config.get("core", "mode") {
             Some("archive-z2") | Some("archive") => Ok(()),
-            other => Err(Error::Refused(format!(
-                "{url}: the remote repository is in mode {:?}; only archive repositories can be pulled over the network",
-                other.unwrap_or("bare")
-            ))),
+            other => Err(Error::NotArchive {
+                url,
+                mode: other.unwrap_or("bare").to_owned(),
+            }),
         }
     }
 
     /// The commit the remote's ref points to: from the summary (its
     /// signature checked when present and keys are required), else from
     /// `refs/heads/<ref>`.
-    fn resolve(
-        &self,
-        name: &str,
-        keys: Option<&(
-            Vec<ed25519_dalek::VerifyingKey>,
-            Vec<ed25519_dalek::VerifyingKey>,
-        )>,
-    ) -> Result<Checksum> {
+    fn resolve(&self, name: &str, keys: Option<&TrustedKeys>) -> Result<Checksum> {
         strata_store::refs::validate_ref_name(name)?;
         if let Some(bytes) = self.fetcher.get("summary", MAX_METADATA)? {
-            if let Some((trusted, revoked)) = keys
+            if let Some(keys) = keys
                 && let Some(sig) = self.fetcher.get("summary.sig", MAX_METADATA)?
             {
                 let detached = parse_detached(&sig).map_err(|e| Error::BadObject {
@@ -273,7 +264,13 @@ impl Puller<'_> {
                     url: self.fetcher.url_of("summary.sig"),
                     what: e.to_string(),
                 })?;
-                sign::verify(&bytes, &detached, trusted, revoked, "the summary")?;
+                sign::verify(
+                    &bytes,
+                    &detached,
+                    &keys.trusted,
+                    &keys.revoked,
+                    "the summary",
+                )?;
             }
             let summary = Summary::from_bytes(&bytes).map_err(|what| Error::BadObject {
                 object: "summary".into(),
@@ -357,9 +354,9 @@ impl Puller<'_> {
                     // otherwise wait for its batch forever.
                     let worker = std::panic::AssertUnwindSafe(|| self.fetch_worker(tx, &queue));
                     if std::panic::catch_unwind(worker).is_err() {
-                        queue.record(Err(Error::Refused(
-                            "a fetch thread failed (panicked)".into(),
-                        )));
+                        queue.record(Err(Error::WorkerPanicked {
+                            what: "a fetch thread",
+                        }));
                     }
                 });
             }
@@ -383,7 +380,7 @@ impl Puller<'_> {
             checksum: meta,
             kind: ObjectType::DirMeta,
         };
-        if queue.first(meta) && !self.repo.has_object(&meta.checksum, meta.kind) {
+        if queue.claim(meta) && !self.repo.has_object(&meta.checksum, meta.kind) {
             self.needed.fetch_add(1, Ordering::Relaxed);
             out.push(meta);
         }
@@ -391,7 +388,7 @@ impl Puller<'_> {
             checksum: tree,
             kind: ObjectType::DirTree,
         };
-        if queue.first(tree) {
+        if queue.claim(tree) {
             if !self.repo.has_object(&tree.checksum, tree.kind) {
                 self.needed.fetch_add(1, Ordering::Relaxed);
             }
@@ -500,7 +497,7 @@ impl Puller<'_> {
                 checksum: *f,
                 kind: ObjectType::File,
             };
-            if queue.first(item) && !self.repo.has_object(f, ObjectType::File) {
+            if queue.claim(item) && !self.repo.has_object(f, ObjectType::File) {
                 self.needed.fetch_add(1, Ordering::Relaxed);
                 out.push(item);
             }

@@ -60,8 +60,9 @@ impl Queue {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// True the first time `item` is offered.
-    pub fn first(&self, item: Item) -> bool {
+    /// True the first time `item` is offered (as `Transaction::claim` in
+    /// the store).
+    pub fn claim(&self, item: Item) -> bool {
         self.seen
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -176,8 +177,8 @@ mod tests {
         );
         assert_eq!(q.take().expect("work").len(), 1);
         q.done(5);
-        assert!(q.first(item(7, ObjectType::File)));
-        assert!(!q.first(item(7, ObjectType::File)), "offered once");
+        assert!(q.claim(item(7, ObjectType::File)));
+        assert!(!q.claim(item(7, ObjectType::File)), "offered once");
         q.done(1);
         assert!(q.take().is_none(), "nothing queued, nothing busy");
     }

@@ -15,12 +15,11 @@
 
 use std::path::PathBuf;
 
-use ed25519_dalek::VerifyingKey;
 use strata_store::Repo;
 use strata_store::refs::validate_remote_name;
 
 use crate::error::{Error, Result};
-use crate::keys;
+use crate::keys::{self, TrustedKeys};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Remote {
@@ -38,7 +37,7 @@ fn section(name: &str) -> String {
 
 impl Remote {
     /// The trusted and the revoked keys, read now (files may change).
-    pub fn keys(&self) -> Result<(Vec<VerifyingKey>, Vec<VerifyingKey>)> {
+    pub fn keys(&self) -> Result<TrustedKeys> {
         let mut trusted = Vec::new();
         if let Some(k) = &self.key {
             trusted.push(keys::parse_public(
@@ -62,7 +61,7 @@ impl Remote {
             Some(p) => read(p)?,
             None => Vec::new(),
         };
-        Ok((trusted, revoked))
+        Ok(TrustedKeys { trusted, revoked })
     }
 }
 
@@ -74,9 +73,9 @@ pub fn validate_url(url: &str) -> Result<()> {
     {
         Ok(())
     } else {
-        Err(Error::Refused(format!(
-            "unsupported URL {url:?}: use http://, https:// or file://"
-        )))
+        Err(Error::UnsupportedUrl {
+            url: url.to_owned(),
+        })
     }
 }
 
@@ -86,10 +85,9 @@ pub fn add(repo: &mut Repo, remote: &Remote) -> Result<()> {
     let mut config = repo.config().clone();
     let s = section(&remote.name);
     if config.section_names().any(|n| n == s) {
-        return Err(Error::Refused(format!(
-            "remote {:?} already exists (delete it first)",
-            remote.name
-        )));
+        return Err(Error::RemoteExists {
+            name: remote.name.clone(),
+        });
     }
     if remote.sign_verify && remote.key.is_none() && remote.key_file.is_none() {
         return Err(Error::Refused(format!(

@@ -14,8 +14,11 @@ use crate::error::{Error, Result};
 /// `on_ready` receives the bound address (useful with port 0). One thread
 /// per connection; connections are kept alive between requests.
 pub fn serve(root: &Path, listen: &str, on_ready: impl FnOnce(std::net::SocketAddr)) -> Result<()> {
-    let listener = TcpListener::bind(listen)
-        .map_err(|e| Error::Refused(format!("cannot listen on {listen}: {e}")))?;
+    let listener = TcpListener::bind(listen).map_err(|source| Error::Io {
+        action: "listen on",
+        path: listen.into(),
+        source,
+    })?;
     if let Ok(addr) = listener.local_addr() {
         on_ready(addr);
     }

@@ -6,6 +6,7 @@
 //! big-endian. `summary.sig` holds its signatures (see [`crate::sign`]).
 
 use std::path::Path;
+use std::sync::LazyLock;
 
 use ed25519_dalek::SigningKey;
 use strata_store::gvariant::{Type, Value};
@@ -17,6 +18,11 @@ use crate::sign;
 
 /// The GVariant type of the `summary` file.
 pub const TYPE: &str = "(a(s(taya{sv}))a{sv})";
+/// [`TYPE`], parsed once.
+static VARIANT: LazyLock<Type> = LazyLock::new(|| Type::parse(TYPE).expect("static type"));
+/// A ref: (name, (commit size, commit checksum, metadata)).
+static REF_ENTRY: LazyLock<Type> =
+    LazyLock::new(|| Type::parse("(s(taya{sv}))").expect("static type"));
 /// Per-ref metadata key: the commit's timestamp.
 pub const COMMIT_TIMESTAMP: &str = "ostree.commit.timestamp";
 /// Summary metadata key: when the summary was written.
@@ -49,7 +55,6 @@ pub struct Summary {
 impl Summary {
     /// Serializes to the bytes that are published and signed.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let entry_ty = Type::parse("(s(taya{sv}))").expect("static type");
         let refs = self
             .refs
             .iter()
@@ -72,7 +77,7 @@ impl Summary {
             })
             .collect();
         Value::Tuple(vec![
-            Value::Array(entry_ty, refs),
+            Value::Array(REF_ENTRY.clone(), refs),
             metadata_to_value(&self.metadata),
         ])
         .to_bytes()
@@ -80,8 +85,7 @@ impl Summary {
 
     /// Parses a `summary` file.
     pub fn from_bytes(data: &[u8]) -> Result<Self, String> {
-        let ty = Type::parse(TYPE).expect("static type");
-        let v = Value::from_bytes(&ty, data).map_err(|e| e.to_string())?;
+        let v = Value::from_bytes(&VARIANT, data).map_err(|e| e.to_string())?;
         let bad = || "unexpected summary layout".to_owned();
         let [refs, meta] = v.as_tuple().ok_or_else(bad)? else {
             return Err(bad());

@@ -10,8 +10,8 @@ use std::fs;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 
@@ -144,13 +144,14 @@ pub fn checkout(
 
 impl Ctx<'_> {
     fn dirmeta(&self, c: &Checksum) -> Result<DirMeta> {
-        if let Some(m) = self.metas.lock().ok().and_then(|m| m.get(c).cloned()) {
+        // A map stays whole when a panic interrupts an insert; see
+        // `write::transaction::lock` for the policy on poisoned locks.
+        let metas = || self.metas.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(m) = metas().get(c).cloned() {
             return Ok(m);
         }
         let m = self.repo.load_dirmeta(c)?;
-        if let Ok(mut metas) = self.metas.lock() {
-            metas.insert(*c, m.clone());
-        }
+        metas().insert(*c, m.clone());
         Ok(m)
     }
 

@@ -35,8 +35,21 @@ pub enum Error {
     UnknownRev { rev: String, why: String },
     #[error("{path}: {what}")]
     BadInput { path: PathBuf, what: String },
-    #[error("{0}")]
-    Invalid(String),
+    #[error("{path}: no such file or directory in commit {commit}")]
+    NoSuchPath { path: String, commit: Checksum },
+    #[error("{path}: {why}")]
+    BadPath { path: String, why: &'static str },
+    #[error("xattr name {name:?} contains a NUL byte")]
+    XattrName { name: String },
+    #[error("cannot start {what}: {source}")]
+    Spawn {
+        what: &'static str,
+        source: io::Error,
+    },
+    #[error("{what} panicked")]
+    WorkerPanicked { what: &'static str },
+    #[error("writing to {dir} failed earlier in this transaction; nothing more is placed")]
+    FailedEarlier { dir: PathBuf },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -185,13 +185,7 @@ impl Repo {
 
     /// Path of a loose object, relative to the repository.
     pub fn object_relpath(&self, checksum: &Checksum, kind: ObjectType) -> String {
-        let hex = checksum.to_hex();
-        format!(
-            "objects/{}/{}.{}",
-            &hex[..2],
-            &hex[2..],
-            kind.extension(self.mode == RepoMode::Archive)
-        )
+        crate::objects::loose_path(checksum, kind, self.mode == RepoMode::Archive)
     }
 
     /// Absolute path of a loose object.

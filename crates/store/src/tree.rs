@@ -38,14 +38,14 @@ impl Repo {
         };
         for part in split(path) {
             if part == ".." {
-                return Err(Error::Invalid(format!(
-                    "{path}: '..' is not allowed in a path"
-                )));
+                return Err(Error::BadPath {
+                    path: path.to_owned(),
+                    why: "'..' is not allowed in a path",
+                });
             }
-            entry = self.child(&entry, part).ok_or_else(|| {
-                Error::Invalid(format!(
-                    "{path}: no such file or directory in commit {commit}"
-                ))
+            entry = self.child(&entry, part).ok_or_else(|| Error::NoSuchPath {
+                path: path.to_owned(),
+                commit: *commit,
             })??;
         }
         Ok(entry)
@@ -53,9 +53,10 @@ impl Repo {
 
     fn child(&self, dir: &Entry, name: &str) -> Option<Result<Entry>> {
         let Entry::Dir { tree, .. } = dir else {
-            return Some(Err(Error::Invalid(format!(
-                "{name}: a path component is not a directory"
-            ))));
+            return Some(Err(Error::BadPath {
+                path: name.to_owned(),
+                why: "a path component is not a directory",
+            }));
         };
         let t = match self.load_dirtree(tree) {
             Ok(t) => t,
@@ -94,19 +95,19 @@ impl Repo {
                 .last()
                 .map(|(_, e)| e.clone())
                 .unwrap_or_else(|| root.clone());
-            let entry = self.child(&cur, &part).ok_or_else(|| {
-                Error::Invalid(format!(
-                    "{path}: no such file or directory in commit {commit}"
-                ))
+            let entry = self.child(&cur, &part).ok_or_else(|| Error::NoSuchPath {
+                path: path.to_owned(),
+                commit: *commit,
             })??;
             if let Entry::File(csum) = &entry {
                 let (header, _) = self.load_file(csum)?;
                 if header.is_symlink() {
                     hops += 1;
                     if hops > MAX_SYMLINKS {
-                        return Err(Error::Invalid(format!(
-                            "{path}: too many levels of symbolic links"
-                        )));
+                        return Err(Error::BadPath {
+                            path: path.to_owned(),
+                            why: "too many levels of symbolic links",
+                        });
                     }
                     if header.symlink_target.starts_with('/') {
                         stack.clear();

@@ -24,8 +24,7 @@ pub fn read(path: &Path) -> Result<Xattrs> {
     names.truncate(len);
     let mut out = Vec::new();
     for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
-        let cname =
-            CString::new(name).map_err(|_| crate::Error::Invalid("xattr name with NUL".into()))?;
+        let cname = c_name(name)?;
         let mut value = vec![0u8; 256];
         let vlen = loop {
             match rustix::fs::lgetxattr(path, &cname, &mut value) {
@@ -50,7 +49,9 @@ pub fn read(path: &Path) -> Result<Xattrs> {
 
 fn c_name(name: &[u8]) -> Result<CString> {
     let trimmed = name.strip_suffix(&[0]).unwrap_or(name);
-    CString::new(trimmed).map_err(|_| crate::Error::Invalid("xattr name with NUL".into()))
+    CString::new(trimmed).map_err(|_| crate::Error::XattrName {
+        name: String::from_utf8_lossy(trimmed).into_owned(),
+    })
 }
 
 /// Sets each xattr on an open file.

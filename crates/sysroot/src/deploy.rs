@@ -66,11 +66,7 @@ pub struct Kernel {
 }
 
 pub fn find_kernel(s: &Sysroot, commit: &Checksum) -> Result<Kernel> {
-    let none = || {
-        Error::Refused(format!(
-            "commit {commit} has no kernel: expected usr/lib/modules/<version>/vmlinuz and initramfs.img"
-        ))
-    };
+    let none = || Error::NoKernel { commit: *commit };
     let TreeEntry::Dir { tree, .. } = s
         .repo()
         .lookup(commit, "usr/lib/modules")
@@ -165,9 +161,7 @@ pub fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<De
     let syncer = durable::Syncer::open(s.root())?;
     let c = s.repo().load_commit(commit)?;
     if s.repo().is_partial(commit) {
-        return Err(Error::Refused(format!(
-            "commit {commit} is partial (objects missing); pull it again first"
-        )));
+        return Err(Error::PartialCommit { commit: *commit });
     }
     let kernel = find_kernel(s, commit)?;
     let vmlinuz = s.repo().object_path(&kernel.vmlinuz, ObjectType::File);
@@ -185,12 +179,11 @@ pub fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<De
             + fs::metadata(&initramfs).io_ctx("stat", &initramfs)?.len();
         let free = s.esp().free_space()?;
         if free < need + (1 << 20) {
-            return Err(Error::Refused(format!(
-                "not enough space on the EFI system partition {}: the kernel and initramfs need {} KiB (plus 1024 KiB spare), {} KiB are free; no deployment, kernel or boot entry was written (`strata cleanup` removes unused kernels)",
-                s.esp().path().display(),
-                need / 1024,
-                free / 1024
-            )));
+            return Err(Error::EspFull {
+                esp: s.esp().path().to_owned(),
+                need,
+                free,
+            });
         }
     }
 

@@ -1,6 +1,10 @@
-//! Naming deployments: `<commit>.<serial>` under a stateroot. Pure.
+//! Naming deployments: `<commit>.<serial>` under a stateroot, by the
+//! rules in [`crate::deployment_name`]. Pure.
 
 use strata_store::Checksum;
+
+pub use crate::deployment_name::validate_stateroot;
+use crate::deployment_name::{DEPLOY_DIR, split_dir_name, split_rel_path};
 
 /// One deployment: a checkout of `commit`, the `serial`-th of that commit
 /// in its stateroot.
@@ -19,7 +23,7 @@ impl DeploymentId {
 
     /// The path relative to the sysroot, as the `strata=` kernel argument names it.
     pub fn rel_path(&self) -> String {
-        format!("/strata/deploy/{}/{}", self.stateroot, self.dir_name())
+        format!("{DEPLOY_DIR}{}/{}", self.stateroot, self.dir_name())
     }
 
     /// The ref that keeps the commit's objects from being pruned.
@@ -29,39 +33,22 @@ impl DeploymentId {
 
     /// Parses `/strata/deploy/<stateroot>/<commit>.<serial>`.
     pub fn parse_rel_path(path: &str) -> Option<DeploymentId> {
-        let rest = path.strip_prefix("/strata/deploy/")?;
-        let (stateroot, name) = rest.split_once('/')?;
-        let mut id = Self::parse_dir_name(name)?;
-        id.stateroot = stateroot.to_owned();
-        validate_stateroot(stateroot).ok()?;
-        Some(id)
+        let (stateroot, commit, serial) = split_rel_path(path)?;
+        Some(DeploymentId {
+            stateroot: stateroot.to_owned(),
+            commit: Checksum::from_hex(commit).ok()?,
+            serial,
+        })
     }
 
     /// Parses `<commit>.<serial>` (stateroot left empty).
     pub fn parse_dir_name(name: &str) -> Option<DeploymentId> {
-        let (c, s) = name.split_once('.')?;
+        let (commit, serial) = split_dir_name(name)?;
         Some(DeploymentId {
             stateroot: String::new(),
-            commit: Checksum::from_hex(c).ok()?,
-            serial: s.parse().ok()?,
+            commit: Checksum::from_hex(commit).ok()?,
+            serial,
         })
-    }
-}
-
-/// A stateroot name: letters, digits, `-`, `_`, not starting with `-`.
-pub fn validate_stateroot(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && !name.starts_with('-')
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid stateroot {name:?}: use letters, digits, '-' and '_'"
-        ))
     }
 }
 
@@ -90,5 +77,13 @@ mod tests {
             assert_eq!(DeploymentId::parse_rel_path(bad), None, "{bad}");
         }
         assert!(validate_stateroot("a/b").is_err());
+    }
+
+    /// The same table as strata-prepare-root's: both accept exactly these.
+    #[test]
+    fn agrees_with_prepare_root() {
+        for (path, ok) in crate::deployment_name::CASES {
+            assert_eq!(DeploymentId::parse_rel_path(path).is_some(), *ok, "{path}");
+        }
     }
 }

@@ -14,7 +14,7 @@ pub fn etc_diff(s: &Sysroot) -> Result<Vec<(char, String)>> {
         None => entries_by_deployment(s)?
             .first()
             .map(|(id, ..)| id.clone())
-            .ok_or_else(|| Error::Refused("nothing is deployed".into()))?,
+            .ok_or(Error::NothingDeployed)?,
     };
     let path = s.deployment_path(&id);
     let defaults = etc_tree::scan(&path.join("usr/etc"))?;

@@ -12,9 +12,7 @@ use crate::sysroot::Sysroot;
 pub fn change_kargs(s: &Sysroot, append: &[String], delete: &[String]) -> Result<Vec<String>> {
     let _lock = strata_store::lock::RepoLock::exclusive(&s.root().join("strata"))?;
     let entries = entries_by_deployment(s)?;
-    let (id, name, entry) = entries
-        .first()
-        .ok_or_else(|| Error::Refused("nothing is deployed".into()))?;
+    let (id, name, entry) = entries.first().ok_or(Error::NothingDeployed)?;
     let mut origin = s.load_origin(id)?;
     for d in delete {
         let before = origin.kargs.len();

@@ -6,6 +6,7 @@
 pub mod cleanup;
 pub mod deploy;
 pub mod deployment;
+pub mod deployment_name;
 pub mod error;
 pub mod etc_diff;
 pub mod etc_merge;

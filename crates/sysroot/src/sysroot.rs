@@ -52,10 +52,9 @@ impl Sysroot {
     ) -> Result<Sysroot> {
         let conf = root.join("strata/sysroot.conf");
         if conf.exists() {
-            return Err(Error::Refused(format!(
-                "{} is already a sysroot",
-                root.display()
-            )));
+            return Err(Error::AlreadyInitialized {
+                path: root.to_owned(),
+            });
         }
         for d in ["strata/deploy", "strata/state"] {
             let p = root.join(d);
@@ -87,16 +86,21 @@ impl Sysroot {
         let conf_path = root.join("strata/sysroot.conf");
         let text = fs::read_to_string(&conf_path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                Error::Refused(format!(
-                    "{} is not a strata sysroot (no strata/sysroot.conf); create one with `strata sysroot init`",
-                    root.display()
-                ))
+                Error::NotASysroot {
+                    path: root.to_owned(),
+                }
             } else {
-                Error::Store(strata_store::Error::Io { action: "read", path: conf_path.clone(), source: e })
+                Error::Store(strata_store::Error::Io {
+                    action: "read",
+                    path: conf_path.clone(),
+                    source: e,
+                })
             }
         })?;
-        let c = Config::parse(&text)
-            .map_err(|w| Error::Refused(format!("{}: {w}", conf_path.display())))?;
+        let c = Config::parse(&text).map_err(|why| Error::BadConfig {
+            path: conf_path.clone(),
+            why,
+        })?;
         let configured = PathBuf::from(c.get("sysroot", "esp").unwrap_or("efi"));
         let esp = match esp_now {
             Some(p) => p.to_owned(),
@@ -147,7 +151,7 @@ impl Sysroot {
     pub fn load_origin(&self, id: &DeploymentId) -> Result<Origin> {
         let p = self.origin_path(id);
         match fs::read_to_string(&p) {
-            Ok(t) => Origin::parse(&t).map_err(|w| Error::Refused(format!("{}: {w}", p.display()))),
+            Ok(t) => Origin::parse(&t).map_err(|why| Error::BadOrigin { path: p, why }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Origin::default()),
             Err(e) => Err(strata_store::Error::Io {
                 action: "read",

@@ -11,7 +11,7 @@ use crate::status::entries_by_deployment;
 use crate::sysroot::Sysroot;
 
 #[derive(Debug)]
-pub enum Outcome {
+pub enum UpgradeOutcome {
     UpToDate(Checksum),
     /// `--check`: a newer commit is available.
     Available {
@@ -48,21 +48,21 @@ pub fn upgrade(
     stateroot: &str,
     check_only: bool,
     progress: &dyn Progress,
-) -> Result<Outcome> {
+) -> Result<UpgradeOutcome> {
     let entries = entries_by_deployment(s)?;
     let current = s
         .booted()
         .or_else(|| entries.first().map(|(id, ..)| id.clone()))
-        .ok_or_else(|| Error::Refused("nothing is deployed; use `strata deploy`".into()))?;
+        .ok_or(Error::NothingDeployed)?;
     let origin = s.load_origin(&current)?;
     let refspec = origin.refspec.ok_or_else(|| Error::Refused(format!("deployment {} follows no ref (deployed from a checksum); use `strata switch REMOTE:REF`", current.rel_path())))?;
     let new = fetch(s, &refspec, progress)?;
     let default = entries.first().map(|(id, ..)| id.commit);
     if new == current.commit || Some(new) == default {
-        return Ok(Outcome::UpToDate(new));
+        return Ok(UpgradeOutcome::UpToDate(new));
     }
     if check_only {
-        return Ok(Outcome::Available {
+        return Ok(UpgradeOutcome::Available {
             from: current.commit,
             to: new,
         });
@@ -76,7 +76,7 @@ pub fn upgrade(
             kargs: None,
         },
     )?;
-    Ok(Outcome::Deployed {
+    Ok(UpgradeOutcome::Deployed {
         from: Some(current.commit),
         report,
     })

@@ -13,7 +13,7 @@ use strata_sysroot::etc_diff::etc_diff as do_etc_diff;
 use strata_sysroot::kargs::change_kargs;
 use strata_sysroot::rollback::rollback as do_rollback;
 use strata_sysroot::status::status as do_status;
-use strata_sysroot::upgrade::{Outcome, switch as do_switch, upgrade as do_upgrade};
+use strata_sysroot::upgrade::{UpgradeOutcome, switch as do_switch, upgrade as do_upgrade};
 
 use crate::progress::{Bar, human_bytes};
 use crate::time::format_rfc3339;
@@ -139,15 +139,15 @@ pub fn upgrade(root: &Path, stateroot: &str, check: bool) -> Result<ExitCode> {
     let outcome = do_upgrade(&s, stateroot, check, &bar);
     bar.finish();
     match outcome? {
-        Outcome::UpToDate(c) => {
+        UpgradeOutcome::UpToDate(c) => {
             println!("up to date at {c}");
             // As `rpm-ostree upgrade --check`: 77 tells scripts "nothing new".
             if check {
                 return Ok(ExitCode::from(77));
             }
         }
-        Outcome::Available { from, to } => println!("update available: {from} -> {to}"),
-        Outcome::Deployed { report, .. } => {
+        UpgradeOutcome::Available { from, to } => println!("update available: {from} -> {to}"),
+        UpgradeOutcome::Deployed { report, .. } => {
             print_deployed(&report);
             println!("reboot to use it; `strata rollback` goes back");
         }

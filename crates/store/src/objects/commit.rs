@@ -5,11 +5,21 @@
 //! Metadata keeps insertion order: a sorted map would change the checksum.
 
 use super::{FormatError, ObjectType, invalid, parse_as};
+use std::sync::LazyLock;
+
 use crate::checksum::Checksum;
 use crate::gvariant::{Type, Value};
 
 /// The GVariant type of a commit object.
 pub const TYPE: &str = "(a{sv}aya(say)sstayay)";
+/// [`TYPE`], parsed once.
+static VARIANT: LazyLock<Type> = LazyLock::new(|| Type::parse(TYPE).expect("static type"));
+/// A related object: (name, commit checksum).
+static RELATED_ENTRY: LazyLock<Type> = LazyLock::new(|| Type::parse("(say)").expect("static type"));
+/// Detached metadata: `a{sv}`.
+static DETACHED: LazyLock<Type> = LazyLock::new(|| Type::parse("a{sv}").expect("static type"));
+/// A metadata entry: key → variant.
+static METADATA_ENTRY: LazyLock<Type> = LazyLock::new(|| Type::parse("{sv}").expect("static type"));
 
 /// Commit metadata key listing the refs a commit may be pulled as.
 pub const REF_BINDING: &str = "ostree.ref-binding";
@@ -58,7 +68,7 @@ impl Commit {
                     .map(|c| c.as_bytes().to_vec())
                     .unwrap_or_default(),
             ),
-            Value::Array(Type::parse("(say)").expect("static type"), related),
+            Value::Array(RELATED_ENTRY.clone(), related),
             Value::str(self.subject.as_str()),
             Value::str(self.body.as_str()),
             Value::Uint64(self.timestamp.to_be()),
@@ -71,7 +81,7 @@ impl Commit {
     /// Parses a commit object, refusing anything not in normal form.
     pub fn from_bytes(data: &[u8]) -> Result<Self, FormatError> {
         let kind = ObjectType::Commit;
-        let v = parse_as(kind, TYPE, data)?;
+        let v = parse_as(kind, &VARIANT, data)?;
         let bad = || invalid(kind, "unexpected layout");
         let [
             meta,
@@ -143,9 +153,8 @@ impl Commit {
 
 /// `a{sv}` from (key, value) pairs in order; values are wrapped in variants.
 pub fn metadata_to_value(meta: &[(String, Value)]) -> Value {
-    let entry_ty = Type::parse("{sv}").expect("static type");
     Value::Array(
-        entry_ty,
+        METADATA_ENTRY.clone(),
         meta.iter()
             .map(|(k, v)| {
                 Value::DictEntry(
@@ -174,6 +183,6 @@ pub fn metadata_from_value(v: &Value) -> Option<Vec<(String, Value)>> {
 /// Parses a detached metadata (`.commitmeta`) or `summary.sig` object: `a{sv}`.
 pub fn parse_detached(data: &[u8]) -> Result<Vec<(String, Value)>, FormatError> {
     let kind = ObjectType::CommitMeta;
-    let v = parse_as(kind, "a{sv}", data)?;
+    let v = parse_as(kind, &DETACHED, data)?;
     metadata_from_value(&v).ok_or_else(|| invalid(kind, "unexpected layout"))
 }

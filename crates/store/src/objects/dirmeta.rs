@@ -3,10 +3,14 @@
 use super::{
     FormatError, ObjectType, Xattrs, be_u32, invalid, parse_as, xattrs_from_value, xattrs_to_value,
 };
-use crate::gvariant::Value;
+use std::sync::LazyLock;
+
+use crate::gvariant::{Type, Value};
 
 /// The GVariant type of a dirmeta object.
 pub const TYPE: &str = "(uuua(ayay))";
+/// [`TYPE`], parsed once.
+static VARIANT: LazyLock<Type> = LazyLock::new(|| Type::parse(TYPE).expect("static type"));
 
 /// A dirmeta object: what a directory is apart from its entries.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -36,7 +40,7 @@ impl DirMeta {
     /// Parses a dirmeta object; the mode must be a directory's.
     pub fn from_bytes(data: &[u8]) -> Result<Self, FormatError> {
         let kind = ObjectType::DirMeta;
-        let v = parse_as(kind, TYPE, data)?;
+        let v = parse_as(kind, &VARIANT, data)?;
         let bad = || invalid(kind, "unexpected layout");
         let [uid, gid, mode, xattrs] = v.as_tuple().ok_or_else(bad)? else {
             return Err(bad());

@@ -3,11 +3,19 @@
 //! both lists sorted by byte-wise name comparison.
 
 use super::{FormatError, ObjectType, invalid, parse_as, validate_entry_name};
+use std::sync::LazyLock;
+
 use crate::checksum::Checksum;
 use crate::gvariant::{Type, Value};
 
 /// The GVariant type of a dirtree object.
 pub const TYPE: &str = "(a(say)a(sayay))";
+/// [`TYPE`], parsed once.
+static VARIANT: LazyLock<Type> = LazyLock::new(|| Type::parse(TYPE).expect("static type"));
+/// A file: (name, content checksum).
+static FILE_ENTRY: LazyLock<Type> = LazyLock::new(|| Type::parse("(say)").expect("static type"));
+/// A subdirectory: (name, dirtree, dirmeta).
+static DIR_ENTRY: LazyLock<Type> = LazyLock::new(|| Type::parse("(sayay)").expect("static type"));
 
 /// A dirtree object: a directory's entries, each list sorted by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,8 +62,8 @@ impl DirTree {
             })
             .collect();
         Value::Tuple(vec![
-            Value::Array(Type::parse("(say)").expect("static type"), files),
-            Value::Array(Type::parse("(sayay)").expect("static type"), dirs),
+            Value::Array(FILE_ENTRY.clone(), files),
+            Value::Array(DIR_ENTRY.clone(), dirs),
         ])
         .to_bytes()
     }
@@ -64,7 +72,7 @@ impl DirTree {
     /// and unique across both lists, checksums 32 bytes.
     pub fn from_bytes(data: &[u8]) -> Result<Self, FormatError> {
         let kind = ObjectType::DirTree;
-        let v = parse_as(kind, TYPE, data)?;
+        let v = parse_as(kind, &VARIANT, data)?;
         let bad = || invalid(kind, "unexpected layout");
         let [files, dirs] = v.as_tuple().ok_or_else(bad)? else {
             return Err(bad());

@@ -12,7 +12,9 @@ use super::{
     FormatError, ObjectType, Xattrs, be_u32, invalid, parse_as, xattrs_from_value, xattrs_to_value,
 };
 use crate::checksum::{Checksum, Hasher};
-use crate::gvariant::Value;
+use std::sync::LazyLock;
+
+use crate::gvariant::{Type, Value};
 
 /// The header a content checksum covers: uid, gid, mode, rdev, symlink
 /// target, xattrs.
@@ -22,6 +24,12 @@ pub const ARCHIVE_TYPE: &str = "(tuuuusa(ayay))";
 /// The metadata in a bare-user object's [`BARE_USER_XATTR`]: uid, gid,
 /// mode, xattrs.
 pub const BARE_USER_TYPE: &str = "(uuua(ayay))";
+/// [`ARCHIVE_TYPE`], parsed once.
+static ARCHIVE_VARIANT: LazyLock<Type> =
+    LazyLock::new(|| Type::parse(ARCHIVE_TYPE).expect("static type"));
+/// [`BARE_USER_TYPE`], parsed once.
+static BARE_USER_VARIANT: LazyLock<Type> =
+    LazyLock::new(|| Type::parse(BARE_USER_TYPE).expect("static type"));
 /// Name of the xattr that holds a bare-user object's real metadata.
 pub const BARE_USER_XATTR: &str = "user.ostreemeta";
 
@@ -90,7 +98,7 @@ impl FileHeader {
 
     /// Parses the header of an archive object; returns it with the content size.
     pub fn from_archive(data: &[u8]) -> Result<(Self, u64), FormatError> {
-        let v = parse_as(ObjectType::File, ARCHIVE_TYPE, data)?;
+        let v = parse_as(ObjectType::File, &ARCHIVE_VARIANT, data)?;
         let bad = || invalid(ObjectType::File, "unexpected archive header layout");
         let items = v.as_tuple().ok_or_else(bad)?;
         let (Some(Value::Uint64(size)), Some(rest)) = (items.first(), items.get(1..)) else {
@@ -152,7 +160,7 @@ impl FileHeader {
     /// Reads a bare-user object's metadata; the symlink target, if any, is
     /// the object's content and is filled in by the caller.
     pub fn from_bare_user_meta(data: &[u8]) -> Result<Self, FormatError> {
-        let v = parse_as(ObjectType::File, BARE_USER_TYPE, data)?;
+        let v = parse_as(ObjectType::File, &BARE_USER_VARIANT, data)?;
         let bad = || invalid(ObjectType::File, "unexpected user.ostreemeta layout");
         let [uid, gid, mode, xattrs] = v.as_tuple().ok_or_else(bad)? else {
             return Err(bad());

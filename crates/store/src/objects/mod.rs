@@ -11,13 +11,15 @@ pub mod dirtree;
 pub mod file_header;
 
 use std::fmt;
+use std::sync::LazyLock;
 
 pub use commit::Commit;
 pub use dirmeta::DirMeta;
 pub use dirtree::DirTree;
 pub use file_header::FileHeader;
 
-use crate::gvariant::{self, Value};
+use crate::Checksum;
+use crate::gvariant::{self, Type, Value};
 
 /// Extended attributes: (name, value), sorted by name. Names carry the
 /// trailing NUL byte, exactly as OSTree serializes them.
@@ -38,6 +40,20 @@ pub enum ObjectType {
     TombstoneCommit,
     /// Detached metadata of a commit (signatures); named by the commit.
     CommitMeta,
+}
+
+/// A loose object's path relative to its repository,
+/// `objects/XX/YYYY….ext`: the first two hex digits of the checksum name
+/// the fan-out directory, and archive repositories store content objects
+/// as `.filez`.
+pub fn loose_path(checksum: &Checksum, kind: ObjectType, archive: bool) -> String {
+    let hex = checksum.to_hex();
+    format!(
+        "objects/{}/{}.{}",
+        &hex[..2],
+        &hex[2..],
+        kind.extension(archive)
+    )
 }
 
 impl ObjectType {
@@ -114,10 +130,12 @@ pub fn validate_entry_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// One extended attribute: (name, value).
+static XATTR_ENTRY: LazyLock<Type> = LazyLock::new(|| Type::parse("(ayay)").expect("static type"));
+
 pub(crate) fn xattrs_to_value(xattrs: &Xattrs) -> Value {
-    let ty = gvariant::Type::parse("(ayay)").expect("static type");
     Value::Array(
-        ty,
+        XATTR_ENTRY.clone(),
         xattrs
             .iter()
             .map(|(k, v)| Value::Tuple(vec![Value::Bytes(k.clone()), Value::Bytes(v.clone())]))
@@ -142,9 +160,8 @@ pub(crate) fn be_u32(v: &Value) -> Option<u32> {
     }
 }
 
-pub(crate) fn parse_as(kind: ObjectType, ty: &str, data: &[u8]) -> Result<Value, FormatError> {
-    let ty = gvariant::Type::parse(ty).expect("static type");
-    Value::from_bytes(&ty, data).map_err(|source| FormatError::Variant { kind, source })
+pub(crate) fn parse_as(kind: ObjectType, ty: &Type, data: &[u8]) -> Result<Value, FormatError> {
+    Value::from_bytes(ty, data).map_err(|source| FormatError::Variant { kind, source })
 }
 
 pub(crate) fn invalid(kind: ObjectType, what: impl Into<String>) -> FormatError {

@@ -22,7 +22,7 @@ use std::io::Write;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 
 use rayon::prelude::*;
@@ -54,7 +54,7 @@ pub struct Transaction<'r> {
     _staging_lock: File,
     _lock: RepoLock,
     /// Staged objects, each with its path relative to the repository.
-    pending: Mutex<Vec<Pending>>,
+    pending: Mutex<Vec<Unplaced>>,
     /// The background placement of an earlier batch, if one was started.
     background: Mutex<Option<JoinHandle<Result<()>>>>,
     seen: Mutex<HashSet<(Checksum, ObjectType)>>,
@@ -70,8 +70,13 @@ pub struct Transaction<'r> {
     unsynced: AtomicBool,
 }
 
-/// A staged object, its path relative to the repository, and its kind.
-type Pending = (Staged, String, ObjectType);
+/// A staged object waiting to be placed under its final name.
+struct Unplaced {
+    staged: Staged,
+    /// Its path relative to the repository ([`Repo::object_relpath`]).
+    rel: String,
+    kind: ObjectType,
+}
 
 const STAGING_PREFIX: &str = "staging-";
 /// Content objects between early writebacks (about 30 MB of a typical OS tree).
@@ -136,18 +141,12 @@ impl<'r> Transaction<'r> {
     /// Returns true the first time an object is offered in this transaction
     /// and it is not already in the repository.
     fn claim(&self, checksum: Checksum, kind: ObjectType) -> bool {
-        let first = self
-            .seen
-            .lock()
-            .map(|mut s| s.insert((checksum, kind)))
-            .unwrap_or(true);
+        let first = lock(&self.seen).insert((checksum, kind));
         first && !self.repo.has_object(&checksum, kind)
     }
 
     fn unclaim(&self, checksum: Checksum, kind: ObjectType) {
-        if let Ok(mut seen) = self.seen.lock() {
-            seen.remove(&(checksum, kind));
-        }
+        lock(&self.seen).remove(&(checksum, kind));
     }
 
     fn stage_name(checksum: &Checksum, kind: ObjectType) -> String {
@@ -156,10 +155,7 @@ impl<'r> Transaction<'r> {
 
     fn add_pending(&self, staged: Staged, checksum: &Checksum, kind: ObjectType) -> Result<()> {
         let rel = self.repo.object_relpath(checksum, kind);
-        self.pending
-            .lock()
-            .map_err(|_| Error::Invalid("poisoned".into()))?
-            .push((staged, rel, kind));
+        lock(&self.pending).push(Unplaced { staged, rel, kind });
         Ok(())
     }
 
@@ -314,8 +310,10 @@ impl<'r> Transaction<'r> {
     /// flush is running; returns whether it started. Returns the error of
     /// the last batch, if any.
     fn early_writeback(&self) -> Result<bool> {
-        let Ok(mut background) = self.background.try_lock() else {
-            return Ok(false); // a flush is running
+        let mut background = match self.background.try_lock() {
+            Ok(b) => b,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return Ok(false), // a flush is running
         };
         if background.as_ref().is_some_and(|h| !h.is_finished()) {
             return Ok(false);
@@ -336,20 +334,20 @@ impl<'r> Transaction<'r> {
                 placer.sync(&placer.sync_background)?;
                 placer.place(&batch, false)
             })
-            .map_err(|e| Error::Invalid(format!("cannot start a writeback thread: {e}")))?;
+            .map_err(|source| Error::Spawn {
+                what: "a writeback thread",
+                source,
+            })?;
         *background = Some(thread);
         Ok(true)
     }
 
     /// Takes the staged objects whose kind `which` accepts.
-    fn take_pending(&self, which: impl Fn(ObjectType) -> bool) -> Result<Vec<Pending>> {
-        let mut pending = self
-            .pending
-            .lock()
-            .map_err(|_| Error::Invalid("poisoned".into()))?;
+    fn take_pending(&self, which: impl Fn(ObjectType) -> bool) -> Result<Vec<Unplaced>> {
+        let mut pending = lock(&self.pending);
         let (taken, kept) = std::mem::take(&mut *pending)
             .into_iter()
-            .partition(|p| which(p.2));
+            .partition(|p| which(p.kind));
         *pending = kept;
         Ok(taken)
     }
@@ -366,17 +364,14 @@ impl<'r> Transaction<'r> {
     /// themselves become durable at [`Transaction::commit`] (a crash before
     /// loses only them, never leaves a partial object).
     pub fn flush(&self) -> Result<()> {
-        let mut background = self
-            .background
-            .lock()
-            .map_err(|_| Error::Invalid("poisoned".into()))?;
+        let mut background = lock(&self.background);
         // The batch in the background, if any, goes on while this one
         // syncs: their `syncfs`es overlap instead of following each other.
         let earlier = background.take();
-        let (commits, others): (Vec<Pending>, Vec<Pending>) = self
+        let (commits, others): (Vec<Unplaced>, Vec<Unplaced>) = self
             .take_pending(|_| true)?
             .into_iter()
-            .partition(|p| p.2 == ObjectType::Commit);
+            .partition(|p| p.kind == ObjectType::Commit);
         let placed = if commits.is_empty() && others.is_empty() {
             Ok(())
         } else {
@@ -405,7 +400,8 @@ impl<'r> Transaction<'r> {
 
 impl Drop for Transaction<'_> {
     fn drop(&mut self) {
-        if let Ok(Some(h)) = self.background.get_mut().map(Option::take) {
+        let background = self.background.get_mut();
+        if let Some(h) = background.unwrap_or_else(PoisonError::into_inner).take() {
             let _ = h.join();
         }
         let _ = fs::remove_dir_all(&self.placer.staging.dir);
@@ -413,8 +409,17 @@ impl Drop for Transaction<'_> {
 }
 
 fn join(h: JoinHandle<Result<()>>) -> Result<()> {
-    h.join()
-        .map_err(|_| Error::Invalid("placing staged objects panicked".into()))?
+    h.join().map_err(|_| Error::WorkerPanicked {
+        what: "placing staged objects",
+    })?
+}
+
+/// Locks `m`, also after a thread panicked while holding it: every lock
+/// here guards a set, a list or a handle that each operation leaves
+/// whole, so the data is still consistent and the panic itself is
+/// reported where the thread is joined.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// What placing staged objects takes, shared with the background thread.
@@ -440,10 +445,9 @@ impl Placer {
             return Err(e);
         }
         if self.failed.load(Ordering::Acquire) {
-            return Err(Error::Invalid(format!(
-                "writing to {} failed earlier in this transaction; nothing more is placed",
-                self.staging.dir.display()
-            )));
+            return Err(Error::FailedEarlier {
+                dir: self.staging.dir.clone(),
+            });
         }
         crate::fault::point("objects-staged")
     }
@@ -451,15 +455,19 @@ impl Placer {
     /// Places each object of `batch`, whose data [`Placer::sync`] made
     /// durable; on all cores when `parallel` (each is an independent
     /// directory operation).
-    fn place(&self, batch: &[Pending], parallel: bool) -> Result<()> {
-        let dirs: HashSet<&str> = batch.iter().map(|(_, rel, _)| &rel[..10]).collect();
+    fn place(&self, batch: &[Unplaced], parallel: bool) -> Result<()> {
+        // The fan-out directories, `objects/XX`.
+        let dirs: HashSet<&Path> = batch
+            .iter()
+            .filter_map(|p| Path::new(&p.rel).parent())
+            .collect();
         for dir in dirs {
             let d = self.repo.join(dir);
             fs::create_dir_all(&d).io_ctx("create", &d)?;
         }
         let objects_path = self.repo.join("objects");
         let half = batch.len() / 2;
-        let place = |(i, (staged, rel, _)): (usize, &Pending)| {
+        let place = |(i, Unplaced { staged, rel, .. }): (usize, &Unplaced)| {
             self.staging
                 .place(staged, &self.objects, &objects_path, Repo::in_objects(rel))?;
             if i == half {
@@ -628,10 +636,10 @@ fn stage_archive(
     }
     let prefix = header.archive_prefix(size);
     if prefix.len() != placeholder.len() {
-        return Err(Error::Invalid(format!(
-            "{}: the archive header changed length with the size",
-            path.display()
-        )));
+        return Err(Error::BadInput {
+            path: path.clone(),
+            what: "the archive header changed length with the size".into(),
+        });
     }
     f.file.write_all_at(&prefix, 0).io_ctx("write", &path)?;
     Ok((f.staged(), prefix.len() as u64 + compressed))
