@@ -32,6 +32,11 @@ pub struct Cli {
     )]
     pub stateroot: String,
 
+    /// Show more of what happens, on stderr (repeatable: -v info, -vv
+    /// debug, -vvv trace). RUST_LOG, when set, decides instead.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -319,3 +319,34 @@ fn io_error_names_path_and_cause_once() {
         "{r:#?}"
     );
 }
+
+/// `-v` shows on stderr what `--skip-special` left out; stdout stays the
+/// checksum alone, with or without it, so scripts can capture it.
+#[test]
+fn verbose_commit_says_what_it_skipped() {
+    let tmp = tempdir();
+    let tree = tmp.path().join("tree");
+    write_files(&tree, &[("kept", "kept\n")]);
+    let fifo = tree.join("pipe");
+    run(std::process::Command::new("mkfifo").arg(&fifo)).ok();
+    let repo = tmp.path().join("repo");
+    init(&repo, "bare-user");
+    let commit_with = |extra: &[&str]| {
+        let mut cmd = strata_cmd(commit_args(&repo, "main", "--tree", &tree, extra));
+        run(cmd.env_remove("RUST_LOG")).ok()
+    };
+
+    // No parent, so both runs make the same commit.
+    let quiet = commit_with(&["--skip-special", "--parent", "none"]);
+    assert_eq!(quiet.stdout, format!("{}\n", quiet.line()), "{quiet:#?}");
+    assert_eq!(quiet.line().len(), 64, "{quiet:#?}");
+    assert!(!quiet.stderr.contains("skipping"), "{quiet:#?}");
+
+    let verbose = commit_with(&["--skip-special", "--parent", "none", "-v"]);
+    assert_eq!(verbose.stdout, quiet.stdout, "{verbose:#?}");
+    assert!(
+        verbose.stderr.contains("skipping special file")
+            && verbose.stderr.contains(&fifo.display().to_string()),
+        "{verbose:#?}"
+    );
+}

@@ -244,7 +244,7 @@ impl Fetcher {
                 }
                 Err(Attempt::Final(e)) => return Err(e),
                 Err(Attempt::Transient(why)) => {
-                    tracing::debug!(url = %self.url_of(rel), attempt, %why, "retrying");
+                    tracing::info!(url = %self.url_of(rel), attempt, %why, "retrying");
                     last = why;
                     if attempt < ATTEMPTS {
                         std::thread::sleep(delay);
