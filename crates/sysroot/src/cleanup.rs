@@ -53,7 +53,7 @@ pub fn cleanup(s: &Sysroot) -> Result<CleanupReport> {
             report.entries_removed += 1;
         }
     }
-    fault::point("cleanup-entries-removed")?;
+    fault::point("cleanup-entries-removed");
 
     for id in s.deployments_on_disk()? {
         if keep.contains(&id) {
@@ -67,7 +67,7 @@ pub fn cleanup(s: &Sysroot) -> Result<CleanupReport> {
         let path = s.deployment_path(&id);
         fs::remove_dir_all(&path).io_ctx("remove deployment", &path)?;
         report.deployments_removed.push(id);
-        fault::point("cleanup-deployment-removed")?;
+        fault::point("cleanup-deployment-removed");
     }
     // Staging directories of deploys that died (the lock excludes live
     // ones), and the origins and refs they wrote for a deployment that

@@ -233,7 +233,7 @@ pub fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<De
     ));
     let result = (|| -> Result<Option<Plan>> {
         checkout(s.repo(), commit, &staging, &CheckoutOptions::default())?;
-        fault::point("deploy-checked-out")?;
+        fault::point("deploy-checked-out");
         // 3. /etc: the new defaults, then the machine's changes.
         let etc = staging.join("etc");
         let usr_etc = staging.join("usr/etc");
@@ -260,7 +260,7 @@ pub fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<De
             }
             None => None,
         };
-        fault::point("etc-merged")?;
+        fault::point("etc-merged");
         Ok(merge)
     })();
     let merge = match result {
@@ -294,11 +294,11 @@ pub fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<De
     let final_path = s.deployment_path(&id);
     fs::rename(&staging, &final_path).io_ctx("move deployment into place", &final_path)?;
     durable::sync_dir(&deploy_dir)?;
-    fault::point("deployment-in-place")?;
+    fault::point("deployment-in-place");
 
     // 6. Kernel.
     let (linux, initrd) = s.esp().install_kernel(&kernel_dir, &vmlinuz, &initramfs)?;
-    fault::point("kernel-installed")?;
+    fault::point("kernel-installed");
 
     // 7. The switch.
     let title = format!(
@@ -322,7 +322,7 @@ pub fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<De
         counter: None,
     };
     s.esp().write_entry(&name, &entry)?;
-    fault::point("entry-written")?;
+    fault::point("entry-written");
     Ok(DeployReport {
         id,
         generation: next_generation,

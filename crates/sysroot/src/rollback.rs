@@ -42,7 +42,7 @@ pub fn rollback(s: &Sysroot) -> Result<(DeploymentId, DeploymentId)> {
         counter: None,
     };
     s.esp().write_entry(&name, &entry)?;
-    fault::point("rollback-entry-written")?;
+    fault::point("rollback-entry-written");
     s.esp().remove_entry(target_name)?;
     Ok((target.clone(), current.clone()))
 }

@@ -389,7 +389,7 @@ impl<'r> Transaction<'r> {
         placed.and(earlier)?;
         // Last, once everything they name is in place.
         if !commits.is_empty() {
-            crate::fault::point("objects-placed")?;
+            crate::fault::point("objects-placed");
         }
         self.placer.place(&commits, false)
     }
@@ -445,7 +445,8 @@ impl Placer {
                 self.staging.dir.display()
             )));
         }
-        crate::fault::point("objects-staged")
+        crate::fault::point("objects-staged");
+        Ok(())
     }
 
     /// Places each object of `batch`, whose data [`Placer::sync`] made
@@ -463,7 +464,7 @@ impl Placer {
             self.staging
                 .place(staged, &self.objects, &objects_path, Repo::in_objects(rel))?;
             if i == half {
-                crate::fault::point("objects-half-renamed")?;
+                crate::fault::point("objects-half-renamed");
             }
             Ok::<(), Error>(())
         };
