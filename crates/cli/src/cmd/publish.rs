@@ -10,8 +10,12 @@ use ed25519_dalek::SigningKey;
 use strata_remote::pull::{PullOptions, pull as do_pull};
 use strata_remote::remotes::{self, Remote};
 use strata_remote::{keys, serve as dev_server, sign as signing, summary as summary_file};
-use strata_store::{Checksum, Repo};
+use strata_store::Repo;
 
+use crate::args::{
+    KeygenArgs, PullArgs, RemoteAddArgs, RemoteDeleteArgs, RemoteListArgs, ServeArgs, SignArgs,
+    SummaryArgs,
+};
 use crate::progress::{Bar, human_bytes};
 
 pub fn read_secret_key(path: &Path) -> Result<SigningKey> {
@@ -20,7 +24,7 @@ pub fn read_secret_key(path: &Path) -> Result<SigningKey> {
     Ok(keys::parse_secret(&text, &path.display().to_string())?)
 }
 
-pub fn keygen(output: &Path) -> Result<ExitCode> {
+pub fn keygen(KeygenArgs { output }: &KeygenArgs) -> Result<ExitCode> {
     use std::os::unix::fs::OpenOptionsExt;
     let key = keys::generate()?;
     let mut f = std::fs::OpenOptions::new()
@@ -41,18 +45,18 @@ pub fn keygen(output: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn sign(repo: &Repo, rev: &str, key: &Path) -> Result<ExitCode> {
+pub fn sign(repo: &Repo, SignArgs { rev, key }: &SignArgs) -> Result<ExitCode> {
     let key = read_secret_key(key)?;
     let c = repo.resolve_rev(rev)?;
     signing::sign_commit(repo, &c, &key)?;
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn summary(repo: &Repo, update: bool, sign_key: Option<&Path>) -> Result<ExitCode> {
+pub fn summary(repo: &Repo, SummaryArgs { update, sign_key }: &SummaryArgs) -> Result<ExitCode> {
     if !update {
         bail!("nothing to do: pass --update to regenerate the summary");
     }
-    let key = sign_key.map(read_secret_key).transpose()?;
+    let key = sign_key.as_deref().map(read_secret_key).transpose()?;
     let s = summary_file::update(repo, key.as_ref())?;
     eprintln!(
         "summary lists {} ref(s){}",
@@ -62,15 +66,15 @@ pub fn summary(repo: &Repo, update: bool, sign_key: Option<&Path>) -> Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn remote_add(
-    repo: &mut Repo,
-    name: &str,
-    url: &str,
-    key: &Option<String>,
-    key_file: &Option<PathBuf>,
-    revoked_file: &Option<PathBuf>,
-    no_sign_verify: bool,
-) -> Result<ExitCode> {
+pub fn remote_add(repo: &mut Repo, a: &RemoteAddArgs) -> Result<ExitCode> {
+    let RemoteAddArgs {
+        name,
+        url,
+        sign_pubkey: key,
+        sign_pubkey_file: key_file,
+        sign_revoked_file: revoked_file,
+        no_sign_verify,
+    } = a;
     let abs = |p: &Option<PathBuf>| -> Result<Option<PathBuf>> {
         p.as_ref()
             .map(|p| std::path::absolute(p).with_context(|| format!("bad path {}", p.display())))
@@ -79,7 +83,7 @@ pub fn remote_add(
     let remote = Remote {
         name: name.to_owned(),
         url: url.to_owned(),
-        sign_verify: !no_sign_verify,
+        sign_verify: !*no_sign_verify,
         key: key.clone(),
         key_file: abs(key_file)?,
         revoked_file: abs(revoked_file)?,
@@ -93,7 +97,7 @@ pub fn remote_add(
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn remote_list(repo: &Repo, json: bool) -> Result<ExitCode> {
+pub fn remote_list(repo: &Repo, &RemoteListArgs { json }: &RemoteListArgs) -> Result<ExitCode> {
     let list = remotes::list(repo);
     if json {
         let doc: Vec<_> = list
@@ -116,26 +120,28 @@ pub fn remote_list(repo: &Repo, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn remote_delete(repo: &mut Repo, name: &str) -> Result<ExitCode> {
+pub fn remote_delete(
+    repo: &mut Repo,
+    RemoteDeleteArgs { name }: &RemoteDeleteArgs,
+) -> Result<ExitCode> {
     remotes::delete(repo, name)?;
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn pull(
-    repo: &Repo,
-    remote: &str,
-    ref_name: &str,
-    depth: u32,
-    commit: Option<&str>,
-    allow_downgrade: bool,
-    concurrency: usize,
-) -> Result<ExitCode> {
-    let commit = commit.map(Checksum::from_hex).transpose()?;
+pub fn pull(repo: &Repo, a: &PullArgs) -> Result<ExitCode> {
+    let &PullArgs {
+        ref remote,
+        ref ref_name,
+        depth,
+        commit,
+        allow_downgrade,
+        concurrency,
+    } = a;
     let progress = Bar::on_terminal();
     let start = Instant::now();
     let opts = PullOptions {
-        remote: remote.to_owned(),
-        ref_name: ref_name.to_owned(),
+        remote: remote.clone(),
+        ref_name: ref_name.clone(),
         depth,
         commit,
         allow_downgrade,
@@ -164,7 +170,7 @@ pub fn pull(
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn serve(repo: &Repo, listen: &str) -> Result<ExitCode> {
+pub fn serve(repo: &Repo, ServeArgs { listen }: &ServeArgs) -> Result<ExitCode> {
     dev_server::serve(repo.path(), listen, |addr| {
         eprintln!(
             "serving {} on http://{addr}/ (development server; press Ctrl-C to stop)",
