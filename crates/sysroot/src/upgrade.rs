@@ -1,5 +1,6 @@
 //! Following the origin: `upgrade` pulls what the default deployment's
-//! refspec points at now and deploys it; `switch` changes the refspec.
+//! refspec points at now and deploys it; `switch` changes the refspec;
+//! [`Sysroot::deploy_target`] decides what a deployed target follows.
 
 use strata_remote::progress::Progress;
 use strata_remote::pull::{PullOptions, pull};
@@ -101,4 +102,65 @@ pub fn switch(
             kargs,
         },
     )
+}
+
+impl Sysroot {
+    /// Deploys `target` as the new default. `REMOTE:REF` of a configured
+    /// remote is pulled first and followed from now on, as [`switch`] does;
+    /// any other target is a revision of the local repository, followed by
+    /// upgrades when it is a ref name (see [`followed_ref`]). `kargs` as in
+    /// [`DeployOptions`].
+    pub fn deploy_target(
+        &self,
+        stateroot: &str,
+        target: &str,
+        kargs: Option<Vec<String>>,
+        progress: &dyn Progress,
+    ) -> Result<DeployReport> {
+        if let Some((remote, _)) = target.split_once(':')
+            && strata_remote::remotes::get(self.repo(), remote).is_ok()
+        {
+            return switch(self, stateroot, target, kargs, progress);
+        }
+        let commit = self.repo().resolve_rev(target)?;
+        deploy(
+            self,
+            &commit,
+            &DeployOptions {
+                stateroot: stateroot.to_owned(),
+                refspec: followed_ref(target),
+                kargs,
+            },
+        )
+    }
+}
+
+/// What a deployment of the local revision `rev` follows: a ref name is
+/// followed by upgrades; a full checksum, or a revision that is no ref name
+/// (`main^`), is not.
+fn followed_ref(rev: &str) -> Option<String> {
+    RefName::parse(rev)
+        .ok()
+        .filter(|_| Checksum::from_hex(rev).is_err())
+        .map(|r| r.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_are_followed_checksums_are_not() {
+        let checksum = "ab".repeat(32);
+        let cases = [
+            ("os/stable", Some("os/stable")),
+            ("main", Some("main")),
+            ("origin:os/stable", Some("origin:os/stable")),
+            (checksum.as_str(), None),
+            ("main^", None),
+        ];
+        for (rev, followed) in cases {
+            assert_eq!(followed_ref(rev).as_deref(), followed, "{rev}");
+        }
+    }
 }

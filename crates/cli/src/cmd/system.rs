@@ -5,10 +5,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use strata_store::RefName;
 use strata_sysroot::Sysroot;
 use strata_sysroot::cleanup::cleanup as do_cleanup;
-use strata_sysroot::deploy::{DeployOptions, DeployReport, deploy as do_deploy};
+use strata_sysroot::deploy::DeployReport;
 use strata_sysroot::etc_diff::etc_diff as do_etc_diff;
 use strata_sysroot::kargs::change_kargs;
 use strata_sysroot::rollback::rollback as do_rollback;
@@ -62,33 +61,10 @@ pub fn deploy(
 ) -> Result<ExitCode> {
     let s = Sysroot::open(root)?;
     let kargs = (!kargs.is_empty()).then(|| kargs.to_vec());
-    // REMOTE:REF of a configured remote: pull, then deploy following it.
-    if let Some((remote, _)) = target.split_once(':')
-        && strata_remote::remotes::get(s.repo(), remote).is_ok()
-    {
-        let bar = Bar::on_terminal();
-        let r = strata_sysroot::upgrade::switch(&s, stateroot, target, kargs, &bar);
-        bar.finish();
-        let r = r?;
-        print_deployed(&r);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let commit = s.repo().resolve_rev(target)?;
-    // A ref name is followed by upgrades; a checksum is not.
-    let refspec = RefName::parse(target)
-        .ok()
-        .filter(|_| strata_store::Checksum::from_hex(target).is_err())
-        .map(|r| r.to_string());
-    let r = do_deploy(
-        &s,
-        &commit,
-        &DeployOptions {
-            stateroot: stateroot.to_owned(),
-            refspec,
-            kargs,
-        },
-    )?;
-    print_deployed(&r);
+    let bar = Bar::on_terminal();
+    let r = s.deploy_target(stateroot, target, kargs, &bar);
+    bar.finish();
+    print_deployed(&r?);
     Ok(ExitCode::SUCCESS)
 }
 
