@@ -51,19 +51,8 @@ impl Progress for Bar {
         bar.set_position(p.fetched);
         bar.set_message(format!(
             "{} received{}",
-            human_bytes(p.bytes),
+            indicatif::BinaryBytes(p.bytes),
             if p.walk_done { "" } else { ", scanning" }
         ));
     }
-}
-
-pub fn human_bytes(n: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    format!("{v:.1} {}", units[i])
 }

@@ -56,8 +56,20 @@ enum Node {
     File(String, Checksum),
 }
 
+impl Repo {
+    /// Checks out `commit` (or a subpath of it) into `dest`.
+    pub fn checkout(
+        &self,
+        commit: &Checksum,
+        dest: &Path,
+        opts: &CheckoutOptions,
+    ) -> Result<CheckoutStats> {
+        checkout(self, commit, dest, opts)
+    }
+}
+
 /// Checks out `commit` (or a subpath of it) into `dest`.
-pub fn checkout(
+fn checkout(
     repo: &Repo,
     commit: &Checksum,
     dest: &Path,

@@ -27,7 +27,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use strata_boot::Entry;
 use strata_boot::bls::EntryName;
-use strata_store::checkout::{CheckoutOptions, checkout};
+use strata_store::checkout::CheckoutOptions;
 use strata_store::error::IoContext;
 use strata_store::tree::Entry as TreeEntry;
 use strata_store::{Checksum, ObjectType, RefName, durable, fault};
@@ -158,7 +158,15 @@ fn pretty_name(deployment: &Path) -> String {
     "Linux".to_owned()
 }
 
-pub fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<DeployReport> {
+impl Sysroot {
+    /// Deploys `commit` as the new default, in the order the module docs
+    /// give.
+    pub fn deploy(&self, commit: &Checksum, opts: &DeployOptions) -> Result<DeployReport> {
+        deploy(self, commit, opts)
+    }
+}
+
+fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<DeployReport> {
     validate_stateroot(&opts.stateroot).map_err(Error::Refused)?;
     let _lock = strata_store::lock::RepoLock::exclusive(&s.root().join("strata"))?;
     // Before anything is written: see `Syncer`.
@@ -232,7 +240,8 @@ pub fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<De
         durable::unique_suffix()
     ));
     let result = (|| -> Result<Option<Plan>> {
-        checkout(s.repo(), commit, &staging, &CheckoutOptions::default())?;
+        s.repo()
+            .checkout(commit, &staging, &CheckoutOptions::default())?;
         fault::point("deploy-checked-out");
         // 3. /etc: the new defaults, then the machine's changes.
         let etc = staging.join("etc");

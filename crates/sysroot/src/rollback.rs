@@ -13,8 +13,16 @@ use crate::error::{Error, Result};
 use crate::status::entries_by_deployment;
 use crate::sysroot::Sysroot;
 
+impl Sysroot {
+    /// Makes the previous deployment the default again; returns (the new
+    /// default, the old default).
+    pub fn rollback(&self) -> Result<(DeploymentId, DeploymentId)> {
+        rollback(self)
+    }
+}
+
 /// Returns (the new default, the old default).
-pub fn rollback(s: &Sysroot) -> Result<(DeploymentId, DeploymentId)> {
+fn rollback(s: &Sysroot) -> Result<(DeploymentId, DeploymentId)> {
     let _lock = strata_store::lock::RepoLock::exclusive(&s.root().join("strata"))?;
     let entries = entries_by_deployment(s)?;
     let [(current, ..), (target, target_name, target_entry), ..] = entries.as_slice() else {

@@ -3,10 +3,10 @@
 //! [`Sysroot::deploy_target`] decides what a deployed target follows.
 
 use strata_remote::progress::Progress;
-use strata_remote::pull::{PullOptions, pull};
+use strata_remote::pull::{self, PullOptions};
 use strata_store::{Checksum, RefName};
 
-use crate::deploy::{DeployOptions, DeployReport, deploy};
+use crate::deploy::{DeployOptions, DeployReport};
 use crate::error::{Error, Result};
 use crate::status::entries_by_deployment;
 use crate::sysroot::Sysroot;
@@ -38,13 +38,13 @@ fn fetch(s: &Sysroot, refspec: &str, progress: &dyn Progress) -> Result<Checksum
                 allow_downgrade: false,
                 concurrency: 8,
             };
-            Ok(pull(s.repo(), &opts, progress)?.commit)
+            Ok(pull::run(s.repo(), &opts, progress)?.commit)
         }
         None => Ok(s.repo().resolve_rev(&r.name)?),
     }
 }
 
-pub fn upgrade(
+fn upgrade(
     s: &Sysroot,
     stateroot: &str,
     check_only: bool,
@@ -68,8 +68,7 @@ pub fn upgrade(
             to: new,
         });
     }
-    let report = deploy(
-        s,
+    let report = s.deploy(
         &new,
         &DeployOptions {
             stateroot: stateroot.to_owned(),
@@ -85,7 +84,7 @@ pub fn upgrade(
 
 /// Deploys what `refspec` points at (pulled first) and follows it from now
 /// on; `kargs` as in [`DeployOptions`].
-pub fn switch(
+fn switch(
     s: &Sysroot,
     stateroot: &str,
     refspec: &str,
@@ -93,8 +92,7 @@ pub fn switch(
     progress: &dyn Progress,
 ) -> Result<DeployReport> {
     let new = fetch(s, refspec, progress)?;
-    deploy(
-        s,
+    s.deploy(
         &new,
         &DeployOptions {
             stateroot: stateroot.to_owned(),
@@ -105,11 +103,34 @@ pub fn switch(
 }
 
 impl Sysroot {
+    /// Pulls what the current deployment follows and deploys it if new;
+    /// with `check_only`, only says whether there is something new.
+    pub fn upgrade(
+        &self,
+        stateroot: &str,
+        check_only: bool,
+        progress: &dyn Progress,
+    ) -> Result<Outcome> {
+        upgrade(self, stateroot, check_only, progress)
+    }
+
+    /// Deploys what `refspec` points at (pulled first) and follows it from
+    /// now on; `kargs` as in [`DeployOptions`].
+    pub fn switch(
+        &self,
+        stateroot: &str,
+        refspec: &str,
+        kargs: Option<Vec<String>>,
+        progress: &dyn Progress,
+    ) -> Result<DeployReport> {
+        switch(self, stateroot, refspec, kargs, progress)
+    }
+
     /// Deploys `target` as the new default. `REMOTE:REF` of a configured
-    /// remote is pulled first and followed from now on, as [`switch`] does;
-    /// any other target is a revision of the local repository, followed by
-    /// upgrades when it is a ref name (see [`followed_ref`]). `kargs` as in
-    /// [`DeployOptions`].
+    /// remote is pulled first and followed from now on, as
+    /// [`Sysroot::switch`] does; any other target is a revision of the
+    /// local repository, followed by upgrades when it is a ref name and not
+    /// when it is a checksum. `kargs` as in [`DeployOptions`].
     pub fn deploy_target(
         &self,
         stateroot: &str,
@@ -120,11 +141,10 @@ impl Sysroot {
         if let Some((remote, _)) = target.split_once(':')
             && strata_remote::remotes::get(self.repo(), remote).is_ok()
         {
-            return switch(self, stateroot, target, kargs, progress);
+            return self.switch(stateroot, target, kargs, progress);
         }
         let commit = self.repo().resolve_rev(target)?;
-        deploy(
-            self,
+        self.deploy(
             &commit,
             &DeployOptions {
                 stateroot: stateroot.to_owned(),

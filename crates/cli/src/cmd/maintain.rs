@@ -4,14 +4,13 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use strata_store::Repo;
-use strata_store::fsck::fsck as do_fsck;
-use strata_store::prune::{PruneOptions, prune as do_prune};
+use strata_store::prune::PruneOptions;
 
 use crate::args::{FsckArgs, PruneArgs};
 use crate::time::parse_duration;
 
 pub fn fsck(repo: &Repo, &FsckArgs { delete }: &FsckArgs) -> Result<ExitCode> {
-    let r = do_fsck(repo, delete)?;
+    let r = repo.fsck(delete)?;
     for p in &r.corrupt {
         eprintln!(
             "error: object {}.{} is corrupt: {}",
@@ -65,7 +64,7 @@ pub fn prune(repo: &Repo, a: &PruneArgs) -> Result<ExitCode> {
         older_than,
         dry_run,
     };
-    let r = do_prune(repo, &opts)?;
+    let r = repo.prune(&opts)?;
     println!(
         "{} {} of {} objects ({} commits), {} bytes{}",
         if dry_run { "would delete" } else { "deleted" },

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use ed25519_dalek::SigningKey;
-use strata_remote::pull::{PullOptions, pull as do_pull};
+use indicatif::BinaryBytes;
+use strata_remote::keys::SigningKey;
+use strata_remote::pull::{self, PullOptions};
 use strata_remote::remotes::{self, Remote};
 use strata_remote::{keys, serve as dev_server, sign as signing, summary as summary_file};
 use strata_store::Repo;
@@ -16,7 +17,7 @@ use crate::args::{
     KeygenArgs, PullArgs, RemoteAddArgs, RemoteDeleteArgs, RemoteListArgs, ServeArgs, SignArgs,
     SummaryArgs,
 };
-use crate::progress::{Bar, human_bytes};
+use crate::progress::Bar;
 
 pub fn read_secret_key(path: &Path) -> Result<SigningKey> {
     let text = std::fs::read_to_string(path)
@@ -147,7 +148,7 @@ pub fn pull(repo: &Repo, a: &PullArgs) -> Result<ExitCode> {
         allow_downgrade,
         concurrency,
     };
-    let result = do_pull(repo, &opts, &progress);
+    let result = pull::run(repo, &opts, &progress);
     progress.finish();
     let r = result?;
     let secs = start.elapsed().as_secs_f64();
@@ -161,7 +162,7 @@ pub fn pull(repo: &Repo, a: &PullArgs) -> Result<ExitCode> {
                 .unwrap_or_else(|| "(new)".into()),
             r.commit,
             r.objects_fetched,
-            human_bytes(r.bytes_fetched),
+            BinaryBytes(r.bytes_fetched),
             r.signed_by
                 .map(|k| format!(", signed by {k}"))
                 .unwrap_or_default()

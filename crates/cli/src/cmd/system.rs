@@ -5,20 +5,17 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use indicatif::BinaryBytes;
 use strata_sysroot::Sysroot;
-use strata_sysroot::cleanup::cleanup as do_cleanup;
 use strata_sysroot::deploy::DeployReport;
-use strata_sysroot::etc_diff::etc_diff as do_etc_diff;
 use strata_sysroot::kargs::change_kargs;
-use strata_sysroot::rollback::rollback as do_rollback;
-use strata_sysroot::status::status as do_status;
-use strata_sysroot::upgrade::{Outcome, switch as do_switch, upgrade as do_upgrade};
+use strata_sysroot::upgrade::Outcome;
 
 use crate::args::{
     DeployArgs, InstallArgs, KargsArgs, PrepareTreeArgs, StatusArgs, SwitchArgs, SysrootInitArgs,
     UpgradeArgs,
 };
-use crate::progress::{Bar, human_bytes};
+use crate::progress::Bar;
 use crate::time::format_rfc3339;
 
 pub fn init(root: &Path, SysrootInitArgs { esp, root_karg }: &SysrootInitArgs) -> Result<ExitCode> {
@@ -70,7 +67,7 @@ pub fn deploy(
 
 pub fn status(root: &Path, &StatusArgs { json }: &StatusArgs) -> Result<ExitCode> {
     let s = Sysroot::open(root)?;
-    let st = do_status(&s)?;
+    let st = s.status()?;
     if json {
         println!("{}", serde_json::to_string_pretty(&st)?);
         return Ok(ExitCode::SUCCESS);
@@ -124,7 +121,7 @@ pub fn upgrade(
 ) -> Result<ExitCode> {
     let s = Sysroot::open(root)?;
     let bar = Bar::on_terminal();
-    let outcome = do_upgrade(&s, stateroot, check, &bar);
+    let outcome = s.upgrade(stateroot, check, &bar);
     bar.finish();
     match outcome? {
         Outcome::UpToDate(c) => {
@@ -150,7 +147,7 @@ pub fn switch(
 ) -> Result<ExitCode> {
     let s = Sysroot::open(root)?;
     let bar = Bar::on_terminal();
-    let r = do_switch(&s, stateroot, refspec, None, &bar);
+    let r = s.switch(stateroot, refspec, None, &bar);
     bar.finish();
     print_deployed(&r?);
     Ok(ExitCode::SUCCESS)
@@ -158,7 +155,7 @@ pub fn switch(
 
 pub fn rollback(root: &Path) -> Result<ExitCode> {
     let s = Sysroot::open(root)?;
-    let (new, old) = do_rollback(&s)?;
+    let (new, old) = s.rollback()?;
     println!(
         "default is now {} (was {}); reboot to use it",
         new.rel_path(),
@@ -169,7 +166,7 @@ pub fn rollback(root: &Path) -> Result<ExitCode> {
 
 pub fn cleanup(root: &Path) -> Result<ExitCode> {
     let s = Sysroot::open(root)?;
-    let r = do_cleanup(&s)?;
+    let r = s.cleanup()?;
     println!(
         "removed {} deployment(s), {} boot entr{}, {} kernel(s), {} staging leftover(s), {} objects ({})",
         r.deployments_removed.len(),
@@ -178,14 +175,14 @@ pub fn cleanup(root: &Path) -> Result<ExitCode> {
         r.kernels_removed.len(),
         r.staging_removed,
         r.objects_removed,
-        human_bytes(r.bytes_freed)
+        BinaryBytes(r.bytes_freed)
     );
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn etc_diff(root: &Path) -> Result<ExitCode> {
     let s = Sysroot::open(root)?;
-    for (c, p) in do_etc_diff(&s)? {
+    for (c, p) in s.etc_diff()? {
         println!("{c}    /etc/{p}");
     }
     Ok(ExitCode::SUCCESS)

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use strata_store::checkout::{CheckoutOptions, checkout as do_checkout};
+use strata_store::checkout::CheckoutOptions;
 use strata_store::gvariant::Value;
 use strata_store::write::dir::DirImportOptions;
 use strata_store::write::tar::TarImportOptions;
@@ -106,8 +106,7 @@ pub fn checkout(repo: &Repo, a: &CheckoutArgs) -> Result<ExitCode> {
         union,
     } = a;
     let c = repo.resolve_rev(rev)?;
-    do_checkout(
-        repo,
+    repo.checkout(
         &c,
         dest,
         &CheckoutOptions {
