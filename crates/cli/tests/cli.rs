@@ -350,3 +350,32 @@ fn verbose_commit_says_what_it_skipped() {
         "{verbose:#?}"
     );
 }
+
+/// `pull -v` says on stderr why it asks again; without -v only the error
+/// is printed.
+#[test]
+fn verbose_pull_shows_retries() {
+    let tmp = tempdir();
+    let repo = tmp.path().join("repo");
+    init(&repo, "bare-user");
+    // A port nothing listens on: every attempt is refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("http://127.0.0.1:{port}/repo");
+    on(&repo, ["remote", "add", "gone", &url, "--no-sign-verify"]).ok();
+    let pull = |extra: &[&str]| {
+        let mut cmd = strata_cmd(["--repo".as_ref(), repo.as_os_str()]);
+        cmd.args(["pull", "gone", "main"]).args(extra);
+        run(cmd.env_remove("RUST_LOG")).failed()
+    };
+
+    let quiet = pull(&[]);
+    assert!(!quiet.stderr.contains("retrying"), "{quiet:#?}");
+    let verbose = pull(&["-v"]);
+    assert!(
+        verbose.stderr.contains("retrying") && verbose.stderr.contains("attempt=1"),
+        "{verbose:#?}"
+    );
+}
