@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use strata_remote::progress::{Progress, PullProgress};
+use tracing_subscriber::filter::LevelFilter;
 
 pub struct Bar {
     bar: Option<indicatif::ProgressBar>,
@@ -12,9 +13,13 @@ pub struct Bar {
 }
 
 impl Bar {
-    /// A bar when stderr is a terminal, silence otherwise.
+    /// A bar when stderr is a terminal, silence otherwise. Also silence
+    /// when info logs are on (-v): log lines and a bar redrawn over them
+    /// would garble each other, and the logs say what happens.
     pub fn on_terminal() -> Self {
-        let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+        let logging = LevelFilter::current() >= LevelFilter::INFO;
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let bar = (terminal && !logging).then(|| {
             let b = indicatif::ProgressBar::new(0);
             b.set_style(
                 indicatif::ProgressStyle::with_template(
