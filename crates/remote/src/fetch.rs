@@ -568,7 +568,7 @@ mod tests {
         let root = dir.path().to_owned();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            crate::serve::serve(&root, "127.0.0.1:0", |a| {
+            crate::serve::run(&root, "127.0.0.1:0", |a| {
                 let _ = tx.send(a);
             })
         });

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 /// Serves `root` on `listen` (e.g. `127.0.0.1:8080`) until the process ends.
 /// `on_ready` receives the bound address (useful with port 0). One thread
 /// per connection; connections are kept alive between requests.
-pub fn serve(root: &Path, listen: &str, on_ready: impl FnOnce(std::net::SocketAddr)) -> Result<()> {
+pub fn run(root: &Path, listen: &str, on_ready: impl FnOnce(std::net::SocketAddr)) -> Result<()> {
     let listener = TcpListener::bind(listen)
         .map_err(|e| Error::Refused(format!("cannot listen on {listen}: {e}")))?;
     if let Ok(addr) = listener.local_addr() {

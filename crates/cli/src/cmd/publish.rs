@@ -10,7 +10,7 @@ use indicatif::BinaryBytes;
 use strata_remote::keys::SigningKey;
 use strata_remote::pull::{self, PullOptions};
 use strata_remote::remotes::{self, Remote};
-use strata_remote::{keys, serve as dev_server, sign as signing, summary as summary_file};
+use strata_remote::{keys, serve, sign, summary};
 use strata_store::Repo;
 
 use crate::args::{
@@ -49,7 +49,7 @@ pub fn keygen(KeygenArgs { output }: &KeygenArgs) -> Result<ExitCode> {
 pub fn sign(repo: &Repo, SignArgs { rev, key }: &SignArgs) -> Result<ExitCode> {
     let key = read_secret_key(key)?;
     let c = repo.resolve_rev(rev)?;
-    signing::sign_commit(repo, &c, &key)?;
+    sign::sign_commit(repo, &c, &key)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -58,7 +58,7 @@ pub fn summary(repo: &Repo, SummaryArgs { update, sign_key }: &SummaryArgs) -> R
         bail!("nothing to do: pass --update to regenerate the summary");
     }
     let key = sign_key.as_deref().map(read_secret_key).transpose()?;
-    let s = summary_file::update(repo, key.as_ref())?;
+    let s = summary::update(repo, key.as_ref())?;
     eprintln!(
         "summary lists {} ref(s){}",
         s.refs.len(),
@@ -172,7 +172,7 @@ pub fn pull(repo: &Repo, a: &PullArgs) -> Result<ExitCode> {
 }
 
 pub fn serve(repo: &Repo, ServeArgs { listen }: &ServeArgs) -> Result<ExitCode> {
-    dev_server::serve(repo.path(), listen, |addr| {
+    serve::run(repo.path(), listen, |addr| {
         eprintln!(
             "serving {} on http://{addr}/ (development server; press Ctrl-C to stop)",
             repo.path().display()
