@@ -68,7 +68,6 @@ impl Repo {
     }
 }
 
-/// Checks out `commit` (or a subpath of it) into `dest`.
 fn checkout(
     repo: &Repo,
     commit: &Checksum,

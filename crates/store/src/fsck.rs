@@ -87,7 +87,6 @@ impl Repo {
     }
 }
 
-/// Verifies the repository; with `delete`, repairs what can be repaired.
 fn fsck(repo: &Repo, delete: bool) -> Result<FsckReport> {
     let _lock = if delete {
         RepoLock::exclusive(repo.path())?

@@ -14,8 +14,6 @@ impl Sysroot {
     }
 }
 
-/// (`A`dded / `M`odified / `D`eleted, path under /etc), sorted by path, for
-/// the booted deployment (or the default one when nothing is booted).
 fn etc_diff(s: &Sysroot) -> Result<Vec<(char, String)>> {
     let id = match s.booted() {
         Some(b) => b,

@@ -21,7 +21,6 @@ impl Sysroot {
     }
 }
 
-/// Returns (the new default, the old default).
 fn rollback(s: &Sysroot) -> Result<(DeploymentId, DeploymentId)> {
     let _lock = strata_store::lock::RepoLock::exclusive(&s.root().join("strata"))?;
     let entries = entries_by_deployment(s)?;

@@ -82,8 +82,6 @@ fn upgrade(
     })
 }
 
-/// Deploys what `refspec` points at (pulled first) and follows it from now
-/// on; `kargs` as in [`DeployOptions`].
 fn switch(
     s: &Sysroot,
     stateroot: &str,
