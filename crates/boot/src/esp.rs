@@ -149,7 +149,7 @@ impl Esp {
                 out.sync_all().io_ctx("fsync", &to)?;
             }
             durable::sync_dir(&tmp)?;
-            strata_store::fault::point("kernel-copied")?;
+            strata_store::fault::point("kernel-copied");
             fs::rename(&tmp, &dest).io_ctx("move into place", &dest)?;
             Ok(durable::sync_dir(&self.kernels_dir())?)
         })();

@@ -6,7 +6,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use strata_store::{Checksum, RepoMode};
 
 /// strata: image-based, atomic OS updates with an OSTree-compatible store.
 ///
@@ -36,6 +37,11 @@ pub struct Cli {
     )]
     pub stateroot: String,
 
+    /// Show more of what happens, on stderr (repeatable: -v info, -vv
+    /// debug, -vvv trace). RUST_LOG, when set, decides instead.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -43,26 +49,23 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum SysrootCommand {
     /// Create the layout: a bare repository, deploy and state folders, the ESP folders.
-    Init {
-        /// Where the EFI system partition is (relative paths are inside the sysroot).
-        #[arg(long, value_name = "DIR")]
-        esp: Option<PathBuf>,
-        /// Kernel arguments that name the root filesystem (e.g. "root=UUID=… rw").
-        #[arg(long, value_name = "ARGS")]
-        root_karg: Option<String>,
-    },
+    Init(SysrootInitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SysrootInitArgs {
+    /// Where the EFI system partition is (relative paths are inside the sysroot).
+    #[arg(long, value_name = "DIR")]
+    pub esp: Option<PathBuf>,
+    /// Kernel arguments that name the root filesystem (e.g. "root=UUID=… rw").
+    #[arg(long, value_name = "ARGS")]
+    pub root_karg: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a repository.
-    Init {
-        /// How objects are stored: bare (real owners, hardlink checkouts; needs
-        /// root), bare-user (owners kept in an xattr) or archive (compressed,
-        /// for serving over HTTP; `archive-z2` is the same).
-        #[arg(long, default_value = "bare")]
-        mode: String,
-    },
+    Init(InitArgs),
     /// Store a directory or tarball as a new commit and move a branch to it.
     ///
     /// Prints the new commit's checksum. The same tree and metadata give the
@@ -71,77 +74,29 @@ pub enum Command {
     /// Example: strata commit --repo repo -b os/stable -s "v1" --tree rootfs/
     Commit(CommitArgs),
     /// Check a commit out into a directory (hardlinks from bare repositories).
-    Checkout {
-        rev: String,
-        dest: PathBuf,
-        /// Check out only this path of the commit.
-        #[arg(long)]
-        subpath: Option<String>,
-        /// Copy files instead of hardlinking them.
-        #[arg(long)]
-        copy: bool,
-        /// Write into an existing, non-empty DEST, replacing what is there.
-        #[arg(long)]
-        union: bool,
-    },
+    Checkout(CheckoutArgs),
     /// Print the checksum a revision names.
-    RevParse { rev: String },
+    RevParse(RevArgs),
     /// Show the history of a commit, newest first.
-    Log { rev: String },
+    Log(RevArgs),
     /// List a directory of a commit (mode, uid, gid, size, path).
-    Ls {
-        rev: String,
-        #[arg(default_value = "/")]
-        path: String,
-        /// List subdirectories too.
-        #[arg(short = 'R', long)]
-        recursive: bool,
-    },
+    Ls(LsArgs),
     /// Print the content of a file in a commit (symlinks inside the commit are followed).
-    Cat { rev: String, path: String },
+    Cat(CatArgs),
     /// Show a commit: checksums, date, subject, body and metadata.
-    Show {
-        rev: String,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Show(ShowArgs),
     /// Show which paths differ between two commits (A added, D deleted, M modified).
-    Diff { from: String, to: String },
+    Diff(DiffArgs),
     /// List refs, or delete one.
-    Refs {
-        /// Delete this ref (the commits stay until `prune`).
-        #[arg(long, value_name = "REF")]
-        delete: Option<String>,
-    },
+    Refs(RefsArgs),
     /// Verify every object's checksum and that every commit is complete.
-    Fsck {
-        /// Remove corrupt objects and mark the commits that needed them partial.
-        #[arg(long)]
-        delete: bool,
-    },
+    Fsck(FsckArgs),
     /// Make an ed25519 key pair: the secret key goes to FILE, the public key to stdout.
-    Keygen {
-        /// Where to write the secret key (created with mode 0600; must not exist).
-        #[arg(long)]
-        output: PathBuf,
-    },
+    Keygen(KeygenArgs),
     /// Sign a commit (adds to its detached metadata).
-    Sign {
-        rev: String,
-        /// The secret key file (from `strata keygen`).
-        #[arg(long)]
-        key: PathBuf,
-    },
+    Sign(SignArgs),
     /// Write the summary file that lists the repository's branches for pulls.
-    Summary {
-        /// Regenerate `summary` (required; there is nothing else to do yet).
-        #[arg(short, long)]
-        update: bool,
-        /// Also write `summary.sig`, signed with this secret key.
-        #[arg(long, value_name = "FILE")]
-        sign_key: Option<PathBuf>,
-    },
+    Summary(SummaryArgs),
     /// Manage remotes.
     #[command(subcommand)]
     Remote(RemoteCommand),
@@ -149,30 +104,9 @@ pub enum Command {
     ///
     /// Only missing objects are fetched; every object is checked against its
     /// checksum, the commit against the remote's keys and its ref binding.
-    Pull {
-        remote: String,
-        #[arg(value_name = "REF")]
-        ref_name: String,
-        /// Also fetch N parent commits.
-        #[arg(long, default_value_t = 0)]
-        depth: u32,
-        /// Pull this commit instead of the ref's newest.
-        #[arg(long, value_name = "CHECKSUM")]
-        commit: Option<String>,
-        /// Accept a commit older than the one we have.
-        #[arg(long)]
-        allow_downgrade: bool,
-        /// Connections to the server, each fetching on its own thread (over
-        /// plain http://, each pipelines up to 16 requests).
-        #[arg(long, default_value_t = 8, value_name = "N")]
-        concurrency: usize,
-    },
+    Pull(PullArgs),
     /// Serve the repository over HTTP for development (use nginx in production).
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: String,
-    },
+    Serve(ServeArgs),
     /// Manage the sysroot.
     #[command(subcommand)]
     Sysroot(SysrootCommand),
@@ -182,77 +116,24 @@ pub enum Command {
     /// /usr/etc, empties /var (recreated at boot by tmpfiles.d), installs
     /// strata and its initramfs hook, and rebuilds the initramfs in the tree.
     /// Then commit it with `strata commit --bootable`.
-    PrepareTree {
-        dir: PathBuf,
-        /// The static strata-prepare-root to install (default: beside this binary,
-        /// as built by scripts/build-prepare-root).
-        #[arg(long, value_name = "FILE")]
-        prepare_root: Option<PathBuf>,
-    },
+    PrepareTree(PrepareTreeArgs),
     /// Install onto a disk (image file or block device): GPT, ESP with
     /// systemd-boot, ext4 root holding the sysroot, and the first deployment.
     ///
     /// Example: strata install --disk vm.img --size 8G --repo repo --ref os/stable
-    Install {
-        /// The disk: an image file (created or resized) or a block device.
-        #[arg(long, conflicts_with = "target_sysroot")]
-        disk: Option<PathBuf>,
-        /// Size of a new image file (e.g. 8G, 512M).
-        #[arg(long, default_value = "8G")]
-        size: String,
-        /// Install into this mounted root filesystem instead of a disk (with --target-esp).
-        #[arg(long, requires = "target_esp", value_name = "DIR")]
-        target_sysroot: Option<PathBuf>,
-        /// The mounted ESP of --target-sysroot.
-        #[arg(long, value_name = "DIR")]
-        target_esp: Option<PathBuf>,
-        /// Kernel arguments naming the root for --target-sysroot (e.g. "root=UUID=… rw").
-        #[arg(long, value_name = "ARGS", default_value = "rw")]
-        root_karg: String,
-        /// Take the commit from this local repository (the global --repo
-        /// works too).
-        #[arg(long)]
-        source_repo: Option<PathBuf>,
-        /// The URL the machine upgrades from, kept as remote `origin`; the
-        /// commit is pulled from it unless --source-repo gives it.
-        #[arg(long)]
-        remote: Option<String>,
-        /// The remote's public key (base64); without it, pulls are unverified.
-        #[arg(long, requires = "remote", value_name = "BASE64")]
-        sign_pubkey: Option<String>,
-        /// The ref to install.
-        #[arg(long = "ref", value_name = "REF")]
-        ref_name: String,
-        /// Kernel arguments (repeatable).
-        #[arg(long = "karg", value_name = "ARG")]
-        kargs: Vec<String>,
-    },
+    Install(InstallArgs),
     /// Deploy a commit (REV, or REMOTE:REF pulled first) as the new default.
     ///
     /// A hardlink checkout with /etc merged from the current deployment, its
     /// kernel copied to the ESP, and a boot entry that makes it the default.
     /// The previous default stays as the rollback target.
-    Deploy {
-        #[arg(value_name = "REV|REMOTE:REF")]
-        target: String,
-        /// Kernel arguments for this deployment (repeatable; default: the current ones).
-        #[arg(long = "karg", value_name = "ARG")]
-        kargs: Vec<String>,
-    },
+    Deploy(DeployArgs),
     /// Show the deployments: booted, default, rollback.
-    Status {
-        /// Print JSON (versioned by its "schema" field).
-        #[arg(long)]
-        json: bool,
-    },
+    Status(StatusArgs),
     /// Pull what the current deployment follows and deploy it if new.
-    Upgrade {
-        /// Only say whether an update is available (still fetches it).
-        #[arg(long)]
-        check: bool,
-    },
+    Upgrade(UpgradeArgs),
     /// Follow another ref (REMOTE:REF) and deploy it.
-    Switch { refspec: String },
+    Switch(SwitchArgs),
     /// Make the previous deployment the default again.
     Rollback,
     /// Remove deployments other than the booted, default and rollback ones,
@@ -261,28 +142,233 @@ pub enum Command {
     /// Show how /etc differs from the deployment's defaults (A/M/D).
     EtcDiff,
     /// Show or change the kernel arguments of the default deployment.
-    Kargs {
-        #[arg(long, value_name = "ARG")]
-        append: Vec<String>,
-        /// Remove KEY (every KEY=…) or exactly KEY=VALUE.
-        #[arg(long, value_name = "ARG")]
-        delete: Vec<String>,
-    },
+    Kargs(KargsArgs),
     /// Remove objects no ref (or commit) reaches.
-    Prune {
-        /// Keep only what refs reach; other commits are removed.
-        #[arg(long)]
-        refs_only: bool,
-        /// Keep at most N parents of each ref's commit (-1: all).
-        #[arg(long, value_name = "N", allow_negative_numbers = true)]
-        depth: Option<i64>,
-        /// Remove commits older than this (like `30d`, `12h`, `2w`), except ref heads.
-        #[arg(long, value_name = "DURATION")]
-        keep_younger_than: Option<String>,
-        /// Only print what would be removed.
-        #[arg(long)]
-        no_prune: bool,
-    },
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// How objects are stored: bare (real owners, hardlink checkouts; needs
+    /// root), bare-user (owners kept in an xattr) or archive (compressed,
+    /// for serving over HTTP; `archive-z2` is the same).
+    // Parsed by RepoMode's FromStr, whose error names the accepted modes.
+    #[arg(long, default_value = "bare")]
+    pub mode: RepoMode,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckoutArgs {
+    pub rev: String,
+    pub dest: PathBuf,
+    /// Check out only this path of the commit.
+    #[arg(long)]
+    pub subpath: Option<String>,
+    /// Copy files instead of hardlinking them.
+    #[arg(long)]
+    pub copy: bool,
+    /// Write into an existing, non-empty DEST, replacing what is there.
+    #[arg(long)]
+    pub union: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RevArgs {
+    pub rev: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    pub rev: String,
+    #[arg(default_value = "/")]
+    pub path: String,
+    /// List subdirectories too.
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    pub rev: String,
+    pub path: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    pub rev: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RefsArgs {
+    /// Delete this ref (the commits stay until `prune`).
+    #[arg(long, value_name = "REF")]
+    pub delete: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FsckArgs {
+    /// Remove corrupt objects and mark the commits that needed them partial.
+    #[arg(long)]
+    pub delete: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write the secret key (created with mode 0600; must not exist).
+    #[arg(long)]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    pub rev: String,
+    /// The secret key file (from `strata keygen`).
+    #[arg(long)]
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Regenerate `summary` (required; there is nothing else to do yet).
+    #[arg(short, long)]
+    pub update: bool,
+    /// Also write `summary.sig`, signed with this secret key.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    pub remote: String,
+    #[arg(value_name = "REF")]
+    pub ref_name: String,
+    /// Also fetch N parent commits.
+    #[arg(long, default_value_t = 0)]
+    pub depth: u32,
+    /// Pull this commit instead of the ref's newest.
+    #[arg(long, value_name = "CHECKSUM")]
+    pub commit: Option<Checksum>,
+    /// Accept a commit older than the one we have.
+    #[arg(long)]
+    pub allow_downgrade: bool,
+    /// Connections to the server, each fetching on its own thread (over
+    /// plain http://, each pipelines up to 16 requests).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PrepareTreeArgs {
+    pub dir: PathBuf,
+    /// The static strata-prepare-root to install (default: beside this binary,
+    /// as built by scripts/build-prepare-root).
+    #[arg(long, value_name = "FILE")]
+    pub prepare_root: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// The disk: an image file (created or resized) or a block device.
+    #[arg(long, conflicts_with = "target_sysroot")]
+    pub disk: Option<PathBuf>,
+    /// Size of a new image file (e.g. 8G, 512M).
+    #[arg(long, default_value = "8G", value_parser = parse_size)]
+    pub size: u64,
+    /// Install into this mounted root filesystem instead of a disk (with --target-esp).
+    #[arg(long, requires = "target_esp", value_name = "DIR")]
+    pub target_sysroot: Option<PathBuf>,
+    /// The mounted ESP of --target-sysroot.
+    #[arg(long, value_name = "DIR")]
+    pub target_esp: Option<PathBuf>,
+    /// Kernel arguments naming the root for --target-sysroot (e.g. "root=UUID=… rw").
+    #[arg(long, value_name = "ARGS", default_value = "rw")]
+    pub root_karg: String,
+    /// Take the commit from this local repository (the global --repo
+    /// works too).
+    #[arg(long)]
+    pub source_repo: Option<PathBuf>,
+    /// The URL the machine upgrades from, kept as remote `origin`; the
+    /// commit is pulled from it unless --source-repo gives it.
+    #[arg(long)]
+    pub remote: Option<String>,
+    /// The remote's public key (base64); without it, pulls are unverified.
+    #[arg(long, requires = "remote", value_name = "BASE64")]
+    pub sign_pubkey: Option<String>,
+    /// The ref to install.
+    #[arg(long = "ref", value_name = "REF")]
+    pub ref_name: String,
+    /// Kernel arguments (repeatable).
+    #[arg(long = "karg", value_name = "ARG")]
+    pub kargs: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[arg(value_name = "REV|REMOTE:REF")]
+    pub target: String,
+    /// Kernel arguments for this deployment (repeatable; default: the current ones).
+    #[arg(long = "karg", value_name = "ARG")]
+    pub kargs: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON (versioned by its "schema" field).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// Only say whether an update is available (still fetches it).
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SwitchArgs {
+    pub refspec: String,
+}
+
+#[derive(Debug, Args)]
+pub struct KargsArgs {
+    #[arg(long, value_name = "ARG")]
+    pub append: Vec<String>,
+    /// Remove KEY (every KEY=…) or exactly KEY=VALUE.
+    #[arg(long, value_name = "ARG")]
+    pub delete: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Keep only what refs reach; other commits are removed.
+    #[arg(long)]
+    pub refs_only: bool,
+    /// Keep at most N parents of each ref's commit (-1: all).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub depth: Option<i64>,
+    /// Remove commits older than this (like `30d`, `12h`, `2w`), except ref heads.
+    #[arg(long, value_name = "DURATION")]
+    pub keep_younger_than: Option<String>,
+    /// Only print what would be removed.
+    #[arg(long)]
+    pub no_prune: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -290,34 +376,45 @@ pub enum RemoteCommand {
     /// Add a remote. Signature verification is on unless --no-sign-verify.
     ///
     /// Example: strata remote add origin https://updates.example.com/repo --sign-pubkey BASE64
-    Add {
-        name: String,
-        /// http://, https:// or file:// URL of an archive repository.
-        url: String,
-        /// A trusted ed25519 public key (base64, as `strata keygen` prints).
-        #[arg(long, value_name = "BASE64")]
-        sign_pubkey: Option<String>,
-        /// A file of trusted public keys, one base64 key per line.
-        #[arg(long, value_name = "FILE")]
-        sign_pubkey_file: Option<PathBuf>,
-        /// A file of revoked public keys: signatures by them are refused.
-        #[arg(long, value_name = "FILE")]
-        sign_revoked_file: Option<PathBuf>,
-        /// Accept unsigned commits from this remote (not recommended).
-        #[arg(long, conflicts_with_all = ["sign_pubkey", "sign_pubkey_file"])]
-        no_sign_verify: bool,
-    },
+    Add(RemoteAddArgs),
     /// List remotes (name and URL).
-    List {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    List(RemoteListArgs),
     /// Delete a remote (refs pulled from it stay until deleted).
-    Delete { name: String },
+    Delete(RemoteDeleteArgs),
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Args)]
+pub struct RemoteAddArgs {
+    pub name: String,
+    /// http://, https:// or file:// URL of an archive repository.
+    pub url: String,
+    /// A trusted ed25519 public key (base64, as `strata keygen` prints).
+    #[arg(long, value_name = "BASE64")]
+    pub sign_pubkey: Option<String>,
+    /// A file of trusted public keys, one base64 key per line.
+    #[arg(long, value_name = "FILE")]
+    pub sign_pubkey_file: Option<PathBuf>,
+    /// A file of revoked public keys: signatures by them are refused.
+    #[arg(long, value_name = "FILE")]
+    pub sign_revoked_file: Option<PathBuf>,
+    /// Accept unsigned commits from this remote (not recommended).
+    #[arg(long, conflicts_with_all = ["sign_pubkey", "sign_pubkey_file"])]
+    pub no_sign_verify: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteListArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteDeleteArgs {
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
 pub struct CommitArgs {
     /// The branch to move to the new commit.
     #[arg(short, long)]
@@ -356,4 +453,21 @@ pub struct CommitArgs {
     /// Sign the new commit with this secret key file.
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
+}
+
+/// Parses `8G`, `512M`, `1T` or plain bytes.
+fn parse_size(s: &str) -> anyhow::Result<u64> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("invalid size {s:?}: expected a number with K, M, G or T"))?;
+    let mult: u64 = match unit {
+        "" => 1,
+        "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        "T" | "TiB" => 1 << 40,
+        _ => anyhow::bail!("invalid size {s:?}: expected a number with K, M, G or T"),
+    };
+    Ok(n * mult)
 }

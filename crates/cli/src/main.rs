@@ -2,6 +2,7 @@
 
 mod args;
 mod cmd;
+mod logging;
 mod progress;
 mod time;
 
@@ -9,6 +10,7 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = args::Cli::parse();
+    logging::init(cli.verbose);
     raise_file_limit();
     match cmd::run(cli) {
         Ok(code) => code,

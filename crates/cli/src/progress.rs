@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use strata_remote::progress::{Progress, PullProgress};
+use tracing_subscriber::filter::LevelFilter;
 
 pub struct Bar {
     bar: Option<indicatif::ProgressBar>,
@@ -12,9 +13,13 @@ pub struct Bar {
 }
 
 impl Bar {
-    /// A bar when stderr is a terminal, silence otherwise.
+    /// A bar when stderr is a terminal, silence otherwise. Also silence
+    /// when info logs are on (-v): log lines and a bar redrawn over them
+    /// would garble each other, and the logs say what happens.
     pub fn on_terminal() -> Self {
-        let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+        let logging = LevelFilter::current() >= LevelFilter::INFO;
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let bar = (terminal && !logging).then(|| {
             let b = indicatif::ProgressBar::new(0);
             b.set_style(
                 indicatif::ProgressStyle::with_template(
@@ -51,19 +56,8 @@ impl Progress for Bar {
         bar.set_position(p.fetched);
         bar.set_message(format!(
             "{} received{}",
-            human_bytes(p.bytes),
+            indicatif::BinaryBytes(p.bytes),
             if p.walk_done { "" } else { ", scanning" }
         ));
     }
-}
-
-pub fn human_bytes(n: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    format!("{v:.1} {}", units[i])
 }

@@ -319,3 +319,63 @@ fn io_error_names_path_and_cause_once() {
         "{r:#?}"
     );
 }
+
+/// `-v` shows on stderr what `--skip-special` left out; stdout stays the
+/// checksum alone, with or without it, so scripts can capture it.
+#[test]
+fn verbose_commit_says_what_it_skipped() {
+    let tmp = tempdir();
+    let tree = tmp.path().join("tree");
+    write_files(&tree, &[("kept", "kept\n")]);
+    let fifo = tree.join("pipe");
+    run(std::process::Command::new("mkfifo").arg(&fifo)).ok();
+    let repo = tmp.path().join("repo");
+    init(&repo, "bare-user");
+    let commit_with = |extra: &[&str]| {
+        let mut cmd = strata_cmd(commit_args(&repo, "main", "--tree", &tree, extra));
+        run(cmd.env_remove("RUST_LOG")).ok()
+    };
+
+    // No parent, so both runs make the same commit.
+    let quiet = commit_with(&["--skip-special", "--parent", "none"]);
+    assert_eq!(quiet.stdout, format!("{}\n", quiet.line()), "{quiet:#?}");
+    assert_eq!(quiet.line().len(), 64, "{quiet:#?}");
+    assert!(!quiet.stderr.contains("skipping"), "{quiet:#?}");
+
+    let verbose = commit_with(&["--skip-special", "--parent", "none", "-v"]);
+    assert_eq!(verbose.stdout, quiet.stdout, "{verbose:#?}");
+    assert!(
+        verbose.stderr.contains("skipping special file")
+            && verbose.stderr.contains(&fifo.display().to_string()),
+        "{verbose:#?}"
+    );
+}
+
+/// `pull -v` says on stderr why it asks again; without -v only the error
+/// is printed.
+#[test]
+fn verbose_pull_shows_retries() {
+    let tmp = tempdir();
+    let repo = tmp.path().join("repo");
+    init(&repo, "bare-user");
+    // A port nothing listens on: every attempt is refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("http://127.0.0.1:{port}/repo");
+    on(&repo, ["remote", "add", "gone", &url, "--no-sign-verify"]).ok();
+    let pull = |extra: &[&str]| {
+        let mut cmd = strata_cmd(["--repo".as_ref(), repo.as_os_str()]);
+        cmd.args(["pull", "gone", "main"]).args(extra);
+        run(cmd.env_remove("RUST_LOG")).failed()
+    };
+
+    let quiet = pull(&[]);
+    assert!(!quiet.stderr.contains("retrying"), "{quiet:#?}");
+    let verbose = pull(&["-v"]);
+    assert!(
+        verbose.stderr.contains("retrying") && verbose.stderr.contains("attempt=1"),
+        "{verbose:#?}"
+    );
+}

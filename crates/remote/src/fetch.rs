@@ -255,7 +255,7 @@ impl Fetcher {
                 }
                 Err(Attempt::Final(e)) => return Err(e),
                 Err(Attempt::Transient(why)) => {
-                    tracing::debug!(url = %self.url_of(rel), attempt, %why, "retrying");
+                    tracing::info!(url = %self.url_of(rel), attempt, %why, "retrying");
                     last = why;
                     if attempt < ATTEMPTS {
                         std::thread::sleep(delay);
@@ -579,7 +579,7 @@ mod tests {
         let root = dir.path().to_owned();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            crate::serve::serve(&root, "127.0.0.1:0", |a| {
+            crate::serve::run(&root, "127.0.0.1:0", |a| {
                 let _ = tx.send(a);
             })
         });

@@ -4,7 +4,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use ed25519_dalek::{SigningKey, VerifyingKey};
+/// The key types of this API, re-exported so users need not depend on
+/// ed25519-dalek themselves (and cannot pick a mismatched version).
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
 
 use crate::error::{Error, Result};
 

@@ -80,7 +80,8 @@ struct Puller<'a> {
     last_flush_ms: AtomicU64,
 }
 
-pub fn pull(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<PullReport> {
+/// Pulls what `opts` names into `repo` (see the module docs).
+pub fn run(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<PullReport> {
     let remote = remotes::get(repo, &opts.remote)?;
     let local_ref = RefName::parse(&format!("{}:{}", opts.remote, opts.ref_name))?;
     let keys = if remote.sign_verify {

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 /// Serves `root` on `listen` (e.g. `127.0.0.1:8080`) until the process ends.
 /// `on_ready` receives the bound address (useful with port 0). One thread
 /// per connection; connections are kept alive between requests.
-pub fn serve(root: &Path, listen: &str, on_ready: impl FnOnce(std::net::SocketAddr)) -> Result<()> {
+pub fn run(root: &Path, listen: &str, on_ready: impl FnOnce(std::net::SocketAddr)) -> Result<()> {
     let listener = TcpListener::bind(listen).map_err(|source| Error::Io {
         action: "listen on",
         path: listen.into(),
@@ -223,7 +223,7 @@ mod tests {
         let root = dir.path().to_owned();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let _ = serve(&root, "127.0.0.1:0", |addr| {
+            let _ = run(&root, "127.0.0.1:0", |addr| {
                 let _ = tx.send(addr);
             });
         });

@@ -10,10 +10,9 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::SigningKey;
 use strata_remote::keys::{format_public, generate};
 use strata_remote::progress::Silent;
-use strata_remote::pull::{PullOptions, PullReport, pull};
+use strata_remote::pull::{PullOptions, PullReport};
 use strata_remote::remotes::{Remote, add};
 use strata_remote::{Error, sign, summary};
-use strata_store::fsck::fsck;
 use strata_store::test_util::{SMALL_TREE, repo_with_tree};
 use strata_store::{Checksum, ObjectType, RefName, Repo, RepoMode};
 
@@ -40,7 +39,7 @@ fn publish(sign_commit: bool) -> Published {
     let root = server.path().to_owned();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        strata_remote::serve::serve(&root, "127.0.0.1:0", |addr| {
+        strata_remote::serve::run(&root, "127.0.0.1:0", |addr| {
             let _ = tx.send(addr);
         })
     });
@@ -79,7 +78,7 @@ fn pull_main(repo: &Repo) -> Result<PullReport, Error> {
         allow_downgrade: false,
         concurrency: 2,
     };
-    pull(repo, &opts, &Silent)
+    strata_remote::pull::run(repo, &opts, &Silent)
 }
 
 fn origin_main(repo: &Repo) -> Option<Checksum> {
@@ -111,7 +110,7 @@ fn a_signed_commit_is_verified_and_pulled_whole() {
     );
     assert_eq!(origin_main(&repo), Some(p.commit));
     assert!(!repo.is_partial(&p.commit));
-    assert!(fsck(&repo, false).expect("fsck").is_clean());
+    assert!(repo.fsck(false).expect("fsck").is_clean());
     assert_eq!(content_objects(&repo), SMALL_TREE.len());
 
     let again = pull_main(&repo).expect("pull again");
@@ -173,5 +172,5 @@ fn an_interrupted_pull_completes_when_run_again() {
     assert_eq!(report.commit, p.commit);
     assert_eq!(origin_main(&repo), Some(p.commit));
     assert!(!repo.is_partial(&p.commit));
-    assert!(fsck(&repo, false).expect("fsck").is_clean());
+    assert!(repo.fsck(false).expect("fsck").is_clean());
 }

@@ -56,8 +56,19 @@ enum Node {
     File(String, Checksum),
 }
 
-/// Checks out `commit` (or a subpath of it) into `dest`.
-pub fn checkout(
+impl Repo {
+    /// Checks out `commit` (or a subpath of it) into `dest`.
+    pub fn checkout(
+        &self,
+        commit: &Checksum,
+        dest: &Path,
+        opts: &CheckoutOptions,
+    ) -> Result<CheckoutStats> {
+        checkout(self, commit, dest, opts)
+    }
+}
+
+fn checkout(
     repo: &Repo,
     commit: &Checksum,
     dest: &Path,

@@ -80,8 +80,14 @@ fn verify(repo: &Repo, (c, kind): &ObjectName) -> Result<Result<(), String>> {
     Ok(parsed.map_err(|e| e.to_string()))
 }
 
-/// Verifies the repository; with `delete`, repairs what can be repaired.
-pub fn fsck(repo: &Repo, delete: bool) -> Result<FsckReport> {
+impl Repo {
+    /// Verifies the repository; with `delete`, repairs what can be repaired.
+    pub fn fsck(&self, delete: bool) -> Result<FsckReport> {
+        fsck(self, delete)
+    }
+}
+
+fn fsck(repo: &Repo, delete: bool) -> Result<FsckReport> {
     let _lock = if delete {
         RepoLock::exclusive(repo.path())?
     } else {

@@ -37,7 +37,14 @@ pub struct PruneReport {
     pub bytes_freed: u64,
 }
 
-pub fn prune(repo: &Repo, opts: &PruneOptions) -> Result<PruneReport> {
+impl Repo {
+    /// Removes the objects that `opts` does not keep (see the module docs).
+    pub fn prune(&self, opts: &PruneOptions) -> Result<PruneReport> {
+        prune(self, opts)
+    }
+}
+
+fn prune(repo: &Repo, opts: &PruneOptions) -> Result<PruneReport> {
     let _lock = RepoLock::exclusive(repo.path())?;
     let objects = repo.list_objects()?;
     let heads: HashSet<Checksum> = repo.list_refs()?.into_iter().map(|(_, c)| c).collect();

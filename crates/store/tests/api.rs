@@ -12,9 +12,8 @@ mod test_util;
 
 use std::fs;
 
-use strata_store::checkout::{CheckoutOptions, checkout};
-use strata_store::fsck::fsck;
-use strata_store::prune::{PruneOptions, prune};
+use strata_store::checkout::CheckoutOptions;
+use strata_store::prune::PruneOptions;
 use strata_store::write::Transaction;
 use strata_store::{FileHeader, ObjectType, RefName, Repo, RepoMode};
 use test_util::{SMALL_TREE, commit_dir, repo_with_tree, write_files};
@@ -68,7 +67,9 @@ fn a_commit_checks_out_as_the_tree_it_was_made_from() {
         let main = RefName::parse("main").expect("ref");
         assert_eq!(repo.read_ref(&main).expect("read ref"), Some(commit));
         let dest = tmp.path().join("out");
-        let stats = checkout(&repo, &commit, &dest, &CheckoutOptions::default()).expect("checkout");
+        let stats = repo
+            .checkout(&commit, &dest, &CheckoutOptions::default())
+            .expect("checkout");
         assert_eq!(stats.files, 2, "{mode:?}");
         for (path, content) in SMALL_TREE {
             assert_eq!(
@@ -91,7 +92,7 @@ fn a_commit_checks_out_as_the_tree_it_was_made_from() {
 fn fsck_names_a_corrupt_object() {
     let tmp = tempdir();
     let (repo, _) = repo_with_tree(tmp.path(), RepoMode::Archive, SMALL_TREE);
-    assert!(fsck(&repo, false).expect("fsck").is_clean());
+    assert!(repo.fsck(false).expect("fsck").is_clean());
     let file = repo
         .list_objects()
         .expect("list")
@@ -105,7 +106,7 @@ fn fsck_names_a_corrupt_object() {
     fs::remove_file(&path).expect("remove the read-only object");
     fs::write(&path, data).expect("write it back altered");
 
-    let report = fsck(&repo, false).expect("fsck");
+    let report = repo.fsck(false).expect("fsck");
     assert!(!report.is_clean());
     let corrupt: Vec<_> = report.corrupt.iter().map(|p| p.object).collect();
     assert_eq!(corrupt, [file], "{report:?}");
@@ -125,29 +126,26 @@ fn prune_to_depth_zero_keeps_only_the_heads() {
         dry_run: true,
         ..PruneOptions::default()
     };
-    let report = prune(&repo, &dry).expect("dry run");
+    let report = repo.prune(&dry).expect("dry run");
     assert_eq!(report.commits_deleted, 1);
     assert!(
         repo.has_object(&first, ObjectType::Commit),
         "a dry run deletes nothing"
     );
 
-    let report = prune(
-        &repo,
-        &PruneOptions {
+    let report = repo
+        .prune(&PruneOptions {
             dry_run: false,
             ..dry
-        },
-    )
-    .expect("prune");
+        })
+        .expect("prune");
     assert_eq!(report.commits_deleted, 1);
     // The old hello.txt content and the old root dirtree go with it.
     assert!(report.objects_deleted >= 3, "{report:?}");
     assert!(!repo.has_object(&first, ObjectType::Commit));
     assert!(repo.has_object(&second, ObjectType::Commit));
-    assert!(fsck(&repo, false).expect("fsck").is_clean());
-    checkout(
-        &repo,
+    assert!(repo.fsck(false).expect("fsck").is_clean());
+    repo.checkout(
         &second,
         &tmp.path().join("out"),
         &CheckoutOptions::default(),

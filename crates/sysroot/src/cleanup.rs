@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::fs;
 
 use strata_store::error::IoContext;
-use strata_store::prune::{PruneOptions, prune};
+use strata_store::prune::PruneOptions;
 use strata_store::{RefName, fault};
 
 use crate::deployment::DeploymentId;
@@ -30,7 +30,14 @@ pub struct CleanupReport {
     pub bytes_freed: u64,
 }
 
-pub fn cleanup(s: &Sysroot) -> Result<CleanupReport> {
+impl Sysroot {
+    /// Removes what nothing keeps (see the module docs).
+    pub fn cleanup(&self) -> Result<CleanupReport> {
+        cleanup(self)
+    }
+}
+
+fn cleanup(s: &Sysroot) -> Result<CleanupReport> {
     let _lock = strata_store::lock::RepoLock::exclusive(&s.root().join("strata"))?;
     let mut report = CleanupReport::default();
     let kept_entries = entries_by_deployment(s)?;
@@ -53,7 +60,7 @@ pub fn cleanup(s: &Sysroot) -> Result<CleanupReport> {
             report.entries_removed += 1;
         }
     }
-    fault::point("cleanup-entries-removed")?;
+    fault::point("cleanup-entries-removed");
 
     for id in s.deployments_on_disk()? {
         if keep.contains(&id) {
@@ -67,7 +74,7 @@ pub fn cleanup(s: &Sysroot) -> Result<CleanupReport> {
         let path = s.deployment_path(&id);
         fs::remove_dir_all(&path).io_ctx("remove deployment", &path)?;
         report.deployments_removed.push(id);
-        fault::point("cleanup-deployment-removed")?;
+        fault::point("cleanup-deployment-removed");
     }
     // Staging directories of deploys that died (the lock excludes live
     // ones), and the origins and refs they wrote for a deployment that
@@ -122,15 +129,12 @@ pub fn cleanup(s: &Sysroot) -> Result<CleanupReport> {
         }
     }
     // Objects: what the kept deployments' refs and the remotes' refs need.
-    let pruned = prune(
-        s.repo(),
-        &PruneOptions {
-            refs_only: true,
-            depth: Some(0),
-            older_than: None,
-            dry_run: false,
-        },
-    )?;
+    let pruned = s.repo().prune(&PruneOptions {
+        refs_only: true,
+        depth: Some(0),
+        older_than: None,
+        dry_run: false,
+    })?;
     report.objects_removed = pruned.objects_deleted;
     report.bytes_freed = pruned.bytes_freed;
     Ok(report)

@@ -27,7 +27,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use strata_boot::Entry;
 use strata_boot::bls::EntryName;
-use strata_store::checkout::{CheckoutOptions, checkout};
+use strata_store::checkout::CheckoutOptions;
 use strata_store::error::IoContext;
 use strata_store::tree::Entry as TreeEntry;
 use strata_store::{Checksum, ObjectType, RefName, durable, fault};
@@ -154,7 +154,15 @@ fn pretty_name(deployment: &Path) -> String {
     "Linux".to_owned()
 }
 
-pub fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<DeployReport> {
+impl Sysroot {
+    /// Deploys `commit` as the new default, in the order the module docs
+    /// give.
+    pub fn deploy(&self, commit: &Checksum, opts: &DeployOptions) -> Result<DeployReport> {
+        deploy(self, commit, opts)
+    }
+}
+
+fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<DeployReport> {
     validate_stateroot(&opts.stateroot).map_err(Error::Refused)?;
     let _lock = strata_store::lock::RepoLock::exclusive(&s.root().join("strata"))?;
     // Before anything is written: see `Syncer`.
@@ -225,8 +233,9 @@ pub fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<De
         durable::unique_suffix()
     ));
     let result = (|| -> Result<Option<Plan>> {
-        checkout(s.repo(), commit, &staging, &CheckoutOptions::default())?;
-        fault::point("deploy-checked-out")?;
+        s.repo()
+            .checkout(commit, &staging, &CheckoutOptions::default())?;
+        fault::point("deploy-checked-out");
         // 3. /etc: the new defaults, then the machine's changes.
         let etc = staging.join("etc");
         let usr_etc = staging.join("usr/etc");
@@ -253,7 +262,7 @@ pub fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<De
             }
             None => None,
         };
-        fault::point("etc-merged")?;
+        fault::point("etc-merged");
         Ok(merge)
     })();
     let merge = match result {
@@ -287,11 +296,11 @@ pub fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<De
     let final_path = s.deployment_path(&id);
     fs::rename(&staging, &final_path).io_ctx("move deployment into place", &final_path)?;
     durable::sync_dir(&deploy_dir)?;
-    fault::point("deployment-in-place")?;
+    fault::point("deployment-in-place");
 
     // 6. Kernel.
     let (linux, initrd) = s.esp().install_kernel(&kernel_dir, &vmlinuz, &initramfs)?;
-    fault::point("kernel-installed")?;
+    fault::point("kernel-installed");
 
     // 7. The switch.
     let title = format!(
@@ -315,7 +324,7 @@ pub fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<De
         counter: None,
     };
     s.esp().write_entry(&name, &entry)?;
-    fault::point("entry-written")?;
+    fault::point("entry-written");
     Ok(DeployReport {
         id,
         generation: next_generation,

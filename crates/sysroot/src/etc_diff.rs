@@ -6,9 +6,15 @@ use crate::etc_tree;
 use crate::status::entries_by_deployment;
 use crate::sysroot::Sysroot;
 
-/// (`A`dded / `M`odified / `D`eleted, path under /etc), sorted by path, for
-/// the booted deployment (or the default one when nothing is booted).
-pub fn etc_diff(s: &Sysroot) -> Result<Vec<(char, String)>> {
+impl Sysroot {
+    /// (`A`dded / `M`odified / `D`eleted, path under /etc), sorted by path,
+    /// for the booted deployment (or the default one when nothing is booted).
+    pub fn etc_diff(&self) -> Result<Vec<(char, String)>> {
+        etc_diff(self)
+    }
+}
+
+fn etc_diff(s: &Sysroot) -> Result<Vec<(char, String)>> {
     let id = match s.booted() {
         Some(b) => b,
         None => entries_by_deployment(s)?

@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 
 use strata_boot::disk::{self, Mounted};
 use strata_remote::progress::Progress;
-use strata_remote::pull::{PullOptions, pull};
+use strata_remote::pull::{self, PullOptions};
 use strata_remote::remotes::{self, Remote};
 use strata_store::copy::copy_commit;
 use strata_store::error::IoContext;
 use strata_store::{Checksum, RefName, Repo};
 
-use crate::deploy::{DeployOptions, DeployReport, deploy};
+use crate::deploy::{DeployOptions, DeployReport};
 use crate::error::{Error, Result};
 use crate::sysroot::Sysroot;
 
@@ -100,8 +100,7 @@ pub fn install_into(
         )));
     }
     s.esp().install_systemd_boot(boot)?;
-    let report = deploy(
-        &s,
+    let report = s.deploy(
         &commit,
         &DeployOptions {
             stateroot: opts.stateroot.clone(),
@@ -154,7 +153,7 @@ fn fetch(
             Ok((commit, refspec))
         }
         (None, Some(_)) => {
-            let r = pull(
+            let r = pull::run(
                 s.repo(),
                 &PullOptions {
                     remote: "origin".into(),

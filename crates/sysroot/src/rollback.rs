@@ -13,8 +13,15 @@ use crate::error::{Error, Result};
 use crate::status::entries_by_deployment;
 use crate::sysroot::Sysroot;
 
-/// Returns (the new default, the old default).
-pub fn rollback(s: &Sysroot) -> Result<(DeploymentId, DeploymentId)> {
+impl Sysroot {
+    /// Makes the previous deployment the default again; returns (the new
+    /// default, the old default).
+    pub fn rollback(&self) -> Result<(DeploymentId, DeploymentId)> {
+        rollback(self)
+    }
+}
+
+fn rollback(s: &Sysroot) -> Result<(DeploymentId, DeploymentId)> {
     let _lock = strata_store::lock::RepoLock::exclusive(&s.root().join("strata"))?;
     let entries = entries_by_deployment(s)?;
     let [(current, ..), (target, target_name, target_entry), ..] = entries.as_slice() else {
@@ -42,7 +49,7 @@ pub fn rollback(s: &Sysroot) -> Result<(DeploymentId, DeploymentId)> {
         counter: None,
     };
     s.esp().write_entry(&name, &entry)?;
-    fault::point("rollback-entry-written")?;
+    fault::point("rollback-entry-written");
     s.esp().remove_entry(target_name)?;
     Ok((target.clone(), current.clone()))
 }

@@ -59,7 +59,14 @@ pub fn entries_by_deployment(s: &Sysroot) -> Result<Vec<(DeploymentId, EntryName
     Ok(out)
 }
 
-pub fn status(s: &Sysroot) -> Result<Status> {
+impl Sysroot {
+    /// The deployments, default first, with what each is and follows.
+    pub fn status(&self) -> Result<Status> {
+        status(self)
+    }
+}
+
+fn status(s: &Sysroot) -> Result<Status> {
     let booted = s.booted();
     let mut ids: Vec<(DeploymentId, Option<u64>)> = entries_by_deployment(s)?
         .into_iter()

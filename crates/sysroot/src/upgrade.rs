@@ -1,11 +1,12 @@
 //! Following the origin: `upgrade` pulls what the default deployment's
-//! refspec points at now and deploys it; `switch` changes the refspec.
+//! refspec points at now and deploys it; `switch` changes the refspec;
+//! [`Sysroot::deploy_target`] decides what a deployed target follows.
 
 use strata_remote::progress::Progress;
-use strata_remote::pull::{PullOptions, pull};
+use strata_remote::pull::{self, PullOptions};
 use strata_store::{Checksum, RefName};
 
-use crate::deploy::{DeployOptions, DeployReport, deploy};
+use crate::deploy::{DeployOptions, DeployReport};
 use crate::error::{Error, Result};
 use crate::status::entries_by_deployment;
 use crate::sysroot::Sysroot;
@@ -37,13 +38,13 @@ fn fetch(s: &Sysroot, refspec: &str, progress: &dyn Progress) -> Result<Checksum
                 allow_downgrade: false,
                 concurrency: 8,
             };
-            Ok(pull(s.repo(), &opts, progress)?.commit)
+            Ok(pull::run(s.repo(), &opts, progress)?.commit)
         }
         None => Ok(s.repo().resolve_rev(&r.name)?),
     }
 }
 
-pub fn upgrade(
+fn upgrade(
     s: &Sysroot,
     stateroot: &str,
     check_only: bool,
@@ -67,8 +68,7 @@ pub fn upgrade(
             to: new,
         });
     }
-    let report = deploy(
-        s,
+    let report = s.deploy(
         &new,
         &DeployOptions {
             stateroot: stateroot.to_owned(),
@@ -82,9 +82,7 @@ pub fn upgrade(
     })
 }
 
-/// Deploys what `refspec` points at (pulled first) and follows it from now
-/// on; `kargs` as in [`DeployOptions`].
-pub fn switch(
+fn switch(
     s: &Sysroot,
     stateroot: &str,
     refspec: &str,
@@ -92,8 +90,7 @@ pub fn switch(
     progress: &dyn Progress,
 ) -> Result<DeployReport> {
     let new = fetch(s, refspec, progress)?;
-    deploy(
-        s,
+    s.deploy(
         &new,
         &DeployOptions {
             stateroot: stateroot.to_owned(),
@@ -101,4 +98,87 @@ pub fn switch(
             kargs,
         },
     )
+}
+
+impl Sysroot {
+    /// Pulls what the current deployment follows and deploys it if new;
+    /// with `check_only`, only says whether there is something new.
+    pub fn upgrade(
+        &self,
+        stateroot: &str,
+        check_only: bool,
+        progress: &dyn Progress,
+    ) -> Result<UpgradeOutcome> {
+        upgrade(self, stateroot, check_only, progress)
+    }
+
+    /// Deploys what `refspec` points at (pulled first) and follows it from
+    /// now on; `kargs` as in [`DeployOptions`].
+    pub fn switch(
+        &self,
+        stateroot: &str,
+        refspec: &str,
+        kargs: Option<Vec<String>>,
+        progress: &dyn Progress,
+    ) -> Result<DeployReport> {
+        switch(self, stateroot, refspec, kargs, progress)
+    }
+
+    /// Deploys `target` as the new default. `REMOTE:REF` of a configured
+    /// remote is pulled first and followed from now on, as
+    /// [`Sysroot::switch`] does; any other target is a revision of the
+    /// local repository, followed by upgrades when it is a ref name and not
+    /// when it is a checksum. `kargs` as in [`DeployOptions`].
+    pub fn deploy_target(
+        &self,
+        stateroot: &str,
+        target: &str,
+        kargs: Option<Vec<String>>,
+        progress: &dyn Progress,
+    ) -> Result<DeployReport> {
+        if let Some((remote, _)) = target.split_once(':')
+            && strata_remote::remotes::get(self.repo(), remote).is_ok()
+        {
+            return self.switch(stateroot, target, kargs, progress);
+        }
+        let commit = self.repo().resolve_rev(target)?;
+        self.deploy(
+            &commit,
+            &DeployOptions {
+                stateroot: stateroot.to_owned(),
+                refspec: followed_ref(target),
+                kargs,
+            },
+        )
+    }
+}
+
+/// What a deployment of the local revision `rev` follows: a ref name is
+/// followed by upgrades; a full checksum, or a revision that is no ref name
+/// (`main^`), is not.
+fn followed_ref(rev: &str) -> Option<String> {
+    RefName::parse(rev)
+        .ok()
+        .filter(|_| Checksum::from_hex(rev).is_err())
+        .map(|r| r.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_are_followed_checksums_are_not() {
+        let checksum = "ab".repeat(32);
+        let cases = [
+            ("os/stable", Some("os/stable")),
+            ("main", Some("main")),
+            ("origin:os/stable", Some("origin:os/stable")),
+            (checksum.as_str(), None),
+            ("main^", None),
+        ];
+        for (rev, followed) in cases {
+            assert_eq!(followed_ref(rev).as_deref(), followed, "{rev}");
+        }
+    }
 }

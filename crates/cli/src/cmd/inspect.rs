@@ -10,9 +10,10 @@ use strata_store::gvariant::Value;
 use strata_store::tree::{Entry, Listed};
 use strata_store::{Checksum, Commit, RefName, Repo};
 
+use crate::args::{CatArgs, DiffArgs, LsArgs, RefsArgs, RevArgs, ShowArgs};
 use crate::time::{format_human, format_rfc3339};
 
-pub fn rev_parse(repo: &Repo, rev: &str) -> Result<ExitCode> {
+pub fn rev_parse(repo: &Repo, RevArgs { rev }: &RevArgs) -> Result<ExitCode> {
     println!("{}", repo.resolve_rev(rev)?);
     Ok(ExitCode::SUCCESS)
 }
@@ -42,7 +43,7 @@ fn print_commit(out: &mut impl Write, checksum: &Checksum, c: &Commit) -> std::i
     writeln!(out)
 }
 
-pub fn log(repo: &Repo, rev: &str) -> Result<ExitCode> {
+pub fn log(repo: &Repo, RevArgs { rev }: &RevArgs) -> Result<ExitCode> {
     let mut cur = Some(repo.resolve_rev(rev)?);
     let mut out = std::io::stdout().lock();
     while let Some(c) = cur {
@@ -66,10 +67,17 @@ fn mode_string(mode: u32) -> String {
     format!("{kind}{:05o}", mode & 0o7777)
 }
 
-pub fn ls(repo: &Repo, rev: &str, path: &str, recursive: bool) -> Result<ExitCode> {
+pub fn ls(
+    repo: &Repo,
+    LsArgs {
+        rev,
+        path,
+        recursive,
+    }: &LsArgs,
+) -> Result<ExitCode> {
     let c = repo.resolve_rev(rev)?;
     let mut out = std::io::stdout().lock();
-    for item in repo.list(&c, path, recursive)? {
+    for item in repo.list(&c, path, *recursive)? {
         match item {
             Listed::Dir { path, meta } => writeln!(
                 out,
@@ -98,7 +106,7 @@ pub fn ls(repo: &Repo, rev: &str, path: &str, recursive: bool) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn cat(repo: &Repo, rev: &str, path: &str) -> Result<ExitCode> {
+pub fn cat(repo: &Repo, CatArgs { rev, path }: &CatArgs) -> Result<ExitCode> {
     let c = repo.resolve_rev(rev)?;
     let (entry, canonical) = repo.resolve(&c, path)?;
     let Entry::File(f) = entry else {
@@ -143,10 +151,10 @@ fn value_json(v: &Value) -> serde_json::Value {
     }
 }
 
-pub fn show(repo: &Repo, rev: &str, as_json: bool) -> Result<ExitCode> {
+pub fn show(repo: &Repo, ShowArgs { rev, json: as_json }: &ShowArgs) -> Result<ExitCode> {
     let checksum = repo.resolve_rev(rev)?;
     let c = repo.load_commit(&checksum)?;
-    if as_json {
+    if *as_json {
         let mut metadata = serde_json::Map::new();
         for (k, v) in &c.metadata {
             metadata.insert(k.clone(), value_json(v));
@@ -180,7 +188,7 @@ pub fn show(repo: &Repo, rev: &str, as_json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn diff(repo: &Repo, from: &str, to: &str) -> Result<ExitCode> {
+pub fn diff(repo: &Repo, DiffArgs { from, to }: &DiffArgs) -> Result<ExitCode> {
     let (a, b) = (repo.resolve_rev(from)?, repo.resolve_rev(to)?);
     let mut out = std::io::stdout().lock();
     for (change, path) in diff_commits(repo, &a, &b)? {
@@ -189,7 +197,7 @@ pub fn diff(repo: &Repo, from: &str, to: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn refs(repo: &Repo, delete: Option<&str>) -> Result<ExitCode> {
+pub fn refs(repo: &Repo, RefsArgs { delete }: &RefsArgs) -> Result<ExitCode> {
     if let Some(r) = delete {
         repo.delete_ref(&RefName::parse(r)?)?;
         return Ok(ExitCode::SUCCESS);

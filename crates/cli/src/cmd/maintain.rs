@@ -4,13 +4,13 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use strata_store::Repo;
-use strata_store::fsck::fsck as do_fsck;
-use strata_store::prune::{PruneOptions, prune as do_prune};
+use strata_store::prune::PruneOptions;
 
+use crate::args::{FsckArgs, PruneArgs};
 use crate::time::parse_duration;
 
-pub fn fsck(repo: &Repo, delete: bool) -> Result<ExitCode> {
-    let r = do_fsck(repo, delete)?;
+pub fn fsck(repo: &Repo, &FsckArgs { delete }: &FsckArgs) -> Result<ExitCode> {
+    let r = repo.fsck(delete)?;
     for p in &r.corrupt {
         eprintln!(
             "error: object {}.{} is corrupt: {}",
@@ -41,13 +41,13 @@ pub fn fsck(repo: &Repo, delete: bool) -> Result<ExitCode> {
     })
 }
 
-pub fn prune(
-    repo: &Repo,
-    refs_only: bool,
-    depth: Option<i64>,
-    keep_younger_than: Option<&str>,
-    dry_run: bool,
-) -> Result<ExitCode> {
+pub fn prune(repo: &Repo, a: &PruneArgs) -> Result<ExitCode> {
+    let &PruneArgs {
+        refs_only,
+        depth,
+        ref keep_younger_than,
+        no_prune: dry_run,
+    } = a;
     let older_than = match keep_younger_than {
         Some(d) => {
             let secs = parse_duration(d).map_err(anyhow::Error::msg)?;
@@ -64,7 +64,7 @@ pub fn prune(
         older_than,
         dry_run,
     };
-    let r = do_prune(repo, &opts)?;
+    let r = repo.prune(&opts)?;
     println!(
         "{} {} of {} objects ({} commits), {} bytes{}",
         if dry_run { "would delete" } else { "deleted" },

@@ -6,13 +6,18 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use ed25519_dalek::SigningKey;
-use strata_remote::pull::{PullOptions, pull as do_pull};
+use indicatif::BinaryBytes;
+use strata_remote::keys::SigningKey;
+use strata_remote::pull::{self, PullOptions};
 use strata_remote::remotes::{self, Remote};
-use strata_remote::{keys, serve as dev_server, sign as signing, summary as summary_file};
-use strata_store::{Checksum, Repo};
+use strata_remote::{keys, serve, sign, summary};
+use strata_store::Repo;
 
-use crate::progress::{Bar, human_bytes};
+use crate::args::{
+    KeygenArgs, PullArgs, RemoteAddArgs, RemoteDeleteArgs, RemoteListArgs, ServeArgs, SignArgs,
+    SummaryArgs,
+};
+use crate::progress::Bar;
 
 pub fn read_secret_key(path: &Path) -> Result<SigningKey> {
     let text = std::fs::read_to_string(path)
@@ -20,7 +25,7 @@ pub fn read_secret_key(path: &Path) -> Result<SigningKey> {
     Ok(keys::parse_secret(&text, &path.display().to_string())?)
 }
 
-pub fn keygen(output: &Path) -> Result<ExitCode> {
+pub fn keygen(KeygenArgs { output }: &KeygenArgs) -> Result<ExitCode> {
     use std::os::unix::fs::OpenOptionsExt;
     let key = keys::generate()?;
     let mut f = std::fs::OpenOptions::new()
@@ -41,19 +46,19 @@ pub fn keygen(output: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn sign(repo: &Repo, rev: &str, key: &Path) -> Result<ExitCode> {
+pub fn sign(repo: &Repo, SignArgs { rev, key }: &SignArgs) -> Result<ExitCode> {
     let key = read_secret_key(key)?;
     let c = repo.resolve_rev(rev)?;
-    signing::sign_commit(repo, &c, &key)?;
+    sign::sign_commit(repo, &c, &key)?;
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn summary(repo: &Repo, update: bool, sign_key: Option<&Path>) -> Result<ExitCode> {
+pub fn summary(repo: &Repo, SummaryArgs { update, sign_key }: &SummaryArgs) -> Result<ExitCode> {
     if !update {
         bail!("nothing to do: pass --update to regenerate the summary");
     }
-    let key = sign_key.map(read_secret_key).transpose()?;
-    let s = summary_file::update(repo, key.as_ref())?;
+    let key = sign_key.as_deref().map(read_secret_key).transpose()?;
+    let s = summary::update(repo, key.as_ref())?;
     eprintln!(
         "summary lists {} ref(s){}",
         s.refs.len(),
@@ -62,15 +67,15 @@ pub fn summary(repo: &Repo, update: bool, sign_key: Option<&Path>) -> Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn remote_add(
-    repo: &mut Repo,
-    name: &str,
-    url: &str,
-    key: &Option<String>,
-    key_file: &Option<PathBuf>,
-    revoked_file: &Option<PathBuf>,
-    no_sign_verify: bool,
-) -> Result<ExitCode> {
+pub fn remote_add(repo: &mut Repo, a: &RemoteAddArgs) -> Result<ExitCode> {
+    let RemoteAddArgs {
+        name,
+        url,
+        sign_pubkey: key,
+        sign_pubkey_file: key_file,
+        sign_revoked_file: revoked_file,
+        no_sign_verify,
+    } = a;
     let abs = |p: &Option<PathBuf>| -> Result<Option<PathBuf>> {
         p.as_ref()
             .map(|p| std::path::absolute(p).with_context(|| format!("bad path {}", p.display())))
@@ -79,7 +84,7 @@ pub fn remote_add(
     let remote = Remote {
         name: name.to_owned(),
         url: url.to_owned(),
-        sign_verify: !no_sign_verify,
+        sign_verify: !*no_sign_verify,
         key: key.clone(),
         key_file: abs(key_file)?,
         revoked_file: abs(revoked_file)?,
@@ -93,7 +98,7 @@ pub fn remote_add(
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn remote_list(repo: &Repo, json: bool) -> Result<ExitCode> {
+pub fn remote_list(repo: &Repo, &RemoteListArgs { json }: &RemoteListArgs) -> Result<ExitCode> {
     let list = remotes::list(repo);
     if json {
         let doc: Vec<_> = list
@@ -116,32 +121,34 @@ pub fn remote_list(repo: &Repo, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn remote_delete(repo: &mut Repo, name: &str) -> Result<ExitCode> {
+pub fn remote_delete(
+    repo: &mut Repo,
+    RemoteDeleteArgs { name }: &RemoteDeleteArgs,
+) -> Result<ExitCode> {
     remotes::delete(repo, name)?;
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn pull(
-    repo: &Repo,
-    remote: &str,
-    ref_name: &str,
-    depth: u32,
-    commit: Option<&str>,
-    allow_downgrade: bool,
-    concurrency: usize,
-) -> Result<ExitCode> {
-    let commit = commit.map(Checksum::from_hex).transpose()?;
+pub fn pull(repo: &Repo, a: &PullArgs) -> Result<ExitCode> {
+    let &PullArgs {
+        ref remote,
+        ref ref_name,
+        depth,
+        commit,
+        allow_downgrade,
+        concurrency,
+    } = a;
     let progress = Bar::on_terminal();
     let start = Instant::now();
     let opts = PullOptions {
-        remote: remote.to_owned(),
-        ref_name: ref_name.to_owned(),
+        remote: remote.clone(),
+        ref_name: ref_name.clone(),
         depth,
         commit,
         allow_downgrade,
         concurrency,
     };
-    let result = do_pull(repo, &opts, &progress);
+    let result = pull::run(repo, &opts, &progress);
     progress.finish();
     let r = result?;
     let secs = start.elapsed().as_secs_f64();
@@ -155,7 +162,7 @@ pub fn pull(
                 .unwrap_or_else(|| "(new)".into()),
             r.commit,
             r.objects_fetched,
-            human_bytes(r.bytes_fetched),
+            BinaryBytes(r.bytes_fetched),
             r.signed_by
                 .map(|k| format!(", signed by {k}"))
                 .unwrap_or_default()
@@ -164,8 +171,8 @@ pub fn pull(
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn serve(repo: &Repo, listen: &str) -> Result<ExitCode> {
-    dev_server::serve(repo.path(), listen, |addr| {
+pub fn serve(repo: &Repo, ServeArgs { listen }: &ServeArgs) -> Result<ExitCode> {
+    serve::run(repo.path(), listen, |addr| {
         eprintln!(
             "serving {} on http://{addr}/ (development server; press Ctrl-C to stop)",
             repo.path().display()

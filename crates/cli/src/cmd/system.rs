@@ -5,21 +5,21 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use strata_store::RefName;
+use indicatif::BinaryBytes;
 use strata_sysroot::Sysroot;
-use strata_sysroot::cleanup::cleanup as do_cleanup;
-use strata_sysroot::deploy::{DeployOptions, DeployReport, deploy as do_deploy};
-use strata_sysroot::etc_diff::etc_diff as do_etc_diff;
+use strata_sysroot::deploy::DeployReport;
 use strata_sysroot::kargs::change_kargs;
-use strata_sysroot::rollback::rollback as do_rollback;
-use strata_sysroot::status::status as do_status;
-use strata_sysroot::upgrade::{UpgradeOutcome, switch as do_switch, upgrade as do_upgrade};
+use strata_sysroot::upgrade::UpgradeOutcome;
 
-use crate::progress::{Bar, human_bytes};
+use crate::args::{
+    DeployArgs, InstallArgs, KargsArgs, PrepareTreeArgs, StatusArgs, SwitchArgs, SysrootInitArgs,
+    UpgradeArgs,
+};
+use crate::progress::Bar;
 use crate::time::format_rfc3339;
 
-pub fn init(root: &Path, esp: Option<&Path>, root_karg: Option<&str>) -> Result<ExitCode> {
-    let s = Sysroot::init(root, esp, root_karg)?;
+pub fn init(root: &Path, SysrootInitArgs { esp, root_karg }: &SysrootInitArgs) -> Result<ExitCode> {
+    let s = Sysroot::init(root, esp.as_deref(), root_karg.as_deref())?;
     eprintln!(
         "sysroot ready at {} (ESP {})",
         root.display(),
@@ -51,42 +51,23 @@ fn print_deployed(r: &DeployReport) {
     }
 }
 
-pub fn deploy(root: &Path, stateroot: &str, target: &str, kargs: &[String]) -> Result<ExitCode> {
+pub fn deploy(
+    root: &Path,
+    stateroot: &str,
+    DeployArgs { target, kargs }: &DeployArgs,
+) -> Result<ExitCode> {
     let s = Sysroot::open(root)?;
     let kargs = (!kargs.is_empty()).then(|| kargs.to_vec());
-    // REMOTE:REF of a configured remote: pull, then deploy following it.
-    if let Some((remote, _)) = target.split_once(':')
-        && strata_remote::remotes::get(s.repo(), remote).is_ok()
-    {
-        let bar = Bar::on_terminal();
-        let r = strata_sysroot::upgrade::switch(&s, stateroot, target, kargs, &bar);
-        bar.finish();
-        let r = r?;
-        print_deployed(&r);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let commit = s.repo().resolve_rev(target)?;
-    // A ref name is followed by upgrades; a checksum is not.
-    let refspec = RefName::parse(target)
-        .ok()
-        .filter(|_| strata_store::Checksum::from_hex(target).is_err())
-        .map(|r| r.to_string());
-    let r = do_deploy(
-        &s,
-        &commit,
-        &DeployOptions {
-            stateroot: stateroot.to_owned(),
-            refspec,
-            kargs,
-        },
-    )?;
-    print_deployed(&r);
+    let bar = Bar::on_terminal();
+    let r = s.deploy_target(stateroot, target, kargs, &bar);
+    bar.finish();
+    print_deployed(&r?);
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn status(root: &Path, json: bool) -> Result<ExitCode> {
+pub fn status(root: &Path, &StatusArgs { json }: &StatusArgs) -> Result<ExitCode> {
     let s = Sysroot::open(root)?;
-    let st = do_status(&s)?;
+    let st = s.status()?;
     if json {
         println!("{}", serde_json::to_string_pretty(&st)?);
         return Ok(ExitCode::SUCCESS);
@@ -133,10 +114,14 @@ pub fn status(root: &Path, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn upgrade(root: &Path, stateroot: &str, check: bool) -> Result<ExitCode> {
+pub fn upgrade(
+    root: &Path,
+    stateroot: &str,
+    &UpgradeArgs { check }: &UpgradeArgs,
+) -> Result<ExitCode> {
     let s = Sysroot::open(root)?;
     let bar = Bar::on_terminal();
-    let outcome = do_upgrade(&s, stateroot, check, &bar);
+    let outcome = s.upgrade(stateroot, check, &bar);
     bar.finish();
     match outcome? {
         UpgradeOutcome::UpToDate(c) => {
@@ -155,10 +140,14 @@ pub fn upgrade(root: &Path, stateroot: &str, check: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn switch(root: &Path, stateroot: &str, refspec: &str) -> Result<ExitCode> {
+pub fn switch(
+    root: &Path,
+    stateroot: &str,
+    SwitchArgs { refspec }: &SwitchArgs,
+) -> Result<ExitCode> {
     let s = Sysroot::open(root)?;
     let bar = Bar::on_terminal();
-    let r = do_switch(&s, stateroot, refspec, None, &bar);
+    let r = s.switch(stateroot, refspec, None, &bar);
     bar.finish();
     print_deployed(&r?);
     Ok(ExitCode::SUCCESS)
@@ -166,7 +155,7 @@ pub fn switch(root: &Path, stateroot: &str, refspec: &str) -> Result<ExitCode> {
 
 pub fn rollback(root: &Path) -> Result<ExitCode> {
     let s = Sysroot::open(root)?;
-    let (new, old) = do_rollback(&s)?;
+    let (new, old) = s.rollback()?;
     println!(
         "default is now {} (was {}); reboot to use it",
         new.rel_path(),
@@ -177,7 +166,7 @@ pub fn rollback(root: &Path) -> Result<ExitCode> {
 
 pub fn cleanup(root: &Path) -> Result<ExitCode> {
     let s = Sysroot::open(root)?;
-    let r = do_cleanup(&s)?;
+    let r = s.cleanup()?;
     println!(
         "removed {} deployment(s), {} boot entr{}, {} kernel(s), {} staging leftover(s), {} objects ({})",
         r.deployments_removed.len(),
@@ -186,29 +175,29 @@ pub fn cleanup(root: &Path) -> Result<ExitCode> {
         r.kernels_removed.len(),
         r.staging_removed,
         r.objects_removed,
-        human_bytes(r.bytes_freed)
+        BinaryBytes(r.bytes_freed)
     );
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn etc_diff(root: &Path) -> Result<ExitCode> {
     let s = Sysroot::open(root)?;
-    for (c, p) in do_etc_diff(&s)? {
+    for (c, p) in s.etc_diff()? {
         println!("{c}    /etc/{p}");
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn kargs(root: &Path, append: &[String], delete: &[String]) -> Result<ExitCode> {
+pub fn kargs(root: &Path, KargsArgs { append, delete }: &KargsArgs) -> Result<ExitCode> {
     let s = Sysroot::open(root)?;
     println!("{}", change_kargs(&s, append, delete)?.join(" "));
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn prepare_tree(dir: &Path, prepare_root: Option<&Path>) -> Result<ExitCode> {
+pub fn prepare_tree(PrepareTreeArgs { dir, prepare_root }: &PrepareTreeArgs) -> Result<ExitCode> {
     let exe = std::env::current_exe()?;
     let beside = |name: &str| exe.parent().map(|d| d.join(name));
-    let helper = match prepare_root {
+    let helper = match prepare_root.as_deref() {
         Some(p) => p.to_owned(),
         None => [beside("strata-prepare-root.static"), beside("strata-prepare-root"), Some("/usr/lib/strata/strata-prepare-root".into())]
             .into_iter()
@@ -225,52 +214,22 @@ pub fn prepare_tree(dir: &Path, prepare_root: Option<&Path>) -> Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-pub struct InstallArgs {
-    pub disk: Option<std::path::PathBuf>,
-    pub size: String,
-    pub target_sysroot: Option<std::path::PathBuf>,
-    pub target_esp: Option<std::path::PathBuf>,
-    pub root_karg: String,
-    pub source_repo: Option<std::path::PathBuf>,
-    pub remote: Option<String>,
-    pub sign_pubkey: Option<String>,
-    pub ref_name: String,
-    pub kargs: Vec<String>,
-    pub stateroot: String,
-}
-
-/// Parses `8G`, `512M`, `1T` or plain bytes.
-fn parse_size(s: &str) -> Result<u64> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| anyhow::anyhow!("invalid size {s:?}: expected a number with K, M, G or T"))?;
-    let mult: u64 = match unit {
-        "" => 1,
-        "K" | "KiB" => 1 << 10,
-        "M" | "MiB" => 1 << 20,
-        "G" | "GiB" => 1 << 30,
-        "T" | "TiB" => 1 << 40,
-        _ => anyhow::bail!("invalid size {s:?}: expected a number with K, M, G or T"),
-    };
-    Ok(n * mult)
-}
-
-pub fn install(a: InstallArgs) -> Result<ExitCode> {
+/// `repo` is the global --repo, the source when --source-repo is not given.
+pub fn install(a: &InstallArgs, repo: Option<&Path>, stateroot: &str) -> Result<ExitCode> {
     use strata_sysroot::install::{InstallOptions, Source, install_disk, install_into};
     let source = Source {
-        repo: a.source_repo.clone(),
+        repo: a.source_repo.clone().or_else(|| repo.map(Path::to_owned)),
         remote: a.remote.clone().map(|url| (url, a.sign_pubkey.clone())),
     };
     let opts = InstallOptions {
         source,
         ref_name: a.ref_name.clone(),
         kargs: a.kargs.clone(),
-        stateroot: a.stateroot.clone(),
+        stateroot: stateroot.to_owned(),
     };
     let bar = Bar::on_terminal();
     let r = match (&a.disk, &a.target_sysroot, &a.target_esp) {
-        (Some(disk), _, _) => install_disk(disk, parse_size(&a.size)?, &opts, &bar),
+        (Some(disk), _, _) => install_disk(disk, a.size, &opts, &bar),
         (None, Some(root), Some(esp)) => install_into(root, esp, &a.root_karg, None, &opts, &bar),
         _ => anyhow::bail!("give --disk PATH, or --target-sysroot DIR with --target-esp DIR"),
     };

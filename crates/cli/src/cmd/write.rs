@@ -4,18 +4,17 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use strata_store::checkout::{CheckoutOptions, checkout as do_checkout};
+use strata_store::checkout::CheckoutOptions;
 use strata_store::gvariant::Value;
 use strata_store::write::dir::DirImportOptions;
 use strata_store::write::tar::TarImportOptions;
 use strata_store::write::{CommitOptions, Parent, Source, commit_with};
-use strata_store::{RefName, Repo, RepoMode};
+use strata_store::{RefName, Repo};
 
-use crate::args::CommitArgs;
+use crate::args::{CheckoutArgs, CommitArgs, InitArgs};
 use crate::time::parse_timestamp;
 
-pub fn init(path: &Path, mode: &str) -> Result<ExitCode> {
-    let mode: RepoMode = mode.parse().map_err(anyhow::Error::msg)?;
+pub fn init(path: &Path, &InitArgs { mode }: &InitArgs) -> Result<ExitCode> {
     Repo::init(path, mode)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -98,23 +97,22 @@ pub fn commit(repo: &Repo, a: &CommitArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn checkout(
-    repo: &Repo,
-    rev: &str,
-    dest: &Path,
-    subpath: Option<String>,
-    copy: bool,
-    union: bool,
-) -> Result<ExitCode> {
+pub fn checkout(repo: &Repo, a: &CheckoutArgs) -> Result<ExitCode> {
+    let &CheckoutArgs {
+        ref rev,
+        ref dest,
+        ref subpath,
+        copy,
+        union,
+    } = a;
     let c = repo.resolve_rev(rev)?;
-    do_checkout(
-        repo,
+    repo.checkout(
         &c,
         dest,
         &CheckoutOptions {
             copy,
             union,
-            subpath,
+            subpath: subpath.clone(),
         },
     )
     .with_context(|| format!("checking out {c} into {}", dest.display()))?;

@@ -132,7 +132,7 @@ pub fn commit_with<E: From<Error>>(
         bytes_written: stats(&tx.stats.bytes_written),
     };
     tx.commit()?;
-    crate::fault::point("commit-written")?;
+    crate::fault::point("commit-written");
     before_ref(&checksum)?;
     repo.write_ref(branch, &checksum)?;
     Ok(result)

@@ -328,7 +328,9 @@ pub fn import_tar(
                 stored.insert(parts, csum);
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                if !opts.skip_special {
+                if opts.skip_special {
+                    tracing::info!(member = %name, "skipping special file");
+                } else {
                     return Err(Error::BadInput {
                         path: path.to_owned(),
                         what: format!(

@@ -384,7 +384,7 @@ impl<'r> Transaction<'r> {
         placed.and(earlier)?;
         // Last, once everything they name is in place.
         if !commits.is_empty() {
-            crate::fault::point("objects-placed")?;
+            crate::fault::point("objects-placed");
         }
         self.placer.place(&commits, false)
     }
@@ -449,7 +449,8 @@ impl Placer {
                 dir: self.staging.dir.clone(),
             });
         }
-        crate::fault::point("objects-staged")
+        crate::fault::point("objects-staged");
+        Ok(())
     }
 
     /// Places each object of `batch`, whose data [`Placer::sync`] made
@@ -471,7 +472,7 @@ impl Placer {
             self.staging
                 .place(staged, &self.objects, &objects_path, Repo::in_objects(rel))?;
             if i == half {
-                crate::fault::point("objects-half-renamed")?;
+                crate::fault::point("objects-half-renamed");
             }
             Ok::<(), Error>(())
         };

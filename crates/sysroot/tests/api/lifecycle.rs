@@ -3,12 +3,9 @@
 
 use std::fs;
 
-use strata_store::fsck::fsck;
 use strata_sysroot::Sysroot;
-use strata_sysroot::cleanup::cleanup;
 use strata_sysroot::deployment::DeploymentId;
-use strata_sysroot::rollback::rollback;
-use strata_sysroot::status::{Status, status};
+use strata_sysroot::status::Status;
 
 use crate::{deploy_commit, have_root, release};
 
@@ -30,11 +27,11 @@ fn deploy_status_rollback_cleanup() {
     let esp = t.join("esp");
     fs::create_dir(&esp).expect("create the ESP directory");
     let s = Sysroot::init(&t.join("sys"), Some(&esp), None).expect("init");
-    assert!(status(&s).expect("status").deployments.is_empty());
+    assert!(s.status().expect("status").deployments.is_empty());
 
     let c1 = release(&s, t, 1, "6.1.0-1", &[("hostname", "factory\n")]);
     let d1 = deploy_commit(&s, &c1, Some(&["quiet"]));
-    let st = status(&s).expect("status");
+    let st = s.status().expect("status");
     assert_eq!(summary(&st), [(c1.to_string(), true, false)]);
     assert_eq!(st.deployments[0].kargs, ["quiet"]);
     let etc1 = s.deployment_path(&d1).join("etc");
@@ -53,7 +50,7 @@ fn deploy_status_rollback_cleanup() {
         &[("hostname", "factory\n"), ("new.conf", "v2\n")],
     );
     let d2 = deploy_commit(&s, &c2, None);
-    let st = status(&s).expect("status");
+    let st = s.status().expect("status");
     assert_eq!(
         summary(&st),
         [(c2.to_string(), true, false), (c1.to_string(), false, true)]
@@ -69,9 +66,9 @@ fn deploy_status_rollback_cleanup() {
         "v2\n"
     );
 
-    let (new_default, old_default) = rollback(&s).expect("rollback");
+    let (new_default, old_default) = s.rollback().expect("rollback");
     assert_eq!((&new_default, &old_default), (&d1, &d2));
-    let st = status(&s).expect("status");
+    let st = s.status().expect("status");
     assert_eq!(
         summary(&st),
         [(c1.to_string(), true, false), (c2.to_string(), false, true)]
@@ -80,7 +77,7 @@ fn deploy_status_rollback_cleanup() {
     // v3 on top of v1: v2, neither default nor rollback, is cleaned up.
     let c3 = release(&s, t, 3, "6.3.0-1", &[("hostname", "factory\n")]);
     let d3 = deploy_commit(&s, &c3, None);
-    let report = cleanup(&s).expect("cleanup");
+    let report = s.cleanup().expect("cleanup");
     assert_eq!(
         report.deployments_removed,
         std::slice::from_ref(&d2),
@@ -93,9 +90,9 @@ fn deploy_status_rollback_cleanup() {
     want.sort_by_key(DeploymentId::dir_name);
     assert_eq!(on_disk, want);
     assert_eq!(
-        summary(&status(&s).expect("status")),
+        summary(&s.status().expect("status")),
         [(c3.to_string(), true, false), (c1.to_string(), false, true)]
     );
     assert_eq!(s.esp().entries().expect("boot entries").len(), 2);
-    assert!(fsck(s.repo(), false).expect("fsck").is_clean());
+    assert!(s.repo().fsck(false).expect("fsck").is_clean());
 }

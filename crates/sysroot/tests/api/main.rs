@@ -14,7 +14,7 @@ use std::path::Path;
 use strata_store::Checksum;
 use strata_store::test_util::{commit_dir, skip, write_files};
 use strata_sysroot::Sysroot;
-use strata_sysroot::deploy::{DeployOptions, DeployReport, deploy};
+use strata_sysroot::deploy::{DeployOptions, DeployReport};
 use strata_sysroot::deployment::DeploymentId;
 
 const STATEROOT: &str = "os";
@@ -79,7 +79,7 @@ fn try_deploy(
         refspec: None,
         kargs: kargs.map(|k| k.iter().map(|&a| a.to_owned()).collect()),
     };
-    deploy(s, commit, &opts)
+    s.deploy(commit, &opts)
 }
 
 fn deploy_commit(s: &Sysroot, commit: &Checksum, kargs: Option<&[&str]>) -> DeploymentId {

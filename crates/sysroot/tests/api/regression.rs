@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use strata_sysroot::Sysroot;
-use strata_sysroot::status::status;
 
 use crate::{bootable_files, have_root, release_files, try_deploy};
 
@@ -102,5 +101,5 @@ fn esp_full_refusal_says_what_was_not_written() {
         "a boot entry"
     );
     assert!(s.deployments_on_disk().expect("deployments").is_empty());
-    assert!(status(&s).expect("status").deployments.is_empty());
+    assert!(s.status().expect("status").deployments.is_empty());
 }
