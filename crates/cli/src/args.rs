@@ -469,5 +469,29 @@ fn parse_size(s: &str) -> anyhow::Result<u64> {
         "T" | "TiB" => 1 << 40,
         _ => anyhow::bail!("invalid size {s:?}: expected a number with K, M, G or T"),
     };
-    Ok(n * mult)
+    n.checked_mul(mult)
+        .ok_or_else(|| anyhow::anyhow!("invalid size {s:?}: more than 16 EiB"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("8G").ok(), Some(8 << 30));
+        assert_eq!(parse_size("512MiB").ok(), Some(512 << 20));
+        assert_eq!(parse_size("4096").ok(), Some(4096));
+        assert!(parse_size("8X").is_err());
+        assert!(parse_size("").is_err());
+    }
+
+    /// Pins a fix found in review of issue 10: `--size 20000000000G`
+    /// wrapped around to a small size in release builds (and panicked in
+    /// debug ones); it is refused now.
+    #[test]
+    fn a_size_past_u64_is_refused() {
+        let e = parse_size("20000000000G").expect_err("overflow");
+        assert!(e.to_string().contains("more than 16 EiB"), "{e}");
+    }
 }

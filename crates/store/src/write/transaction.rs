@@ -331,6 +331,7 @@ impl<'r> Transaction<'r> {
         let thread = std::thread::Builder::new()
             .name("strata-writeback".into())
             .spawn(move || {
+                let _panic = FailOnPanic(&placer.failed);
                 placer.sync(&placer.sync_background)?;
                 placer.place(&batch, false)
             })
@@ -365,6 +366,7 @@ impl<'r> Transaction<'r> {
     /// loses only them, never leaves a partial object).
     pub fn flush(&self) -> Result<()> {
         let mut background = lock(&self.background);
+        let _panic = FailOnPanic(&self.placer.failed);
         // The batch in the background, if any, goes on while this one
         // syncs: their `syncfs`es overlap instead of following each other.
         let earlier = background.take();
@@ -416,10 +418,26 @@ fn join(h: JoinHandle<Result<()>>) -> Result<()> {
 
 /// Locks `m`, also after a thread panicked while holding it: every lock
 /// here guards a set, a list or a handle that each operation leaves
-/// whole, so the data is still consistent and the panic itself is
-/// reported where the thread is joined.
+/// whole, so the data is still consistent. What a panic can lose is a
+/// batch taken for placing and never placed; [`FailOnPanic`] marks the
+/// transaction failed then, so no later flush places a commit that names
+/// it.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Marks the transaction failed for good if dropped while its thread
+/// unwinds: a panic while placing a batch (in the background thread or in
+/// a flush a caller survives with `catch_unwind`) leaves objects that are
+/// neither pending nor placed.
+struct FailOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for FailOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Release);
+        }
+    }
 }
 
 /// What placing staged objects takes, shared with the background thread.
@@ -433,7 +451,8 @@ struct Placer {
     /// each.
     sync_background: durable::Syncer,
     sync_flush: durable::Syncer,
-    /// Set at the first failed `syncfs`: nothing is placed after it.
+    /// Set at the first failed `syncfs` or a panic while placing (see
+    /// [`FailOnPanic`]): nothing is placed after it.
     failed: AtomicBool,
 }
 
@@ -677,6 +696,34 @@ mod tests {
             tx.commit().expect("commit");
             assert!(repo.has_object(&c, ObjectType::File), "{mode:?}");
         }
+    }
+
+    /// Found in review of issue 10, when poisoned locks became recovered
+    /// instead of refused: a panic while placing a batch loses that batch,
+    /// and a later flush must not go on to place a commit naming it. The
+    /// panic marks the transaction failed; the next flush refuses.
+    #[test]
+    fn a_panic_while_placing_fails_the_transaction() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let repo = Repo::init(&tmp.path().join("repo"), RepoMode::BareUser).expect("init");
+        let tx = Transaction::begin(&repo).expect("begin");
+        let header = FileHeader {
+            uid: 0,
+            gid: 0,
+            mode: 0o100644,
+            symlink_target: String::new(),
+            xattrs: Default::default(),
+        };
+        let c = header.checksum(b"content");
+        tx.write_content_with_checksum(&header, c, |w| w.write_all(b"content"))
+            .expect("write");
+        let unwound = std::panic::catch_unwind(|| {
+            let _panic = FailOnPanic(&tx.placer.failed);
+            panic!("a bug while placing");
+        });
+        assert!(unwound.is_err());
+        let e = tx.commit().expect_err("a transaction that lost a batch");
+        assert!(matches!(e, Error::FailedEarlier { .. }), "{e}");
     }
 
     /// Regression test for e2071a8: an early writeback started only after
