@@ -1,8 +1,6 @@
 //! The read commands and the command line's own errors, on a small
 //! repository with two commits.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::PathBuf;
@@ -11,7 +9,7 @@ use assert_cmd::assert::OutputAssertExt;
 use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 
-use common::*;
+use crate::common::*;
 
 struct History {
     _tmp: tempfile::TempDir,
