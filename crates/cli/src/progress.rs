@@ -1,7 +1,7 @@
 //! Rendering progress: a bar on a terminal, nothing otherwise (commands
 //! print one summary line when done).
 
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use strata_remote::progress::{Progress, PullProgress};
@@ -45,9 +45,9 @@ impl Bar {
 impl Progress for Bar {
     fn update(&self, p: PullProgress) {
         let Some(bar) = &self.bar else { return };
-        let Ok(mut last) = self.last.lock() else {
-            return;
-        };
+        // The workspace's one poison policy: the guarded `Instant` is
+        // whole whatever a panicking holder did, so keep using it.
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         if last.elapsed() < Duration::from_millis(100) {
             return;
         }

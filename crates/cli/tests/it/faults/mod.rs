@@ -1,9 +1,6 @@
 //! What strata does with hostile input, damaged repositories, crashes and
 //! concurrent writers. One module per subject.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod checkout_escape;
 mod concurrency;
 mod corruption;

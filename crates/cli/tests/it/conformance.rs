@@ -1,14 +1,12 @@
 //! strata against the real ostree: the same input gives the same commit,
 //! and each tool reads, verifies and checks out the other's repositories.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 /// Commits `tree` with both tools in `mode` and checks each against the other.
 fn round_trip(tmp: &Path, tree: &Path, mode: &str) {

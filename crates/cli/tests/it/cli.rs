@@ -1,17 +1,11 @@
 //! The read commands and the command line's own errors, on a small
 //! repository with two commits.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::PathBuf;
 
-use assert_cmd::assert::OutputAssertExt;
-use predicates::prelude::PredicateBooleanExt;
-use predicates::str::contains;
-
-use common::*;
+use crate::common::*;
 
 struct History {
     _tmp: tempfile::TempDir,
@@ -245,31 +239,25 @@ fn refs_list_and_delete() {
 
 #[test]
 fn missing_repo_is_a_clear_error() {
-    strata_cmd(["log", "main"])
-        .assert()
-        .failure()
-        .stderr(contains("--repo").and(contains("STRATA_REPO")));
+    let r = strata(["log", "main"]).failed();
+    assert!(
+        r.stderr.contains("--repo") && r.stderr.contains("STRATA_REPO"),
+        "{r:#?}"
+    );
     let tmp = tempdir();
     let nowhere = tmp.path().join("nowhere");
-    strata_cmd([
-        "--repo".as_ref(),
-        nowhere.as_os_str(),
-        "log".as_ref(),
-        "main".as_ref(),
-    ])
-    .assert()
-    .failure()
-    .stderr(contains(nowhere.display().to_string()).and(contains("not a repository")));
+    let r = on(&nowhere, ["log", "main"]).failed();
+    assert!(
+        r.stderr.contains(&nowhere.display().to_string()) && r.stderr.contains("not a repository"),
+        "{r:#?}"
+    );
 }
 
 #[test]
 fn strata_repo_variable_names_the_repo() {
     let h = history();
-    strata_cmd(["rev-parse", "main"])
-        .env("STRATA_REPO", &h.repo)
-        .assert()
-        .success()
-        .stdout(format!("{}\n", h.two));
+    let r = run(strata_cmd(["rev-parse", "main"]).env("STRATA_REPO", &h.repo)).ok();
+    assert_eq!(r.stdout, format!("{}\n", h.two), "{r:#?}");
 }
 
 #[test]

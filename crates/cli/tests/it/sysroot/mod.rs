@@ -4,9 +4,6 @@
 //! Each test publishes releases from its own server repository
 //! (`common::machine`). One module per subject.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod booted;
 mod crash;
 mod esp;

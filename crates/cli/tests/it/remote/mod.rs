@@ -2,9 +2,6 @@
 //! nginx, the dev server and file://; signatures and what a pull refuses;
 //! servers that stop, lie or serve damaged objects. One module per subject.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod faults;
 mod history;
 mod interop;
