@@ -3,7 +3,7 @@
 //! repositories (`nginx`, `dev_server`), publishing to them (`publish`) and
 //! a sysroot deploying from them (`machine`) have modules of their own.
 //!
-//! Every command runs with STRATA_REPO and STRATA_FAULT removed from its
+//! Every command runs with STRATA_REPO, STRATA_FAULT and RUST_LOG removed from its
 //! environment, so a developer's shell cannot change what a test sees.
 
 // Each test file uses a different subset of these helpers.
@@ -95,7 +95,8 @@ pub fn strata_cmd<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Command
     let mut c = Command::new(STRATA);
     c.args(args)
         .env_remove("STRATA_REPO")
-        .env_remove("STRATA_FAULT");
+        .env_remove("STRATA_FAULT")
+        .env_remove("RUST_LOG");
     c
 }
 

@@ -6,7 +6,7 @@
 //! minute of emulation, and each step starts from the state the last left.
 //! `#[ignore]`d, so plain `cargo test` and `scripts/test --quick` stay
 //! quick; `scripts/test` runs it (`--include-ignored`), as does
-//! `scripts/demo` (`cargo test --release -p strata-cli --test vm -- --ignored`).
+//! `scripts/demo` (`cargo test --profile test-release -p strata-cli --test vm -- --ignored`).
 
 #[path = "../common/mod.rs"]
 mod common;
