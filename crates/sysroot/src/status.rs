@@ -62,47 +62,43 @@ pub fn entries_by_deployment(s: &Sysroot) -> Result<Vec<(DeploymentId, EntryName
 impl Sysroot {
     /// The deployments, default first, with what each is and follows.
     pub fn status(&self) -> Result<Status> {
-        status(self)
+        let booted = self.booted();
+        let mut ids: Vec<(DeploymentId, Option<u64>)> = entries_by_deployment(self)?
+            .into_iter()
+            .map(|(id, name, _)| (id, Some(name.generation)))
+            .collect();
+        if let Some(b) = &booted
+            && !ids.iter().any(|(id, _)| id == b)
+        {
+            ids.push((b.clone(), None));
+        }
+        let mut deployments = Vec::new();
+        for (i, (id, generation)) in ids.iter().enumerate() {
+            let origin = self.load_origin(id)?;
+            let commit = self.repo().load_commit(&id.commit).ok();
+            deployments.push(DeploymentStatus {
+                stateroot: id.stateroot.clone(),
+                commit: id.commit.to_hex(),
+                serial: id.serial,
+                path: id.rel_path(),
+                booted: booted.as_ref() == Some(id),
+                default: i == 0 && generation.is_some(),
+                rollback: i == 1 && generation.is_some(),
+                generation: *generation,
+                refspec: origin.refspec,
+                version: commit.as_ref().and_then(|c| c.version().map(str::to_owned)),
+                subject: commit
+                    .as_ref()
+                    .map(|c| c.subject.clone())
+                    .unwrap_or_default(),
+                timestamp: commit.as_ref().map(|c| c.timestamp).unwrap_or(0),
+                kargs: origin.kargs,
+            });
+        }
+        Ok(Status {
+            schema: SCHEMA,
+            sysroot: self.root().display().to_string(),
+            deployments,
+        })
     }
-}
-
-fn status(s: &Sysroot) -> Result<Status> {
-    let booted = s.booted();
-    let mut ids: Vec<(DeploymentId, Option<u64>)> = entries_by_deployment(s)?
-        .into_iter()
-        .map(|(id, name, _)| (id, Some(name.generation)))
-        .collect();
-    if let Some(b) = &booted
-        && !ids.iter().any(|(id, _)| id == b)
-    {
-        ids.push((b.clone(), None));
-    }
-    let mut deployments = Vec::new();
-    for (i, (id, generation)) in ids.iter().enumerate() {
-        let origin = s.load_origin(id)?;
-        let commit = s.repo().load_commit(&id.commit).ok();
-        deployments.push(DeploymentStatus {
-            stateroot: id.stateroot.clone(),
-            commit: id.commit.to_hex(),
-            serial: id.serial,
-            path: id.rel_path(),
-            booted: booted.as_ref() == Some(id),
-            default: i == 0 && generation.is_some(),
-            rollback: i == 1 && generation.is_some(),
-            generation: *generation,
-            refspec: origin.refspec,
-            version: commit.as_ref().and_then(|c| c.version().map(str::to_owned)),
-            subject: commit
-                .as_ref()
-                .map(|c| c.subject.clone())
-                .unwrap_or_default(),
-            timestamp: commit.as_ref().map(|c| c.timestamp).unwrap_or(0),
-            kargs: origin.kargs,
-        });
-    }
-    Ok(Status {
-        schema: SCHEMA,
-        sysroot: s.root().display().to_string(),
-        deployments,
-    })
 }
