@@ -14,7 +14,7 @@
 //!
 //! The tree is walked by fetch threads sharing a queue (`queue.rs`): each takes a
 //! batch, fetches it in one go on its own connection (pipelined, see
-//! [`crate::fetch::Session`]), and stores what it got, queueing what each
+//! `fetch.rs`), and stores what it got, queueing what each
 //! directory listing names.
 
 use std::io::{BufReader, Read, Write};
