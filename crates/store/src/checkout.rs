@@ -23,6 +23,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::objects::{DirMeta, DirTree, ObjectType};
 use crate::repo::{Repo, RepoMode};
 
+/// How [`Repo::checkout`] writes the tree.
 #[derive(Debug, Clone, Default)]
 pub struct CheckoutOptions {
     /// Copy file contents instead of hardlinking them from a bare repository.
@@ -33,10 +34,14 @@ pub struct CheckoutOptions {
     pub subpath: Option<String>,
 }
 
+/// What a checkout wrote.
 #[derive(Debug, Default, Clone)]
 pub struct CheckoutStats {
+    /// Non-directory entries written (regular files and symlinks).
     pub files: u64,
+    /// Directories written below the destination.
     pub dirs: u64,
+    /// Of `files`, those hardlinked from the repository instead of copied.
     pub hardlinked: u64,
 }
 

@@ -17,24 +17,38 @@ use crate::objects::{Commit, DirMeta, DirTree, ObjectType, commit::parse_detache
 use crate::objects_walk::ObjectName;
 use crate::repo::Repo;
 
+/// One object fsck found wrong.
 #[derive(Debug, Clone)]
 pub struct Problem {
+    /// The object, by checksum and type.
     pub object: ObjectName,
+    /// What is wrong with it, or who needs it.
     pub what: String,
 }
 
+/// What [`Repo::fsck`] found, and with `delete` what it repaired.
 #[derive(Debug, Default)]
 pub struct FsckReport {
+    /// Loose objects read and verified against their names.
     pub objects_checked: usize,
+    /// Commits whose reachable objects were walked.
     pub commits: usize,
+    /// Objects whose content does not match their name or does not parse.
     pub corrupt: Vec<Problem>,
+    /// Objects a complete commit or a ref needs that are not there.
     pub missing: Vec<Problem>,
+    /// Commits already marked partial (an interrupted pull) with objects
+    /// missing; not an error, a rerun of the pull completes them.
     pub partial_commits: Vec<Checksum>,
+    /// With `delete`: the corrupt objects removed.
     pub deleted: Vec<ObjectName>,
+    /// With `delete`: commits that lost objects and are now marked partial,
+    /// so a pull fetches what they miss.
     pub marked_partial: Vec<Checksum>,
 }
 
 impl FsckReport {
+    /// Whether nothing is corrupt or missing (partial commits are fine).
     pub fn is_clean(&self) -> bool {
         self.corrupt.is_empty() && self.missing.is_empty()
     }

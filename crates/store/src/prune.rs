@@ -18,8 +18,10 @@ use crate::objects::ObjectType;
 use crate::objects_walk::ObjectName;
 use crate::repo::Repo;
 
+/// Which commits [`Repo::prune`] keeps.
 #[derive(Debug, Clone, Default)]
 pub struct PruneOptions {
+    /// Keep only what refs reach; otherwise every commit is a root.
     pub refs_only: bool,
     /// Parents to keep behind each ref's commit; `None` for all.
     pub depth: Option<u64>,
@@ -29,11 +31,16 @@ pub struct PruneOptions {
     pub dry_run: bool,
 }
 
+/// What [`Repo::prune`] deleted (with `dry_run`, would delete).
 #[derive(Debug, Default, Clone)]
 pub struct PruneReport {
+    /// Loose objects in the repository before pruning.
     pub objects_total: usize,
+    /// Objects deleted, commits included.
     pub objects_deleted: usize,
+    /// Of `objects_deleted`, the commits.
     pub commits_deleted: usize,
+    /// Sum of the deleted objects' file sizes, in bytes.
     pub bytes_freed: u64,
 }
 
