@@ -41,8 +41,11 @@ esac
 /usr/lib/strata/strata-prepare-root "${rootmnt}" || panic "strata-prepare-root failed: see the messages above"
 "#;
 
+/// What [`run`] made of the tree.
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// The kernel version found in `boot/` (`uname -r` form), now under
+    /// `usr/lib/modules/<kernel_version>/`.
     pub kernel_version: String,
 }
 
