@@ -20,13 +20,20 @@ use crate::error::Result;
 use crate::status::entries_by_deployment;
 use crate::sysroot::Sysroot;
 
+/// What [`Sysroot::cleanup`] removed.
 #[derive(Debug, Default, Clone)]
 pub struct CleanupReport {
+    /// Boot entries removed (duplicates, and those of deployments not kept).
     pub entries_removed: usize,
+    /// Deployments removed, with their origins and refs.
     pub deployments_removed: Vec<DeploymentId>,
+    /// Staging directories left by interrupted deploys.
     pub staging_removed: usize,
+    /// Kernel directories removed from the ESP (`<stateroot>-<hash>`).
     pub kernels_removed: Vec<String>,
+    /// Repository objects pruned.
     pub objects_removed: usize,
+    /// Bytes of those objects, as stored in the repository.
     pub bytes_freed: u64,
 }
 

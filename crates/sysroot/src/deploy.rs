@@ -40,8 +40,10 @@ use crate::origin::Origin;
 use crate::status::entries_by_deployment;
 use crate::sysroot::Sysroot;
 
+/// How [`Sysroot::deploy`] deploys a commit.
 #[derive(Debug, Clone, Default)]
 pub struct DeployOptions {
+    /// The stateroot to deploy into: its `/var` is shared by its deployments.
     pub stateroot: String,
     /// What `upgrade` follows; `None` when deploying a bare checksum.
     pub refspec: Option<String>,
@@ -49,10 +51,15 @@ pub struct DeployOptions {
     pub kargs: Option<Vec<String>>,
 }
 
+/// What [`Sysroot::deploy`] did.
 #[derive(Debug, Clone)]
 pub struct DeployReport {
+    /// The new deployment.
     pub id: DeploymentId,
+    /// Its boot entry's generation: one more than the highest before.
     pub generation: u64,
+    /// Its kernel directory on the ESP (`<stateroot>-<hash of the files>`),
+    /// shared by deployments with the same kernel and initramfs.
     pub kernel_dir: String,
     /// The /etc merge, when there was a deployment to merge from.
     pub merge: Option<Plan>,
@@ -60,11 +67,15 @@ pub struct DeployReport {
 
 /// The kernel and initramfs of a commit: `usr/lib/modules/<kver>/{vmlinuz,initramfs.img}`.
 pub struct Kernel {
+    /// The kernel version (`<kver>` in the path).
     pub version: String,
+    /// The kernel's content object.
     pub vmlinuz: Checksum,
+    /// The initramfs's content object.
     pub initramfs: Checksum,
 }
 
+/// Finds the one kernel of `commit`; [`Error::NoKernel`] when it has none.
 pub fn find_kernel(s: &Sysroot, commit: &Checksum) -> Result<Kernel> {
     let none = || Error::NoKernel { commit: *commit };
     let TreeEntry::Dir { tree, .. } = s

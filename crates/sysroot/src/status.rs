@@ -16,29 +16,47 @@ use crate::sysroot::Sysroot;
 /// Version of the JSON layout of [`Status`].
 pub const SCHEMA: u32 = 1;
 
+/// One deployment, as `status --json` prints it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeploymentStatus {
+    /// Its stateroot.
     pub stateroot: String,
+    /// Its commit, 64 hex digits.
     pub commit: String,
+    /// Its serial among deployments of the same commit.
     pub serial: u32,
     /// Path in the sysroot, as `strata=` on the kernel command line.
     pub path: String,
+    /// Whether the machine is running it now.
     pub booted: bool,
+    /// Whether it boots next: the highest generation.
     pub default: bool,
+    /// Whether `rollback` would make it the default: the second highest.
     pub rollback: bool,
     /// Boot order: higher boots first.
     pub generation: Option<u64>,
+    /// What upgrades follow; `None` for a deployment of a checksum.
     pub refspec: Option<String>,
+    /// The commit's `version` metadata, if it has one.
     pub version: Option<String>,
+    /// The commit's subject; empty when the commit is no longer in the repository.
     pub subject: String,
+    /// The commit's time, seconds since the epoch; 0 when the commit is no
+    /// longer in the repository.
     pub timestamp: u64,
+    /// The kernel arguments the user set (see [`crate::origin::Origin`]).
     pub kargs: Vec<String>,
 }
 
+/// The state of a sysroot: the `status --json` document.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
+    /// The version of this JSON layout: [`SCHEMA`].
     pub schema: u32,
+    /// The sysroot's path.
     pub sysroot: String,
+    /// The deployments, default first, then by falling generation; a booted
+    /// deployment without an entry comes last.
     pub deployments: Vec<DeploymentStatus>,
 }
 

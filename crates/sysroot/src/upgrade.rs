@@ -11,16 +11,24 @@ use crate::error::{Error, Result};
 use crate::status::entries_by_deployment;
 use crate::sysroot::Sysroot;
 
+/// What [`Sysroot::upgrade`] found or did.
 #[derive(Debug)]
 pub enum UpgradeOutcome {
+    /// The followed ref names this commit, which is already deployed
+    /// (booted or default): nothing to do.
     UpToDate(Checksum),
     /// `--check`: a newer commit is available.
     Available {
+        /// The commit the machine runs (or would boot).
         from: Checksum,
+        /// The commit the followed ref names now.
         to: Checksum,
     },
+    /// The new commit was deployed and is the default from the next boot.
     Deployed {
+        /// The commit upgraded from; `None` if there was none.
         from: Option<Checksum>,
+        /// What the deploy did.
         report: DeployReport,
     },
 }
