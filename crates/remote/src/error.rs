@@ -8,8 +8,8 @@ pub enum Error {
     /// The local repository failed.
     #[error(transparent)]
     Store(#[from] strata_store::Error),
-    /// A download failed after its retries, or what came back is unusable
-    /// (connection, HTTP status, size limit, unparsable reply).
+    /// A download failed, or what came back is unusable (connection,
+    /// HTTP status, size limit, unparsable reply).
     #[error("{url}: {what}")]
     Fetch {
         /// The URL asked for.
@@ -37,7 +37,7 @@ pub enum Error {
     /// A commit's signature is missing, malformed, or by no trusted key.
     #[error("signature check failed for {what}: {why}")]
     Signature {
-        /// What was checked (a commit, a summary).
+        /// What was checked (a commit, the summary).
         what: String,
         /// Why it failed.
         why: String,

@@ -65,7 +65,9 @@ pub enum Error {
         /// Why it resolves to nothing (no such ref, ambiguous prefix…).
         why: String,
     },
-    /// Input from outside (a tree to commit, a tar member) is unusable.
+    /// A file or directory handed to the store is unusable: not a
+    /// repository, a bad config, a tree or tar member that cannot be
+    /// committed.
     #[error("{path}: {what}")]
     BadInput {
         /// Where in the input.

@@ -31,7 +31,7 @@ pub struct Problem {
 pub struct FsckReport {
     /// Loose objects read and verified against their names.
     pub objects_checked: usize,
-    /// Commits whose reachable objects were walked.
+    /// Commit objects present (after any deletion).
     pub commits: usize,
     /// Objects whose content does not match their name or does not parse.
     pub corrupt: Vec<Problem>,

@@ -17,8 +17,8 @@ pub struct RepoLock {
 }
 
 impl RepoLock {
-    /// Takes the lock shared, for writers that only add; blocks while it is
-    /// held exclusively.
+    /// Takes the lock shared, for operations that only read or add;
+    /// blocks while it is held exclusively.
     pub fn shared(repo: &Path) -> Result<Self> {
         Self::take(repo, FlockOperation::LockShared)
     }

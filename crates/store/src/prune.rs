@@ -21,7 +21,9 @@ use crate::repo::Repo;
 /// Which commits [`Repo::prune`] keeps.
 #[derive(Debug, Clone, Default)]
 pub struct PruneOptions {
-    /// Keep only what refs reach; otherwise every commit is a root.
+    /// Keep only the commits refs point at and their parents (up to
+    /// `depth`); otherwise every commit stays unless `depth` or
+    /// `older_than` drops it.
     pub refs_only: bool,
     /// Parents to keep behind each ref's commit; `None` for all.
     pub depth: Option<u64>,

@@ -53,9 +53,10 @@ pub struct Stats {
     pub bytes_written: AtomicU64,
 }
 
-/// A batch of object writes to one repository, durable and visible only
-/// after [`Transaction::flush`] (see the module docs). Holds the
-/// repository lock, shared, for its lifetime.
+/// A batch of object writes to one repository: an object appears under
+/// its final name only once durable, and [`Transaction::flush`] makes the
+/// rest durable (see the module docs). Holds the repository lock, shared,
+/// for its lifetime.
 pub struct Transaction<'r> {
     repo: &'r Repo,
     placer: Arc<Placer>,
