@@ -16,12 +16,19 @@ use crate::error::{Error, IoContext, Result, run};
 pub const ESP_TYPE: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
 /// GPT partition type of an x86-64 Linux root (Discoverable Partitions Spec).
 pub const ROOT_TYPE: &str = "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709";
+/// Size of the ESP created, in MiB: room for several kernels and
+/// initramfs images, so a deploy can keep the previous one.
 pub const ESP_MIB: u64 = 512;
 
 /// A partitioned disk, attached: loop devices are detached on drop.
 pub struct Disk {
+    /// The disk as given: a block device or an image file.
     pub device: PathBuf,
+    /// The ESP's device: partition 1, or for an image a loop device
+    /// over it.
     pub esp: PathBuf,
+    /// The root's device: partition 2 (the rest of the disk), or for an
+    /// image a loop device over it.
     pub root: PathBuf,
     loops: Vec<PathBuf>,
 }
@@ -201,6 +208,7 @@ pub fn copy_to_vfat(dir: &Path, device: &Path) -> Result<()> {
 pub struct Mounted(pub PathBuf);
 
 impl Mounted {
+    /// Mounts `device` at `at`, creating `at` if needed.
     pub fn new(device: &Path, at: &Path) -> Result<Self> {
         std::fs::create_dir_all(at).io_ctx("create", at)?;
         run(Command::new("mount").arg(device).arg(at), "mounting")?;

@@ -4,33 +4,56 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 
+/// What can go wrong partitioning a disk, preparing a tree or writing
+/// the ESP. External tools' failures carry their stderr.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Reading the repository failed.
     #[error(transparent)]
     Store(#[from] strata_store::Error),
+    /// A system call failed.
     #[error("could not {action} {path}: {source}")]
     Io {
+        /// The verb, as in "could not {action}".
         action: &'static str,
+        /// The file or directory it was done to.
         path: PathBuf,
+        /// The operating system's error.
         source: io::Error,
     },
     /// A tool (sfdisk, mkfs, losetup, mount, …) could not be started.
     #[error("{what}: cannot run {program:?}: {source} (is it installed?)")]
     Spawn {
+        /// The step it was run for.
         what: String,
+        /// The program's name.
         program: String,
+        /// The operating system's error.
         source: io::Error,
     },
     /// A tool ran and failed.
     #[error("{what} failed ({status}): {stderr}")]
     Command {
+        /// The step it was run for.
         what: String,
+        /// The program's name.
         program: String,
+        /// How it exited.
         status: ExitStatus,
+        /// Its error output, trimmed.
         stderr: String,
     },
+    /// After partitioning, the disk does not have the two partitions
+    /// asked for.
     #[error("unexpected partition table on {path}: {dump}")]
-    PartitionTable { path: PathBuf, dump: String },
+    PartitionTable {
+        /// The disk or image.
+        path: PathBuf,
+        /// What `sfdisk --dump` printed.
+        dump: String,
+    },
+    /// The ESP has too little free space for a new kernel and initramfs;
+    /// nothing was written.
     #[error(
         "{path}: not enough space on the EFI system partition: the kernel and initramfs need {} KiB (plus {} KiB spare), {} KiB are free; remove old deployments with `strata cleanup`",
         need / 1024,
@@ -38,15 +61,26 @@ pub enum Error {
         free / 1024
     )]
     EspFull {
+        /// The ESP's mount point.
         path: PathBuf,
+        /// Bytes the kernel and initramfs take.
         need: u64,
+        /// Bytes kept free on top of `need`.
         margin: u64,
+        /// Bytes free now.
         free: u64,
     },
+    /// A tree to prepare is not what was expected (no kernel, two kernels…).
     #[error("{path}: {what}")]
-    BadInput { path: PathBuf, what: String },
+    BadInput {
+        /// Where in the tree.
+        path: PathBuf,
+        /// What is wrong there.
+        what: String,
+    },
 }
 
+/// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Adds the action and path to an I/O error.

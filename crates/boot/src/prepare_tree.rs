@@ -41,8 +41,11 @@ esac
 /usr/lib/strata/strata-prepare-root "${rootmnt}" || panic "strata-prepare-root failed: see the messages above"
 "#;
 
+/// What [`run`] made of the tree.
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// The kernel version found in `boot/` (`uname -r` form), now under
+    /// `usr/lib/modules/<kernel_version>/`.
     pub kernel_version: String,
 }
 
@@ -109,7 +112,7 @@ fn write_script(to: &Path, text: &str) -> Result<()> {
     fs::set_permissions(to, fs::Permissions::from_mode(0o755)).io_ctx("chmod", to)
 }
 
-fn run(cmd: &mut Command, what: &str) -> Result<()> {
+fn exec(cmd: &mut Command, what: &str) -> Result<()> {
     crate::error::run(cmd, what).map(drop)
 }
 
@@ -121,7 +124,7 @@ fn rebuild_initramfs(dir: &Path, kver: &str) -> Result<()> {
         for m in mounts {
             let target = dir.join(m);
             fs::create_dir_all(&target).io_ctx("create", &target)?;
-            run(
+            exec(
                 Command::new("mount")
                     .arg("--bind")
                     .arg(format!("/{m}"))
@@ -130,7 +133,7 @@ fn rebuild_initramfs(dir: &Path, kver: &str) -> Result<()> {
             )?;
             mounted.push(target);
         }
-        run(
+        exec(
             Command::new("chroot")
                 .arg(dir)
                 .args(["update-initramfs", "-c", "-k", kver])
@@ -199,7 +202,7 @@ fn empty_var(dir: &Path) -> Result<()> {
 }
 
 /// Prepares `dir` in place; `strata` and `prepare_root` are the binaries to install.
-pub fn prepare_tree(dir: &Path, strata: &Path, prepare_root: &Path) -> Result<Prepared> {
+pub fn run(dir: &Path, strata: &Path, prepare_root: &Path) -> Result<Prepared> {
     let kver = kernel_version(dir)?;
     install_file(strata, &dir.join("usr/bin/strata"), 0o755)?;
     install_file(

@@ -53,11 +53,6 @@ impl<'a> Body<'a> {
         }
     }
 
-    /// Whether it has no bytes.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The body in memory, read back from its file if it has one.
     pub fn into_bytes(self) -> io::Result<Cow<'a, [u8]>> {
         match self {

@@ -45,7 +45,9 @@ pub fn format_secret(key: &SigningKey) -> String {
 /// trusted key that is not revoked.
 #[derive(Debug, Clone, Default)]
 pub struct TrustedKeys {
+    /// Keys whose signature is accepted.
     pub trusted: Vec<VerifyingKey>,
+    /// Keys refused even when also listed in `trusted`.
     pub revoked: Vec<VerifyingKey>,
 }
 

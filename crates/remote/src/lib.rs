@@ -5,7 +5,7 @@
 //! progress goes through [`progress::Progress`].
 
 pub mod error;
-pub mod fetch;
+mod fetch;
 mod http1;
 pub mod keys;
 pub mod progress;

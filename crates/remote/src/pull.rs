@@ -14,7 +14,7 @@
 //!
 //! The tree is walked by fetch threads sharing a queue (`queue.rs`): each takes a
 //! batch, fetches it in one go on its own connection (pipelined, see
-//! [`crate::fetch::Session`]), and stores what it got, queueing what each
+//! `fetch.rs`), and stores what it got, queueing what each
 //! directory listing names.
 
 use std::io::{BufReader, Read, Write};
@@ -45,26 +45,39 @@ const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
 /// Requests a fetch thread sends at once on its connection.
 const PIPELINE_DEPTH: usize = 16;
 
+/// What [`run`] pulls, and from where.
 #[derive(Debug, Clone)]
 pub struct PullOptions {
+    /// The configured remote's name (see [`crate::remotes`]).
     pub remote: String,
+    /// The ref on the remote; pulled into `refs/remotes/<remote>/<ref_name>`.
     pub ref_name: String,
     /// Parents to fetch behind the commit (0: the commit only).
     pub depth: u32,
     /// Pull this commit instead of the ref's current one.
     pub commit: Option<Checksum>,
+    /// Take a commit older than the one the local ref has (refused
+    /// otherwise, so a server cannot roll a machine back silently).
     pub allow_downgrade: bool,
     /// Fetch threads, each with its own connection.
     pub concurrency: usize,
 }
 
+/// What [`run`] did.
 #[derive(Debug, Clone)]
 pub struct PullReport {
+    /// The commit the local ref now points at.
     pub commit: Checksum,
+    /// What the local ref pointed at before; `None` on a first pull.
     pub previous: Option<Checksum>,
+    /// Whether the commit was already here and complete: nothing fetched.
     pub up_to_date: bool,
+    /// Objects downloaded (metadata and content).
     pub objects_fetched: u64,
+    /// Bytes downloaded, as sent by the server (compressed objects).
     pub bytes_fetched: u64,
+    /// The base64 public key whose signature was accepted; `None` when the
+    /// remote is configured with `sign-verify=false`.
     pub signed_by: Option<String>,
 }
 

@@ -21,13 +21,20 @@ use strata_store::refs::validate_remote_name;
 use crate::error::{Error, Result};
 use crate::keys::{self, TrustedKeys};
 
+/// One `[remote "NAME"]` section of the repository config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Remote {
+    /// The section name, also the prefix of its refs (`NAME:ref`).
     pub name: String,
+    /// Where the repository is served: `http://`, `https://` or `file://`.
     pub url: String,
+    /// Require an ed25519 signature on every pulled commit.
     pub sign_verify: bool,
+    /// An inline trusted public key, base64.
     pub key: Option<String>,
+    /// A file of trusted public keys, one base64 key per line.
     pub key_file: Option<PathBuf>,
+    /// A file of revoked public keys, same format.
     pub revoked_file: Option<PathBuf>,
 }
 
@@ -79,6 +86,8 @@ pub fn validate_url(url: &str) -> Result<()> {
     }
 }
 
+/// Adds `remote` to the config; refuses a name already taken, a bad URL,
+/// and verification without a key.
 pub fn add(repo: &mut Repo, remote: &Remote) -> Result<()> {
     validate_remote_name(&remote.name)?;
     validate_url(&remote.url)?;
@@ -122,6 +131,7 @@ pub fn add(repo: &mut Repo, remote: &Remote) -> Result<()> {
     Ok(())
 }
 
+/// Removes the remote `name` from the config.
 pub fn delete(repo: &mut Repo, name: &str) -> Result<()> {
     let mut config = repo.config().clone();
     if !config.remove_section(&section(name)) {
@@ -131,6 +141,7 @@ pub fn delete(repo: &mut Repo, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Every configured remote that parses; the others are skipped.
 pub fn list(repo: &Repo) -> Vec<Remote> {
     repo.config()
         .section_names()
@@ -142,6 +153,7 @@ pub fn list(repo: &Repo) -> Vec<Remote> {
         .collect()
 }
 
+/// The configured remote `name`.
 pub fn get(repo: &Repo, name: &str) -> Result<Remote> {
     let c = repo.config();
     let s = section(name);

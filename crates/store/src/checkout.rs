@@ -23,6 +23,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::objects::{DirMeta, DirTree, ObjectType};
 use crate::repo::{Repo, RepoMode};
 
+/// How [`Repo::checkout`] writes the tree.
 #[derive(Debug, Clone, Default)]
 pub struct CheckoutOptions {
     /// Copy file contents instead of hardlinking them from a bare repository.
@@ -33,10 +34,14 @@ pub struct CheckoutOptions {
     pub subpath: Option<String>,
 }
 
+/// What a checkout wrote.
 #[derive(Debug, Default, Clone)]
 pub struct CheckoutStats {
+    /// Non-directory entries written (regular files and symlinks).
     pub files: u64,
+    /// Directories written below the destination.
     pub dirs: u64,
+    /// Of `files`, those hardlinked from the repository instead of copied.
     pub hardlinked: u64,
 }
 
@@ -64,93 +69,84 @@ impl Repo {
         dest: &Path,
         opts: &CheckoutOptions,
     ) -> Result<CheckoutStats> {
-        checkout(self, commit, dest, opts)
-    }
-}
-
-fn checkout(
-    repo: &Repo,
-    commit: &Checksum,
-    dest: &Path,
-    opts: &CheckoutOptions,
-) -> Result<CheckoutStats> {
-    let c = repo.load_commit(commit)?;
-    let mut node = Node::Dir(c.root_tree, c.root_meta);
-    if let Some(sub) = &opts.subpath {
-        for part in sub.split('/').filter(|p| !p.is_empty() && *p != ".") {
-            let Node::Dir(tree, _) = node else {
-                return Err(Error::BadInput {
-                    path: PathBuf::from(sub),
-                    what: "a path component is not a directory".into(),
-                });
-            };
-            let t = repo.load_dirtree(&tree)?;
-            node = if let Some(d) = t.dirs.iter().find(|d| d.name == part) {
-                Node::Dir(d.tree, d.meta)
-            } else if let Some((n, f)) = t.files.iter().find(|(n, _)| n == part) {
-                Node::File(n.clone(), *f)
-            } else {
-                return Err(Error::BadInput {
-                    path: PathBuf::from(sub),
-                    what: format!("no such file or directory in commit {commit}"),
-                });
-            };
+        let c = self.load_commit(commit)?;
+        let mut node = Node::Dir(c.root_tree, c.root_meta);
+        if let Some(sub) = &opts.subpath {
+            for part in sub.split('/').filter(|p| !p.is_empty() && *p != ".") {
+                let Node::Dir(tree, _) = node else {
+                    return Err(Error::BadInput {
+                        path: PathBuf::from(sub),
+                        what: "a path component is not a directory".into(),
+                    });
+                };
+                let t = self.load_dirtree(&tree)?;
+                node = if let Some(d) = t.dirs.iter().find(|d| d.name == part) {
+                    Node::Dir(d.tree, d.meta)
+                } else if let Some((n, f)) = t.files.iter().find(|(n, _)| n == part) {
+                    Node::File(n.clone(), *f)
+                } else {
+                    return Err(Error::BadInput {
+                        path: PathBuf::from(sub),
+                        what: format!("no such file or directory in commit {commit}"),
+                    });
+                };
+            }
         }
-    }
-    let ctx = Ctx {
-        repo,
-        hardlink: !opts.copy && repo.mode() == RepoMode::Bare,
-        union: opts.union,
-        privileged: rustix::process::geteuid().is_root(),
-        metas: Mutex::new(HashMap::new()),
-        files: AtomicU64::new(0),
-        dirs: AtomicU64::new(0),
-        hardlinked: AtomicU64::new(0),
-    };
-    let existed = match fs::symlink_metadata(dest) {
-        Ok(m) if m.is_dir() => true,
-        Ok(_) => {
+        let ctx = Ctx {
+            repo: self,
+            hardlink: !opts.copy && self.mode() == RepoMode::Bare,
+            union: opts.union,
+            privileged: rustix::process::geteuid().is_root(),
+            metas: Mutex::new(HashMap::new()),
+            files: AtomicU64::new(0),
+            dirs: AtomicU64::new(0),
+            hardlinked: AtomicU64::new(0),
+        };
+        let existed = match fs::symlink_metadata(dest) {
+            Ok(m) if m.is_dir() => true,
+            Ok(_) => {
+                return Err(Error::BadInput {
+                    path: dest.to_owned(),
+                    what: "exists and is not a directory".into(),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e).io_ctx("stat", dest),
+        };
+        if existed
+            && !opts.union
+            && fs::read_dir(dest)
+                .io_ctx("read directory", dest)?
+                .next()
+                .is_some()
+        {
             return Err(Error::BadInput {
                 path: dest.to_owned(),
-                what: "exists and is not a directory".into(),
+                what: "destination is not empty (use --union to write into it)".into(),
             });
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Err(e) => return Err(e).io_ctx("stat", dest),
-    };
-    if existed
-        && !opts.union
-        && fs::read_dir(dest)
-            .io_ctx("read directory", dest)?
-            .next()
-            .is_some()
-    {
-        return Err(Error::BadInput {
-            path: dest.to_owned(),
-            what: "destination is not empty (use --union to write into it)".into(),
-        });
-    }
-    if !existed {
-        fs::create_dir(dest).io_ctx("create", dest)?;
-    }
-    let fd = rustix::fs::open(
-        dest,
-        OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .io_ctx("open", dest)?;
-    match node {
-        Node::Dir(tree, meta) => {
-            ctx.fill_dir(&fd, dest, &tree)?;
-            ctx.apply_dirmeta(&fd, dest, &meta)?;
+        if !existed {
+            fs::create_dir(dest).io_ctx("create", dest)?;
         }
-        Node::File(name, csum) => ctx.place_file(&fd, dest, &name, &csum)?,
+        let fd = rustix::fs::open(
+            dest,
+            OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .io_ctx("open", dest)?;
+        match node {
+            Node::Dir(tree, meta) => {
+                ctx.fill_dir(&fd, dest, &tree)?;
+                ctx.apply_dirmeta(&fd, dest, &meta)?;
+            }
+            Node::File(name, csum) => ctx.place_file(&fd, dest, &name, &csum)?,
+        }
+        Ok(CheckoutStats {
+            files: ctx.files.into_inner(),
+            dirs: ctx.dirs.into_inner(),
+            hardlinked: ctx.hardlinked.into_inner(),
+        })
     }
-    Ok(CheckoutStats {
-        files: ctx.files.into_inner(),
-        dirs: ctx.dirs.into_inner(),
-        hardlinked: ctx.hardlinked.into_inner(),
-    })
 }
 
 impl Ctx<'_> {

@@ -73,6 +73,8 @@ pub struct Syncer {
 }
 
 impl Syncer {
+    /// Opens `path` (any file or directory on the filesystem to sync); do
+    /// this before the writes it must vouch for.
     pub fn open(path: &Path) -> Result<Syncer> {
         Ok(Syncer {
             dir: File::open(path).io_ctx("open", path)?,

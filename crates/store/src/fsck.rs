@@ -17,24 +17,38 @@ use crate::objects::{Commit, DirMeta, DirTree, ObjectType, commit::parse_detache
 use crate::objects_walk::ObjectName;
 use crate::repo::Repo;
 
+/// One object fsck found wrong.
 #[derive(Debug, Clone)]
 pub struct Problem {
+    /// The object, by checksum and type.
     pub object: ObjectName,
+    /// What is wrong with it, or who needs it.
     pub what: String,
 }
 
+/// What [`Repo::fsck`] found, and with `delete` what it repaired.
 #[derive(Debug, Default)]
 pub struct FsckReport {
+    /// Loose objects read and verified against their names.
     pub objects_checked: usize,
+    /// Commit objects present (after any deletion).
     pub commits: usize,
+    /// Objects whose content does not match their name or does not parse.
     pub corrupt: Vec<Problem>,
+    /// Objects a complete commit or a ref needs that are not there.
     pub missing: Vec<Problem>,
+    /// Commits already marked partial (an interrupted pull) with objects
+    /// missing; not an error, a rerun of the pull completes them.
     pub partial_commits: Vec<Checksum>,
+    /// With `delete`: the corrupt objects removed.
     pub deleted: Vec<ObjectName>,
+    /// With `delete`: commits that lost objects and are now marked partial,
+    /// so a pull fetches what they miss.
     pub marked_partial: Vec<Checksum>,
 }
 
 impl FsckReport {
+    /// Whether nothing is corrupt or missing (partial commits are fine).
     pub fn is_clean(&self) -> bool {
         self.corrupt.is_empty() && self.missing.is_empty()
     }
@@ -83,85 +97,82 @@ fn verify(repo: &Repo, (c, kind): &ObjectName) -> Result<Result<(), String>> {
 impl Repo {
     /// Verifies the repository; with `delete`, repairs what can be repaired.
     pub fn fsck(&self, delete: bool) -> Result<FsckReport> {
-        fsck(self, delete)
-    }
-}
-
-fn fsck(repo: &Repo, delete: bool) -> Result<FsckReport> {
-    let _lock = if delete {
-        RepoLock::exclusive(repo.path())?
-    } else {
-        RepoLock::shared(repo.path())?
-    };
-    let objects = repo.list_objects()?;
-    let results: Vec<(ObjectName, Result<(), String>)> = objects
-        .par_iter()
-        .map(|o| verify(repo, o).map(|r| (*o, r)))
-        .collect::<Result<_>>()?;
-    let mut report = FsckReport {
-        objects_checked: objects.len(),
-        ..Default::default()
-    };
-    let mut bad: HashSet<ObjectName> = HashSet::new();
-    for (o, r) in results {
-        if let Err(what) = r {
-            bad.insert(o);
-            report.corrupt.push(Problem { object: o, what });
-        }
-    }
-    if delete {
-        for (c, kind) in &bad {
-            let p = repo.object_path(c, *kind);
-            fs::remove_file(&p).io_ctx("delete corrupt object", &p)?;
-            report.deleted.push((*c, *kind));
-        }
-        if !bad.is_empty() {
-            crate::durable::sync_filesystem(repo.path())?;
-        }
-    }
-    let present: HashSet<ObjectName> = objects
-        .iter()
-        .copied()
-        .filter(|o| !(delete && bad.contains(o)))
-        .collect();
-    for (c, kind) in &objects {
-        if *kind != ObjectType::Commit || !present.contains(&(*c, *kind)) {
-            continue;
-        }
-        report.commits += 1;
-        let mut seen = HashSet::new();
-        let mut missing = Vec::new();
-        if bad.contains(&(*c, *kind)) {
-            continue;
-        }
-        repo.reachable_from(c, &mut seen, &mut missing)?;
-        // A corrupt object counts as missing for the commits that need it.
-        let damaged: Vec<ObjectName> = seen.iter().filter(|o| bad.contains(o)).copied().collect();
-        missing.extend(damaged.iter().filter(|o| !delete || !present.contains(o)));
-        if missing.is_empty() {
-            continue;
-        }
-        if repo.is_partial(c) {
-            report.partial_commits.push(*c);
-        } else if delete {
-            repo.mark_partial(c)?;
-            report.marked_partial.push(*c);
+        let _lock = if delete {
+            RepoLock::exclusive(self.path())?
         } else {
-            for o in missing.iter().filter(|o| !bad.contains(o)) {
+            RepoLock::shared(self.path())?
+        };
+        let objects = self.list_objects()?;
+        let results: Vec<(ObjectName, Result<(), String>)> = objects
+            .par_iter()
+            .map(|o| verify(self, o).map(|r| (*o, r)))
+            .collect::<Result<_>>()?;
+        let mut report = FsckReport {
+            objects_checked: objects.len(),
+            ..Default::default()
+        };
+        let mut bad: HashSet<ObjectName> = HashSet::new();
+        for (o, r) in results {
+            if let Err(what) = r {
+                bad.insert(o);
+                report.corrupt.push(Problem { object: o, what });
+            }
+        }
+        if delete {
+            for (c, kind) in &bad {
+                let p = self.object_path(c, *kind);
+                fs::remove_file(&p).io_ctx("delete corrupt object", &p)?;
+                report.deleted.push((*c, *kind));
+            }
+            if !bad.is_empty() {
+                crate::durable::sync_filesystem(self.path())?;
+            }
+        }
+        let present: HashSet<ObjectName> = objects
+            .iter()
+            .copied()
+            .filter(|o| !(delete && bad.contains(o)))
+            .collect();
+        for (c, kind) in &objects {
+            if *kind != ObjectType::Commit || !present.contains(&(*c, *kind)) {
+                continue;
+            }
+            report.commits += 1;
+            let mut seen = HashSet::new();
+            let mut missing = Vec::new();
+            if bad.contains(&(*c, *kind)) {
+                continue;
+            }
+            self.reachable_from(c, &mut seen, &mut missing)?;
+            // A corrupt object counts as missing for the commits that need it.
+            let damaged: Vec<ObjectName> =
+                seen.iter().filter(|o| bad.contains(o)).copied().collect();
+            missing.extend(damaged.iter().filter(|o| !delete || !present.contains(o)));
+            if missing.is_empty() {
+                continue;
+            }
+            if self.is_partial(c) {
+                report.partial_commits.push(*c);
+            } else if delete {
+                self.mark_partial(c)?;
+                report.marked_partial.push(*c);
+            } else {
+                for o in missing.iter().filter(|o| !bad.contains(o)) {
+                    report.missing.push(Problem {
+                        object: *o,
+                        what: format!("needed by commit {c} but missing"),
+                    });
+                }
+            }
+        }
+        for (r, c) in self.list_refs()? {
+            if !present.contains(&(c, ObjectType::Commit)) {
                 report.missing.push(Problem {
-                    object: *o,
-                    what: format!("needed by commit {c} but missing"),
+                    object: (c, ObjectType::Commit),
+                    what: format!("ref {r} points to it but it is missing"),
                 });
             }
         }
+        Ok(report)
     }
-    for (r, c) in repo.list_refs()? {
-        if !present.contains(&(c, ObjectType::Commit)) {
-            report.missing.push(Problem {
-                object: (c, ObjectType::Commit),
-                what: format!("ref {r} points to it but it is missing"),
-            });
-        }
-    }
-    Ok(report)
 }

@@ -3,6 +3,13 @@
 //! Pure formats live in [`gvariant`] and [`objects`]; everything that
 //! touches the disk is in [`repo`], [`refs`], [`write`](mod@write) and the operations
 //! (`checkout`, `fsck`, `prune`). The library never prints.
+//!
+//! Four modules are plumbing shared with the crates above, which write
+//! outside the repository (deployments, the ESP, summaries) under the
+//! same rules: [`durable`] (atomic, fsynced replacement), [`lock`] (the
+//! repository lock a sysroot operation holds), [`xattr`] (the OSTree form
+//! of extended attributes) and [`fault`] (named crash points for the crash
+//! tests). [`copy`] is the local pull that `sysroot install` uses.
 
 pub mod archive;
 pub mod checkout;
@@ -17,11 +24,11 @@ pub mod fsck;
 pub mod gvariant;
 pub mod lock;
 pub mod objects;
-pub mod objects_walk;
+mod objects_walk;
 pub mod prune;
 pub mod refs;
 pub mod repo;
-pub mod rev;
+mod rev;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 // test_util names this crate as its users do (it is also included by path
@@ -35,5 +42,6 @@ pub mod xattr;
 pub use checksum::Checksum;
 pub use error::{Error, Result};
 pub use objects::{Commit, DirMeta, DirTree, FileHeader, ObjectType};
+pub use objects_walk::ObjectName;
 pub use refs::RefName;
 pub use repo::{Repo, RepoMode};

@@ -17,10 +17,14 @@ pub struct RepoLock {
 }
 
 impl RepoLock {
+    /// Takes the lock shared, for operations that only read or add;
+    /// blocks while it is held exclusively.
     pub fn shared(repo: &Path) -> Result<Self> {
         Self::take(repo, FlockOperation::LockShared)
     }
 
+    /// Takes the lock exclusively, for operations that delete; blocks until
+    /// every other holder is gone.
     pub fn exclusive(repo: &Path) -> Result<Self> {
         Self::take(repo, FlockOperation::LockExclusive)
     }

@@ -160,14 +160,17 @@ impl Repo {
         })
     }
 
+    /// The repository's directory, as it was opened.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// How content objects are stored, from the config's `core.mode`.
     pub fn mode(&self) -> RepoMode {
         self.mode
     }
 
+    /// The parsed `config` file, as last read or written.
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -193,6 +196,8 @@ impl Repo {
         self.path.join(self.object_relpath(checksum, kind))
     }
 
+    /// Whether the object is present as a loose object; its content is not
+    /// checked.
     pub fn has_object(&self, checksum: &Checksum, kind: ObjectType) -> bool {
         let rel = self.object_relpath(checksum, kind);
         rustix::fs::statat(
@@ -227,6 +232,7 @@ impl Repo {
         Ok(data)
     }
 
+    /// Reads, verifies and parses a commit object.
     pub fn load_commit(&self, checksum: &Checksum) -> Result<Commit> {
         let data = self.read_meta(checksum, ObjectType::Commit)?;
         Commit::from_bytes(&data).map_err(|source| Error::Format {
@@ -235,6 +241,7 @@ impl Repo {
         })
     }
 
+    /// Reads, verifies and parses a dirtree object.
     pub fn load_dirtree(&self, checksum: &Checksum) -> Result<DirTree> {
         let data = self.read_meta(checksum, ObjectType::DirTree)?;
         DirTree::from_bytes(&data).map_err(|source| Error::Format {
@@ -243,6 +250,7 @@ impl Repo {
         })
     }
 
+    /// Reads, verifies and parses a dirmeta object.
     pub fn load_dirmeta(&self, checksum: &Checksum) -> Result<DirMeta> {
         let data = self.read_meta(checksum, ObjectType::DirMeta)?;
         DirMeta::from_bytes(&data).map_err(|source| Error::Format {

@@ -20,122 +20,127 @@ use crate::error::Result;
 use crate::status::entries_by_deployment;
 use crate::sysroot::Sysroot;
 
+/// What [`Sysroot::cleanup`] removed.
 #[derive(Debug, Default, Clone)]
 pub struct CleanupReport {
+    /// Boot entries removed (duplicates, and those of deployments not kept).
     pub entries_removed: usize,
+    /// Deployments removed, with their origins and refs.
     pub deployments_removed: Vec<DeploymentId>,
+    /// Staging directories left by interrupted deploys.
     pub staging_removed: usize,
+    /// Kernel directories removed from the ESP (`<stateroot>-<hash>`).
     pub kernels_removed: Vec<String>,
+    /// Repository objects pruned.
     pub objects_removed: usize,
+    /// Bytes of those objects, as stored in the repository.
     pub bytes_freed: u64,
 }
 
 impl Sysroot {
     /// Removes what nothing keeps (see the module docs).
     pub fn cleanup(&self) -> Result<CleanupReport> {
-        cleanup(self)
-    }
-}
+        let _lock = strata_store::lock::RepoLock::exclusive(&self.root().join("strata"))?;
+        let mut report = CleanupReport::default();
+        let kept_entries = entries_by_deployment(self)?;
+        let mut keep: HashSet<DeploymentId> = kept_entries
+            .iter()
+            .take(2)
+            .map(|(id, ..)| id.clone())
+            .collect();
+        if let Some(b) = self.booted() {
+            keep.insert(b);
+        }
+        let kept_names: HashSet<String> = kept_entries
+            .iter()
+            .filter(|(id, ..)| keep.contains(id))
+            .map(|(_, n, _)| n.file_name())
+            .collect();
+        for (name, _) in self.esp().entries()? {
+            if !kept_names.contains(&name.file_name()) {
+                self.esp().remove_entry(&name)?;
+                report.entries_removed += 1;
+            }
+        }
+        fault::point("cleanup-entries-removed");
 
-fn cleanup(s: &Sysroot) -> Result<CleanupReport> {
-    let _lock = strata_store::lock::RepoLock::exclusive(&s.root().join("strata"))?;
-    let mut report = CleanupReport::default();
-    let kept_entries = entries_by_deployment(s)?;
-    let mut keep: HashSet<DeploymentId> = kept_entries
-        .iter()
-        .take(2)
-        .map(|(id, ..)| id.clone())
-        .collect();
-    if let Some(b) = s.booted() {
-        keep.insert(b);
-    }
-    let kept_names: HashSet<String> = kept_entries
-        .iter()
-        .filter(|(id, ..)| keep.contains(id))
-        .map(|(_, n, _)| n.file_name())
-        .collect();
-    for (name, _) in s.esp().entries()? {
-        if !kept_names.contains(&name.file_name()) {
-            s.esp().remove_entry(&name)?;
-            report.entries_removed += 1;
+        for id in self.deployments_on_disk()? {
+            if keep.contains(&id) {
+                continue;
+            }
+            let _ = self.repo().delete_ref(&RefName::parse(&id.ref_name())?);
+            let origin = self.origin_path(&id);
+            if origin.exists() {
+                fs::remove_file(&origin).io_ctx("remove", &origin)?;
+            }
+            let path = self.deployment_path(&id);
+            fs::remove_dir_all(&path).io_ctx("remove deployment", &path)?;
+            report.deployments_removed.push(id);
+            fault::point("cleanup-deployment-removed");
         }
-    }
-    fault::point("cleanup-entries-removed");
-
-    for id in s.deployments_on_disk()? {
-        if keep.contains(&id) {
-            continue;
-        }
-        let _ = s.repo().delete_ref(&RefName::parse(&id.ref_name())?);
-        let origin = s.origin_path(&id);
-        if origin.exists() {
-            fs::remove_file(&origin).io_ctx("remove", &origin)?;
-        }
-        let path = s.deployment_path(&id);
-        fs::remove_dir_all(&path).io_ctx("remove deployment", &path)?;
-        report.deployments_removed.push(id);
-        fault::point("cleanup-deployment-removed");
-    }
-    // Staging directories of deploys that died (the lock excludes live
-    // ones), and the origins and refs they wrote for a deployment that
-    // never left staging.
-    let on_disk: HashSet<DeploymentId> = s.deployments_on_disk()?.into_iter().collect();
-    let base = s.root().join("strata/deploy");
-    if let Ok(stateroots) = fs::read_dir(&base) {
-        for sr in stateroots.flatten() {
-            for e in fs::read_dir(sr.path()).into_iter().flatten().flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with(".staging-") {
-                    fs::remove_dir_all(e.path()).io_ctx("remove", e.path())?;
-                    report.staging_removed += 1;
-                } else if let Some(mut id) = name
-                    .strip_suffix(".origin")
-                    .and_then(DeploymentId::parse_dir_name)
-                {
-                    id.stateroot = sr.file_name().to_string_lossy().into_owned();
-                    if !on_disk.contains(&id) {
-                        fs::remove_file(e.path()).io_ctx("remove", e.path())?;
+        // Staging directories of deploys that died (the lock excludes live
+        // ones), and the origins and refs they wrote for a deployment that
+        // never left staging.
+        let on_disk: HashSet<DeploymentId> = self.deployments_on_disk()?.into_iter().collect();
+        let base = self.root().join("strata/deploy");
+        if let Ok(stateroots) = fs::read_dir(&base) {
+            for sr in stateroots.flatten() {
+                for e in fs::read_dir(sr.path()).into_iter().flatten().flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if name.starts_with(".staging-") {
+                        fs::remove_dir_all(e.path()).io_ctx("remove", e.path())?;
+                        report.staging_removed += 1;
+                    } else if let Some(mut id) = name
+                        .strip_suffix(".origin")
+                        .and_then(DeploymentId::parse_dir_name)
+                    {
+                        id.stateroot = sr.file_name().to_string_lossy().into_owned();
+                        if !on_disk.contains(&id) {
+                            fs::remove_file(e.path()).io_ctx("remove", e.path())?;
+                        }
                     }
                 }
             }
         }
-    }
-    for (r, _) in s.repo().list_refs()? {
-        let orphan = r.remote.is_none()
-            && r.name
-                .strip_prefix("deploy/")
-                .and_then(|rest| DeploymentId::parse_rel_path(&format!("/strata/deploy/{rest}")))
-                .is_some_and(|id| !on_disk.contains(&id));
-        if orphan {
-            s.repo().delete_ref(&r)?;
+        for (r, _) in self.repo().list_refs()? {
+            let orphan = r.remote.is_none()
+                && r.name
+                    .strip_prefix("deploy/")
+                    .and_then(|rest| {
+                        DeploymentId::parse_rel_path(&format!("/strata/deploy/{rest}"))
+                    })
+                    .is_some_and(|id| !on_disk.contains(&id));
+            if orphan {
+                self.repo().delete_ref(&r)?;
+            }
         }
-    }
-    // Kernels no remaining entry uses.
-    let used: HashSet<String> = s
-        .esp()
-        .entries()?
-        .iter()
-        .filter_map(|(_, e)| {
-            e.linux
-                .strip_prefix("/strata/")
-                .and_then(|r| r.split('/').next())
-                .map(str::to_owned)
-        })
-        .collect();
-    for dir in s.esp().kernel_dirs()? {
-        if !used.contains(&dir) {
-            s.esp().remove_kernel_dir(&dir)?;
-            report.kernels_removed.push(dir);
+        // Kernels no remaining entry uses.
+        let used: HashSet<String> = self
+            .esp()
+            .entries()?
+            .iter()
+            .filter_map(|(_, e)| {
+                e.linux
+                    .strip_prefix("/strata/")
+                    .and_then(|r| r.split('/').next())
+                    .map(str::to_owned)
+            })
+            .collect();
+        for dir in self.esp().kernel_dirs()? {
+            if !used.contains(&dir) {
+                self.esp().remove_kernel_dir(&dir)?;
+                report.kernels_removed.push(dir);
+            }
         }
+        // Objects: what the kept deployments' refs and the remotes' refs need.
+        let pruned = self.repo().prune(&PruneOptions {
+            refs_only: true,
+            depth: Some(0),
+            older_than: None,
+            dry_run: false,
+        })?;
+        report.objects_removed = pruned.objects_deleted;
+        report.bytes_freed = pruned.bytes_freed;
+        Ok(report)
     }
-    // Objects: what the kept deployments' refs and the remotes' refs need.
-    let pruned = s.repo().prune(&PruneOptions {
-        refs_only: true,
-        depth: Some(0),
-        older_than: None,
-        dry_run: false,
-    })?;
-    report.objects_removed = pruned.objects_deleted;
-    report.bytes_freed = pruned.bytes_freed;
-    Ok(report)
 }

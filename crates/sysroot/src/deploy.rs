@@ -40,8 +40,10 @@ use crate::origin::Origin;
 use crate::status::entries_by_deployment;
 use crate::sysroot::Sysroot;
 
+/// How [`Sysroot::deploy`] deploys a commit.
 #[derive(Debug, Clone, Default)]
 pub struct DeployOptions {
+    /// The stateroot to deploy into: its `/var` is shared by its deployments.
     pub stateroot: String,
     /// What `upgrade` follows; `None` when deploying a bare checksum.
     pub refspec: Option<String>,
@@ -49,10 +51,15 @@ pub struct DeployOptions {
     pub kargs: Option<Vec<String>>,
 }
 
+/// What [`Sysroot::deploy`] did.
 #[derive(Debug, Clone)]
 pub struct DeployReport {
+    /// The new deployment.
     pub id: DeploymentId,
+    /// Its boot entry's generation: one more than the highest before.
     pub generation: u64,
+    /// Its kernel directory on the ESP (`<stateroot>-<hash of the files>`),
+    /// shared by deployments with the same kernel and initramfs.
     pub kernel_dir: String,
     /// The /etc merge, when there was a deployment to merge from.
     pub merge: Option<Plan>,
@@ -60,11 +67,15 @@ pub struct DeployReport {
 
 /// The kernel and initramfs of a commit: `usr/lib/modules/<kver>/{vmlinuz,initramfs.img}`.
 pub struct Kernel {
+    /// The kernel version (`<kver>` in the path).
     pub version: String,
+    /// The kernel's content object.
     pub vmlinuz: Checksum,
+    /// The initramfs's content object.
     pub initramfs: Checksum,
 }
 
+/// Finds the one kernel of `commit`; [`Error::NoKernel`] when it has none.
 pub fn find_kernel(s: &Sysroot, commit: &Checksum) -> Result<Kernel> {
     let none = || Error::NoKernel { commit: *commit };
     let TreeEntry::Dir { tree, .. } = s
@@ -158,179 +169,177 @@ impl Sysroot {
     /// Deploys `commit` as the new default, in the order the module docs
     /// give.
     pub fn deploy(&self, commit: &Checksum, opts: &DeployOptions) -> Result<DeployReport> {
-        deploy(self, commit, opts)
-    }
-}
-
-fn deploy(s: &Sysroot, commit: &Checksum, opts: &DeployOptions) -> Result<DeployReport> {
-    validate_stateroot(&opts.stateroot).map_err(Error::Refused)?;
-    let _lock = strata_store::lock::RepoLock::exclusive(&s.root().join("strata"))?;
-    // Before anything is written: see `Syncer`.
-    let syncer = durable::Syncer::open(s.root())?;
-    let c = s.repo().load_commit(commit)?;
-    if s.repo().is_partial(commit) {
-        return Err(Error::PartialCommit { commit: *commit });
-    }
-    let kernel = find_kernel(s, commit)?;
-    let vmlinuz = s.repo().object_path(&kernel.vmlinuz, ObjectType::File);
-    let initramfs = s.repo().object_path(&kernel.initramfs, ObjectType::File);
-    let kernel_dir = format!(
-        "{}-{}",
-        opts.stateroot,
-        hash_files(&[&vmlinuz, &initramfs])?
-    );
-
-    // 1. Room on the ESP, before anything is written.
-    s.esp().ensure_layout()?;
-    if !s.esp().path().join("strata").join(&kernel_dir).is_dir() {
-        let need = fs::metadata(&vmlinuz).io_ctx("stat", &vmlinuz)?.len()
-            + fs::metadata(&initramfs).io_ctx("stat", &initramfs)?.len();
-        let free = s.esp().free_space()?;
-        if free < need + (1 << 20) {
-            return Err(Error::EspFull {
-                esp: s.esp().path().to_owned(),
-                need,
-                free,
-            });
+        validate_stateroot(&opts.stateroot).map_err(Error::Refused)?;
+        let _lock = strata_store::lock::RepoLock::exclusive(&self.root().join("strata"))?;
+        // Before anything is written: see `Syncer`.
+        let syncer = durable::Syncer::open(self.root())?;
+        let c = self.repo().load_commit(commit)?;
+        if self.repo().is_partial(commit) {
+            return Err(Error::PartialCommit { commit: *commit });
         }
-    }
+        let kernel = find_kernel(self, commit)?;
+        let vmlinuz = self.repo().object_path(&kernel.vmlinuz, ObjectType::File);
+        let initramfs = self.repo().object_path(&kernel.initramfs, ObjectType::File);
+        let kernel_dir = format!(
+            "{}-{}",
+            opts.stateroot,
+            hash_files(&[&vmlinuz, &initramfs])?
+        );
 
-    let entries = entries_by_deployment(s)?;
-    let previous = entries.first().map(|(id, ..)| id.clone());
-    // The machine's /etc is the booted deployment's: edits made there after
-    // the default was deployed must not be lost.
-    let merge_from = s
-        .booted()
-        .filter(|b| b.stateroot == opts.stateroot && s.deployment_path(b).is_dir())
-        .or_else(|| previous.clone());
-    let next_generation = s
-        .esp()
-        .entries()?
-        .first()
-        .map(|(n, _)| n.generation + 1)
-        .unwrap_or(1);
-    let serial = s
-        .deployments_on_disk()?
-        .iter()
-        .filter(|d| d.stateroot == opts.stateroot && d.commit == *commit)
-        .map(|d| d.serial + 1)
-        .max()
-        .unwrap_or(0);
-    let id = DeploymentId {
-        stateroot: opts.stateroot.clone(),
-        commit: *commit,
-        serial,
-    };
-    let deploy_dir = s.deploy_dir(&opts.stateroot);
-    fs::create_dir_all(&deploy_dir).io_ctx("create", &deploy_dir)?;
-    let var = s.state_var(&opts.stateroot);
-    fs::create_dir_all(&var).io_ctx("create", &var)?;
-
-    // 2. Checkout.
-    let staging = deploy_dir.join(format!(
-        ".staging-{}-{}",
-        id.dir_name(),
-        durable::unique_suffix()
-    ));
-    let result = (|| -> Result<Option<Plan>> {
-        s.repo()
-            .checkout(commit, &staging, &CheckoutOptions::default())?;
-        fault::point("deploy-checked-out");
-        // 3. /etc: the new defaults, then the machine's changes.
-        let etc = staging.join("etc");
-        let usr_etc = staging.join("usr/etc");
-        if usr_etc.is_dir() {
-            if fs::symlink_metadata(&etc).is_ok() {
-                return Err(Error::Refused(format!(
-                    "commit {commit} has both /etc and /usr/etc; prepare the tree so /etc lives in /usr/etc"
-                )));
+        // 1. Room on the ESP, before anything is written.
+        self.esp().ensure_layout()?;
+        if !self.esp().path().join("strata").join(&kernel_dir).is_dir() {
+            let need = fs::metadata(&vmlinuz).io_ctx("stat", &vmlinuz)?.len()
+                + fs::metadata(&initramfs).io_ctx("stat", &initramfs)?.len();
+            let free = self.esp().free_space()?;
+            if free < need + (1 << 20) {
+                return Err(Error::EspFull {
+                    esp: self.esp().path().to_owned(),
+                    need,
+                    free,
+                });
             }
-            etc_tree::copy_tree(&usr_etc, &etc)?;
-        } else if fs::symlink_metadata(&etc).is_err() {
-            fs::create_dir(&etc).io_ctx("create", &etc)?;
         }
-        let merge = match &merge_from {
-            Some(prev) => {
-                let prev_path = s.deployment_path(prev);
-                let plan = etc_merge::plan(
-                    &etc_tree::scan(&prev_path.join("usr/etc"))?,
-                    &etc_tree::scan(&prev_path.join("etc"))?,
-                    &etc_tree::scan(&usr_etc)?,
-                );
-                etc_tree::apply(&plan, &prev_path.join("etc"), &etc)?;
-                Some(plan)
-            }
-            None => None,
+
+        let entries = entries_by_deployment(self)?;
+        let previous = entries.first().map(|(id, ..)| id.clone());
+        // The machine's /etc is the booted deployment's: edits made there after
+        // the default was deployed must not be lost.
+        let merge_from = self
+            .booted()
+            .filter(|b| b.stateroot == opts.stateroot && self.deployment_path(b).is_dir())
+            .or_else(|| previous.clone());
+        let next_generation = self
+            .esp()
+            .entries()?
+            .first()
+            .map(|(n, _)| n.generation + 1)
+            .unwrap_or(1);
+        let serial = self
+            .deployments_on_disk()?
+            .iter()
+            .filter(|d| d.stateroot == opts.stateroot && d.commit == *commit)
+            .map(|d| d.serial + 1)
+            .max()
+            .unwrap_or(0);
+        let id = DeploymentId {
+            stateroot: opts.stateroot.clone(),
+            commit: *commit,
+            serial,
         };
-        fault::point("etc-merged");
-        Ok(merge)
-    })();
-    let merge = match result {
-        Ok(m) => m,
-        Err(e) => {
-            let _ = fs::remove_dir_all(&staging);
-            return Err(e);
-        }
-    };
+        let deploy_dir = self.deploy_dir(&opts.stateroot);
+        fs::create_dir_all(&deploy_dir).io_ctx("create", &deploy_dir)?;
+        let var = self.state_var(&opts.stateroot);
+        fs::create_dir_all(&var).io_ctx("create", &var)?;
 
-    // 4. Origin and ref.
-    let kargs = match &opts.kargs {
-        Some(k) => k.clone(),
-        None => previous
-            .as_ref()
-            .map(|p| s.load_origin(p))
-            .transpose()?
-            .map(|o| o.kargs)
-            .unwrap_or_default(),
-    };
-    let origin = Origin {
-        refspec: opts.refspec.clone(),
-        kargs: kargs.clone(),
-    };
-    durable::write_file(&s.origin_path(&id), origin.to_text().as_bytes(), 0o644)?;
-    s.repo()
-        .write_ref(&RefName::parse(&id.ref_name())?, commit)?;
+        // 2. Checkout.
+        let staging = deploy_dir.join(format!(
+            ".staging-{}-{}",
+            id.dir_name(),
+            durable::unique_suffix()
+        ));
+        let result = (|| -> Result<Option<Plan>> {
+            self.repo()
+                .checkout(commit, &staging, &CheckoutOptions::default())?;
+            fault::point("deploy-checked-out");
+            // 3. /etc: the new defaults, then the machine's changes.
+            let etc = staging.join("etc");
+            let usr_etc = staging.join("usr/etc");
+            if usr_etc.is_dir() {
+                if fs::symlink_metadata(&etc).is_ok() {
+                    return Err(Error::Refused(format!(
+                        "commit {commit} has both /etc and /usr/etc; prepare the tree so /etc lives in /usr/etc"
+                    )));
+                }
+                etc_tree::copy_tree(&usr_etc, &etc)?;
+            } else if fs::symlink_metadata(&etc).is_err() {
+                fs::create_dir(&etc).io_ctx("create", &etc)?;
+            }
+            let merge = match &merge_from {
+                Some(prev) => {
+                    let prev_path = self.deployment_path(prev);
+                    let plan = etc_merge::plan(
+                        &etc_tree::scan(&prev_path.join("usr/etc"))?,
+                        &etc_tree::scan(&prev_path.join("etc"))?,
+                        &etc_tree::scan(&usr_etc)?,
+                    );
+                    etc_tree::apply(&plan, &prev_path.join("etc"), &etc)?;
+                    Some(plan)
+                }
+                None => None,
+            };
+            fault::point("etc-merged");
+            Ok(merge)
+        })();
+        let merge = match result {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&staging);
+                return Err(e);
+            }
+        };
 
-    // 5. Durable, then in place.
-    syncer.sync()?;
-    let final_path = s.deployment_path(&id);
-    fs::rename(&staging, &final_path).io_ctx("move deployment into place", &final_path)?;
-    durable::sync_dir(&deploy_dir)?;
-    fault::point("deployment-in-place");
+        // 4. Origin and ref.
+        let kargs = match &opts.kargs {
+            Some(k) => k.clone(),
+            None => previous
+                .as_ref()
+                .map(|p| self.load_origin(p))
+                .transpose()?
+                .map(|o| o.kargs)
+                .unwrap_or_default(),
+        };
+        let origin = Origin {
+            refspec: opts.refspec.clone(),
+            kargs: kargs.clone(),
+        };
+        durable::write_file(&self.origin_path(&id), origin.to_text().as_bytes(), 0o644)?;
+        self.repo()
+            .write_ref(&RefName::parse(&id.ref_name())?, commit)?;
 
-    // 6. Kernel.
-    let (linux, initrd) = s.esp().install_kernel(&kernel_dir, &vmlinuz, &initramfs)?;
-    fault::point("kernel-installed");
+        // 5. Durable, then in place.
+        syncer.sync()?;
+        let final_path = self.deployment_path(&id);
+        fs::rename(&staging, &final_path).io_ctx("move deployment into place", &final_path)?;
+        durable::sync_dir(&deploy_dir)?;
+        fault::point("deployment-in-place");
 
-    // 7. The switch.
-    let title = format!(
-        "{} ({}, {})",
-        pretty_name(&final_path),
-        opts.stateroot,
-        c.version()
-            .map(str::to_owned)
-            .unwrap_or_else(|| commit.to_hex()[..10].to_owned())
-    );
-    let entry = Entry {
-        title,
-        generation: next_generation,
-        linux,
-        initrd,
-        options: entry_options(s, &id, &kargs),
-    };
-    let name = EntryName {
-        stateroot: opts.stateroot.clone(),
-        generation: next_generation,
-        counter: None,
-    };
-    s.esp().write_entry(&name, &entry)?;
-    fault::point("entry-written");
-    Ok(DeployReport {
-        id,
-        generation: next_generation,
-        kernel_dir,
-        merge,
-    })
+        // 6. Kernel.
+        let (linux, initrd) = self
+            .esp()
+            .install_kernel(&kernel_dir, &vmlinuz, &initramfs)?;
+        fault::point("kernel-installed");
+
+        // 7. The switch.
+        let title = format!(
+            "{} ({}, {})",
+            pretty_name(&final_path),
+            opts.stateroot,
+            c.version()
+                .map(str::to_owned)
+                .unwrap_or_else(|| commit.to_hex()[..10].to_owned())
+        );
+        let entry = Entry {
+            title,
+            generation: next_generation,
+            linux,
+            initrd,
+            options: entry_options(self, &id, &kargs),
+        };
+        let name = EntryName {
+            stateroot: opts.stateroot.clone(),
+            generation: next_generation,
+            counter: None,
+        };
+        self.esp().write_entry(&name, &entry)?;
+        fault::point("entry-written");
+        Ok(DeployReport {
+            id,
+            generation: next_generation,
+            kernel_dir,
+            merge,
+        })
+    }
 }
 
 /// The kernel command line of a deployment's entry.

@@ -10,8 +10,11 @@ use crate::deployment_name::{DEPLOY_DIR, split_dir_name, split_rel_path};
 /// in its stateroot.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeploymentId {
+    /// The stateroot it belongs to (see [`crate::deployment_name`]).
     pub stateroot: String,
+    /// The commit checked out.
     pub commit: Checksum,
+    /// Tells apart deployments of the same commit in the same stateroot.
     pub serial: u32,
 }
 

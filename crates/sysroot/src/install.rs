@@ -34,11 +34,16 @@ pub struct Source {
     pub remote: Option<(String, Option<String>)>,
 }
 
+/// What [`install_disk`] and [`install_into`] put on the target.
 #[derive(Debug, Clone)]
 pub struct InstallOptions {
+    /// Where the first commit comes from.
     pub source: Source,
+    /// The ref to deploy, in `source`.
     pub ref_name: String,
+    /// Kernel arguments of the first deployment, beside the ones strata manages.
     pub kargs: Vec<String>,
+    /// The stateroot of the first deployment.
     pub stateroot: String,
 }
 

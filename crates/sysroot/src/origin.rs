@@ -11,6 +11,7 @@
 
 use strata_store::config::Config;
 
+/// The contents of an origin file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Origin {
     /// `remote:ref` to follow on upgrade, or a local ref; `None` for a
@@ -21,6 +22,8 @@ pub struct Origin {
 }
 
 impl Origin {
+    /// The file's text; a deployment of a checksum gets ostree's
+    /// `unconfigured-state` explanation instead of a refspec.
     pub fn to_text(&self) -> String {
         let mut c = Config::default();
         match &self.refspec {
@@ -35,6 +38,7 @@ impl Origin {
         c.to_string()
     }
 
+    /// Parses an origin file; a missing `kargs` key means none.
     pub fn parse(text: &str) -> Result<Origin, String> {
         let c = Config::parse(text)?;
         Ok(Origin {

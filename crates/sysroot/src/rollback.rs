@@ -17,39 +17,35 @@ impl Sysroot {
     /// Makes the previous deployment the default again; returns (the new
     /// default, the old default).
     pub fn rollback(&self) -> Result<(DeploymentId, DeploymentId)> {
-        rollback(self)
+        let _lock = strata_store::lock::RepoLock::exclusive(&self.root().join("strata"))?;
+        let entries = entries_by_deployment(self)?;
+        let [(current, ..), (target, target_name, target_entry), ..] = entries.as_slice() else {
+            return Err(Error::Refused(
+                "nothing to roll back to: there is only one deployment".into(),
+            ));
+        };
+        if !self.deployment_path(target).is_dir() {
+            return Err(Error::Refused(format!(
+                "the rollback deployment {} is missing on disk",
+                target.rel_path()
+            )));
+        }
+        let generation = self
+            .esp()
+            .entries()?
+            .first()
+            .map(|(n, _)| n.generation + 1)
+            .unwrap_or(1);
+        let mut entry = target_entry.clone();
+        entry.generation = generation;
+        let name = EntryName {
+            stateroot: target_name.stateroot.clone(),
+            generation,
+            counter: None,
+        };
+        self.esp().write_entry(&name, &entry)?;
+        fault::point("rollback-entry-written");
+        self.esp().remove_entry(target_name)?;
+        Ok((target.clone(), current.clone()))
     }
-}
-
-fn rollback(s: &Sysroot) -> Result<(DeploymentId, DeploymentId)> {
-    let _lock = strata_store::lock::RepoLock::exclusive(&s.root().join("strata"))?;
-    let entries = entries_by_deployment(s)?;
-    let [(current, ..), (target, target_name, target_entry), ..] = entries.as_slice() else {
-        return Err(Error::Refused(
-            "nothing to roll back to: there is only one deployment".into(),
-        ));
-    };
-    if !s.deployment_path(target).is_dir() {
-        return Err(Error::Refused(format!(
-            "the rollback deployment {} is missing on disk",
-            target.rel_path()
-        )));
-    }
-    let generation = s
-        .esp()
-        .entries()?
-        .first()
-        .map(|(n, _)| n.generation + 1)
-        .unwrap_or(1);
-    let mut entry = target_entry.clone();
-    entry.generation = generation;
-    let name = EntryName {
-        stateroot: target_name.stateroot.clone(),
-        generation,
-        counter: None,
-    };
-    s.esp().write_entry(&name, &entry)?;
-    fault::point("rollback-entry-written");
-    s.esp().remove_entry(target_name)?;
-    Ok((target.clone(), current.clone()))
 }

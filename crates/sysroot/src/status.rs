@@ -16,29 +16,47 @@ use crate::sysroot::Sysroot;
 /// Version of the JSON layout of [`Status`].
 pub const SCHEMA: u32 = 1;
 
+/// One deployment, as `status --json` prints it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeploymentStatus {
+    /// Its stateroot.
     pub stateroot: String,
+    /// Its commit, 64 hex digits.
     pub commit: String,
+    /// Its serial among deployments of the same commit.
     pub serial: u32,
     /// Path in the sysroot, as `strata=` on the kernel command line.
     pub path: String,
+    /// Whether the machine is running it now.
     pub booted: bool,
+    /// Whether it boots next: the highest generation.
     pub default: bool,
+    /// Whether `rollback` would make it the default: the second highest.
     pub rollback: bool,
     /// Boot order: higher boots first.
     pub generation: Option<u64>,
+    /// What upgrades follow; `None` for a deployment of a checksum.
     pub refspec: Option<String>,
+    /// The commit's `version` metadata, if it has one.
     pub version: Option<String>,
+    /// The commit's subject; empty when the commit is no longer in the repository.
     pub subject: String,
+    /// The commit's time, seconds since the epoch; 0 when the commit is no
+    /// longer in the repository.
     pub timestamp: u64,
+    /// The kernel arguments the user set (see [`crate::origin::Origin`]).
     pub kargs: Vec<String>,
 }
 
+/// The state of a sysroot: the `status --json` document.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
+    /// The version of this JSON layout: [`SCHEMA`].
     pub schema: u32,
+    /// The sysroot's path.
     pub sysroot: String,
+    /// The deployments, default first, then by falling generation; a booted
+    /// deployment without an entry comes last.
     pub deployments: Vec<DeploymentStatus>,
 }
 
@@ -62,47 +80,43 @@ pub fn entries_by_deployment(s: &Sysroot) -> Result<Vec<(DeploymentId, EntryName
 impl Sysroot {
     /// The deployments, default first, with what each is and follows.
     pub fn status(&self) -> Result<Status> {
-        status(self)
+        let booted = self.booted();
+        let mut ids: Vec<(DeploymentId, Option<u64>)> = entries_by_deployment(self)?
+            .into_iter()
+            .map(|(id, name, _)| (id, Some(name.generation)))
+            .collect();
+        if let Some(b) = &booted
+            && !ids.iter().any(|(id, _)| id == b)
+        {
+            ids.push((b.clone(), None));
+        }
+        let mut deployments = Vec::new();
+        for (i, (id, generation)) in ids.iter().enumerate() {
+            let origin = self.load_origin(id)?;
+            let commit = self.repo().load_commit(&id.commit).ok();
+            deployments.push(DeploymentStatus {
+                stateroot: id.stateroot.clone(),
+                commit: id.commit.to_hex(),
+                serial: id.serial,
+                path: id.rel_path(),
+                booted: booted.as_ref() == Some(id),
+                default: i == 0 && generation.is_some(),
+                rollback: i == 1 && generation.is_some(),
+                generation: *generation,
+                refspec: origin.refspec,
+                version: commit.as_ref().and_then(|c| c.version().map(str::to_owned)),
+                subject: commit
+                    .as_ref()
+                    .map(|c| c.subject.clone())
+                    .unwrap_or_default(),
+                timestamp: commit.as_ref().map(|c| c.timestamp).unwrap_or(0),
+                kargs: origin.kargs,
+            });
+        }
+        Ok(Status {
+            schema: SCHEMA,
+            sysroot: self.root().display().to_string(),
+            deployments,
+        })
     }
-}
-
-fn status(s: &Sysroot) -> Result<Status> {
-    let booted = s.booted();
-    let mut ids: Vec<(DeploymentId, Option<u64>)> = entries_by_deployment(s)?
-        .into_iter()
-        .map(|(id, name, _)| (id, Some(name.generation)))
-        .collect();
-    if let Some(b) = &booted
-        && !ids.iter().any(|(id, _)| id == b)
-    {
-        ids.push((b.clone(), None));
-    }
-    let mut deployments = Vec::new();
-    for (i, (id, generation)) in ids.iter().enumerate() {
-        let origin = s.load_origin(id)?;
-        let commit = s.repo().load_commit(&id.commit).ok();
-        deployments.push(DeploymentStatus {
-            stateroot: id.stateroot.clone(),
-            commit: id.commit.to_hex(),
-            serial: id.serial,
-            path: id.rel_path(),
-            booted: booted.as_ref() == Some(id),
-            default: i == 0 && generation.is_some(),
-            rollback: i == 1 && generation.is_some(),
-            generation: *generation,
-            refspec: origin.refspec,
-            version: commit.as_ref().and_then(|c| c.version().map(str::to_owned)),
-            subject: commit
-                .as_ref()
-                .map(|c| c.subject.clone())
-                .unwrap_or_default(),
-            timestamp: commit.as_ref().map(|c| c.timestamp).unwrap_or(0),
-            kargs: origin.kargs,
-        });
-    }
-    Ok(Status {
-        schema: SCHEMA,
-        sysroot: s.root().display().to_string(),
-        deployments,
-    })
 }

@@ -27,6 +27,9 @@ use crate::origin::Origin;
 /// Written by `strata-prepare-root` at boot: the booted deployment's path.
 pub const BOOTED_MARKER: &str = "run/strata-booted";
 
+/// An opened sysroot (layout in the module docs). The operations on it
+/// (deploy, upgrade, rollback, cleanup, status…) are its methods, each in
+/// its own module.
 pub struct Sysroot {
     root: PathBuf,
     repo: Repo,
@@ -76,6 +79,7 @@ impl Sysroot {
         Ok(s)
     }
 
+    /// Opens the sysroot at `root`, with the ESP where its config says.
     pub fn open(root: &Path) -> Result<Sysroot> {
         Self::open_with_esp(root, None)
     }
@@ -115,39 +119,51 @@ impl Sysroot {
         })
     }
 
+    /// The sysroot's directory.
     pub fn root(&self) -> &Path {
         &self.root
     }
+    /// The repository, `strata/repo`.
     pub fn repo(&self) -> &Repo {
         &self.repo
     }
+    /// The repository, to change its config (remotes).
     pub fn repo_mut(&mut self) -> &mut Repo {
         &mut self.repo
     }
+    /// The EFI system partition (mounted, or a plain directory).
     pub fn esp(&self) -> &Esp {
         &self.esp
     }
+    /// The kernel arguments that name the root filesystem (`root=UUID=… rw`;
+    /// just `rw` for a directory sysroot), put in every boot entry.
     pub fn root_karg(&self) -> &str {
         &self.root_karg
     }
 
+    /// Where the deployments of `stateroot` live.
     pub fn deploy_dir(&self, stateroot: &str) -> PathBuf {
         self.root.join("strata/deploy").join(stateroot)
     }
 
+    /// The directory of deployment `id`.
     pub fn deployment_path(&self, id: &DeploymentId) -> PathBuf {
         self.deploy_dir(&id.stateroot).join(id.dir_name())
     }
 
+    /// The origin file of deployment `id`, beside its directory.
     pub fn origin_path(&self, id: &DeploymentId) -> PathBuf {
         self.deploy_dir(&id.stateroot)
             .join(format!("{}.origin", id.dir_name()))
     }
 
+    /// The `/var` shared by the deployments of `stateroot`.
     pub fn state_var(&self, stateroot: &str) -> PathBuf {
         self.root.join("strata/state").join(stateroot).join("var")
     }
 
+    /// Reads the origin of deployment `id`; a missing file reads as the
+    /// default (follows nothing, no kernel arguments).
     pub fn load_origin(&self, id: &DeploymentId) -> Result<Origin> {
         let p = self.origin_path(id);
         match fs::read_to_string(&p) {

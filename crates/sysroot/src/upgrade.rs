@@ -11,16 +11,24 @@ use crate::error::{Error, Result};
 use crate::status::entries_by_deployment;
 use crate::sysroot::Sysroot;
 
+/// What [`Sysroot::upgrade`] found or did.
 #[derive(Debug)]
 pub enum UpgradeOutcome {
+    /// The followed ref names this commit, which is already deployed
+    /// (booted or default): nothing to do.
     UpToDate(Checksum),
     /// `--check`: a newer commit is available.
     Available {
+        /// The commit the machine runs (or would boot).
         from: Checksum,
+        /// The commit the followed ref names now.
         to: Checksum,
     },
+    /// The new commit was deployed and is the default from the next boot.
     Deployed {
+        /// The commit upgraded from; `None` if there was none.
         from: Option<Checksum>,
+        /// What the deploy did.
         report: DeployReport,
     },
 }
@@ -44,62 +52,6 @@ fn fetch(s: &Sysroot, refspec: &str, progress: &dyn Progress) -> Result<Checksum
     }
 }
 
-fn upgrade(
-    s: &Sysroot,
-    stateroot: &str,
-    check_only: bool,
-    progress: &dyn Progress,
-) -> Result<UpgradeOutcome> {
-    let entries = entries_by_deployment(s)?;
-    let current = s
-        .booted()
-        .or_else(|| entries.first().map(|(id, ..)| id.clone()))
-        .ok_or(Error::NothingDeployed)?;
-    let origin = s.load_origin(&current)?;
-    let refspec = origin.refspec.ok_or_else(|| Error::Refused(format!("deployment {} follows no ref (deployed from a checksum); use `strata switch REMOTE:REF`", current.rel_path())))?;
-    let new = fetch(s, &refspec, progress)?;
-    let default = entries.first().map(|(id, ..)| id.commit);
-    if new == current.commit || Some(new) == default {
-        return Ok(UpgradeOutcome::UpToDate(new));
-    }
-    if check_only {
-        return Ok(UpgradeOutcome::Available {
-            from: current.commit,
-            to: new,
-        });
-    }
-    let report = s.deploy(
-        &new,
-        &DeployOptions {
-            stateroot: stateroot.to_owned(),
-            refspec: Some(refspec),
-            kargs: None,
-        },
-    )?;
-    Ok(UpgradeOutcome::Deployed {
-        from: Some(current.commit),
-        report,
-    })
-}
-
-fn switch(
-    s: &Sysroot,
-    stateroot: &str,
-    refspec: &str,
-    kargs: Option<Vec<String>>,
-    progress: &dyn Progress,
-) -> Result<DeployReport> {
-    let new = fetch(s, refspec, progress)?;
-    s.deploy(
-        &new,
-        &DeployOptions {
-            stateroot: stateroot.to_owned(),
-            refspec: Some(refspec.to_owned()),
-            kargs,
-        },
-    )
-}
-
 impl Sysroot {
     /// Pulls what the current deployment follows and deploys it if new;
     /// with `check_only`, only says whether there is something new.
@@ -109,7 +61,36 @@ impl Sysroot {
         check_only: bool,
         progress: &dyn Progress,
     ) -> Result<UpgradeOutcome> {
-        upgrade(self, stateroot, check_only, progress)
+        let entries = entries_by_deployment(self)?;
+        let current = self
+            .booted()
+            .or_else(|| entries.first().map(|(id, ..)| id.clone()))
+            .ok_or(Error::NothingDeployed)?;
+        let origin = self.load_origin(&current)?;
+        let refspec = origin.refspec.ok_or_else(|| Error::Refused(format!("deployment {} follows no ref (deployed from a checksum); use `strata switch REMOTE:REF`", current.rel_path())))?;
+        let new = fetch(self, &refspec, progress)?;
+        let default = entries.first().map(|(id, ..)| id.commit);
+        if new == current.commit || Some(new) == default {
+            return Ok(UpgradeOutcome::UpToDate(new));
+        }
+        if check_only {
+            return Ok(UpgradeOutcome::Available {
+                from: current.commit,
+                to: new,
+            });
+        }
+        let report = self.deploy(
+            &new,
+            &DeployOptions {
+                stateroot: stateroot.to_owned(),
+                refspec: Some(refspec),
+                kargs: None,
+            },
+        )?;
+        Ok(UpgradeOutcome::Deployed {
+            from: Some(current.commit),
+            report,
+        })
     }
 
     /// Deploys what `refspec` points at (pulled first) and follows it from
@@ -121,7 +102,15 @@ impl Sysroot {
         kargs: Option<Vec<String>>,
         progress: &dyn Progress,
     ) -> Result<DeployReport> {
-        switch(self, stateroot, refspec, kargs, progress)
+        let new = fetch(self, refspec, progress)?;
+        self.deploy(
+            &new,
+            &DeployOptions {
+                stateroot: stateroot.to_owned(),
+                refspec: Some(refspec.to_owned()),
+                kargs,
+            },
+        )
     }
 
     /// Deploys `target` as the new default. `REMOTE:REF` of a configured

@@ -8,7 +8,6 @@ use anyhow::Result;
 use indicatif::BinaryBytes;
 use strata_sysroot::Sysroot;
 use strata_sysroot::deploy::DeployReport;
-use strata_sysroot::kargs::change_kargs;
 use strata_sysroot::upgrade::UpgradeOutcome;
 
 use crate::args::{
@@ -190,7 +189,7 @@ pub fn etc_diff(root: &Path) -> Result<ExitCode> {
 
 pub fn kargs(root: &Path, KargsArgs { append, delete }: &KargsArgs) -> Result<ExitCode> {
     let s = Sysroot::open(root)?;
-    println!("{}", change_kargs(&s, append, delete)?.join(" "));
+    println!("{}", s.change_kargs(append, delete)?.join(" "));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -205,7 +204,7 @@ pub fn prepare_tree(PrepareTreeArgs { dir, prepare_root }: &PrepareTreeArgs) -> 
             .find(|p| p.is_file())
             .ok_or_else(|| anyhow::anyhow!("no strata-prepare-root found beside {}; build it with scripts/build-prepare-root or pass --prepare-root", exe.display()))?,
     };
-    let p = strata_boot::prepare_tree::prepare_tree(dir, &exe, &helper)?;
+    let p = strata_boot::prepare_tree::run(dir, &exe, &helper)?;
     println!(
         "{} is bootable with kernel {}; commit it with `strata commit --bootable`",
         dir.display(),

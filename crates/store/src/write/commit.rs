@@ -20,7 +20,9 @@ use crate::write::tar::{TarImportOptions, import_tar};
 /// Where the tree of a new commit comes from.
 #[derive(Debug, Clone)]
 pub enum Source {
+    /// A directory on disk, walked without following symlinks.
     Dir(std::path::PathBuf, DirImportOptions),
+    /// A tar archive, optionally gzip or zstd compressed.
     Tar(std::path::PathBuf, TarImportOptions),
 }
 
@@ -30,29 +32,42 @@ pub enum Parent {
     /// The current head of the branch, if any (ostree's default).
     #[default]
     BranchHead,
+    /// No parent: the commit starts a new history.
     None,
+    /// This commit, which must be in the repository.
     Commit(Checksum),
 }
 
+/// What goes into the commit object besides the tree.
 #[derive(Debug, Clone, Default)]
 pub struct CommitOptions {
+    /// The one-line summary (`ostree log` shows it first).
     pub subject: String,
+    /// The longer description; may be empty.
     pub body: String,
     /// Seconds since the epoch; `None` for now.
     pub timestamp: Option<u64>,
     /// Metadata in order; `ostree.ref-binding` is appended unless `no_bindings`.
     pub metadata: Vec<(String, Value)>,
+    /// Which commit precedes this one.
     pub parent: Parent,
+    /// Leave out `ostree.ref-binding`, so the commit may be served under any
+    /// ref name (ostree's `--no-bindings`).
     pub no_bindings: bool,
 }
 
 /// What a commit did.
 #[derive(Debug, Clone)]
 pub struct CommitResult {
+    /// The new commit.
     pub checksum: Checksum,
+    /// Content objects in the tree, new or already stored.
     pub content_total: u64,
+    /// Of `content_total`, those that were new and written.
     pub content_written: u64,
+    /// Metadata objects (dirtree, dirmeta, commit) newly written.
     pub meta_written: u64,
+    /// Bytes written to new objects, as stored (compressed in archive mode).
     pub bytes_written: u64,
 }
 

@@ -13,8 +13,12 @@ use crate::write::Transaction;
 /// names byte-wise, which is the order dirtree objects require.
 #[derive(Debug, Default)]
 pub struct MutableTree {
+    /// The directory's dirmeta; `None` takes the default dirmeta given
+    /// when the tree is written.
     pub meta: Option<Checksum>,
+    /// Non-directory entries: name to content object.
     pub files: BTreeMap<String, Checksum>,
+    /// Subdirectories by name.
     pub dirs: BTreeMap<String, MutableTree>,
 }
 

@@ -16,6 +16,7 @@ use crate::objects::dirmeta::libc_mode::{S_IFDIR, S_IFLNK, S_IFREG};
 use crate::objects::{DirMeta, FileHeader, ObjectType, Xattrs, validate_entry_name};
 use crate::write::{MutableTree, Transaction};
 
+/// How a tar archive is imported.
 #[derive(Debug, Clone, Default)]
 pub struct TarImportOptions {
     /// Skip device nodes and fifos instead of failing on them.

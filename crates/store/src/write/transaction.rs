@@ -41,13 +41,22 @@ use crate::xattr;
 /// Counts of what a transaction did, for progress and summaries.
 #[derive(Debug, Default)]
 pub struct Stats {
+    /// Content objects offered, new or not.
     pub content_total: AtomicU64,
+    /// Content objects that were new and written.
     pub content_written: AtomicU64,
+    /// Metadata objects offered, new or not.
     pub meta_total: AtomicU64,
+    /// Metadata objects that were new and written.
     pub meta_written: AtomicU64,
+    /// Bytes written to new objects, as stored (compressed in archive mode).
     pub bytes_written: AtomicU64,
 }
 
+/// A batch of object writes to one repository: an object appears under
+/// its final name only once durable, and [`Transaction::flush`] makes the
+/// rest durable (see the module docs). Holds the repository lock, shared,
+/// for its lifetime.
 pub struct Transaction<'r> {
     repo: &'r Repo,
     placer: Arc<Placer>,
@@ -58,6 +67,7 @@ pub struct Transaction<'r> {
     /// The background placement of an earlier batch, if one was started.
     background: Mutex<Option<JoinHandle<Result<()>>>>,
     seen: Mutex<HashSet<(Checksum, ObjectType)>>,
+    /// Running counts, readable while writes go on (for progress).
     pub stats: Stats,
     /// Whether the process may chown to any owner (bare mode needs it).
     privileged: bool,
@@ -134,6 +144,7 @@ impl<'r> Transaction<'r> {
         })
     }
 
+    /// The repository written to.
     pub fn repo(&self) -> &Repo {
         self.repo
     }
