@@ -16,6 +16,7 @@ use strata_store::prune::PruneOptions;
 use strata_store::{RefName, fault};
 
 use crate::deployment::DeploymentId;
+use crate::deployment_name::DEPLOY_DIR;
 use crate::error::Result;
 use crate::status::entries_by_deployment;
 use crate::sysroot::Sysroot;
@@ -106,9 +107,7 @@ impl Sysroot {
             let orphan = r.remote.is_none()
                 && r.name
                     .strip_prefix("deploy/")
-                    .and_then(|rest| {
-                        DeploymentId::parse_rel_path(&format!("/strata/deploy/{rest}"))
-                    })
+                    .and_then(|rest| DeploymentId::parse_rel_path(&format!("{DEPLOY_DIR}{rest}")))
                     .is_some_and(|id| !on_disk.contains(&id));
             if orphan {
                 self.repo().delete_ref(&r)?;

@@ -26,6 +26,12 @@ use crate::origin::Origin;
 
 /// Written by `strata-prepare-root` at boot: the booted deployment's path.
 pub const BOOTED_MARKER: &str = "run/strata-booted";
+/// The sysroot's configuration, relative to its root.
+const CONF: &str = "strata/sysroot.conf";
+/// The sysroot's repository, relative to its root.
+const REPO: &str = "strata/repo";
+/// Where a booted strata machine mounts its physical root (the sysroot).
+const BOOTED_SYSROOT: &str = "/sysroot";
 
 /// An opened sysroot (layout in the module docs). The operations on it
 /// (deploy, upgrade, rollback, cleanup, status…) are its methods, each in
@@ -53,7 +59,7 @@ impl Sysroot {
         root_karg: Option<&str>,
         esp_now: Option<&Path>,
     ) -> Result<Sysroot> {
-        let conf = root.join("strata/sysroot.conf");
+        let conf = root.join(CONF);
         if conf.exists() {
             return Err(Error::AlreadyInitialized {
                 path: root.to_owned(),
@@ -63,7 +69,7 @@ impl Sysroot {
             let p = root.join(d);
             fs::create_dir_all(&p).io_ctx("create", &p)?;
         }
-        let repo_path = root.join("strata/repo");
+        let repo_path = root.join(REPO);
         if !repo_path.join("config").exists() {
             Repo::init(&repo_path, RepoMode::Bare)?;
         }
@@ -87,7 +93,7 @@ impl Sysroot {
     /// Opens the sysroot with the ESP at `esp_now` instead of where the
     /// config says (installers, and `--esp`).
     pub fn open_with_esp(root: &Path, esp_now: Option<&Path>) -> Result<Sysroot> {
-        let conf_path = root.join("strata/sysroot.conf");
+        let conf_path = root.join(CONF);
         let text = fs::read_to_string(&conf_path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::NotASysroot {
@@ -113,7 +119,7 @@ impl Sysroot {
         };
         Ok(Sysroot {
             root: root.to_owned(),
-            repo: Repo::open(&root.join("strata/repo"))?,
+            repo: Repo::open(&root.join(REPO))?,
             esp: Esp::new(&esp),
             root_karg: c.get("sysroot", "root-karg").unwrap_or("rw").to_owned(),
         })
@@ -176,6 +182,22 @@ impl Sysroot {
             }
             .into()),
         }
+    }
+
+    /// The sysroot to work on when none is given: `/sysroot` on a booted
+    /// strata machine (where `/` is the deployment and the physical root
+    /// is mounted at `/sysroot`), else `/`.
+    pub fn default_root() -> PathBuf {
+        let booted = Path::new("/").join(BOOTED_MARKER).exists()
+            && Path::new(BOOTED_SYSROOT).join(CONF).exists();
+        PathBuf::from(if booted { BOOTED_SYSROOT } else { "/" })
+    }
+
+    /// The repository of the sysroot at `root`, if it has one: what
+    /// repository commands work on when no repository is given.
+    pub fn repo_path(root: &Path) -> Option<PathBuf> {
+        let repo = root.join(REPO);
+        repo.join("config").exists().then_some(repo)
     }
 
     /// The booted deployment: from `<sysroot>/run/strata-booted`, or, when

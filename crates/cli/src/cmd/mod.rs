@@ -1,5 +1,6 @@
 //! One function per command: turn arguments into a library call and print
-//! the result. No logic of its own lives here.
+//! the result. Decisions belong to the libraries; what is chosen here is
+//! only which sysroot and repository the arguments name.
 
 mod inspect;
 mod maintain;
@@ -7,38 +8,24 @@ mod publish;
 mod system;
 mod write;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use strata_store::Repo;
+use strata_sysroot::Sysroot;
 
 use crate::args::{Cli, Command, RemoteCommand, SysrootCommand};
 
-/// The sysroot: as given, else `/sysroot` on a booted strata machine
-/// (where `/` is the deployment), else `/`.
-fn sysroot_path(given: Option<&Path>) -> PathBuf {
-    match given {
-        Some(p) => p.to_owned(),
-        None if Path::new("/run/strata-booted").exists()
-            && Path::new("/sysroot/strata/sysroot.conf").exists() =>
-        {
-            PathBuf::from("/sysroot")
-        }
-        None => PathBuf::from("/"),
-    }
-}
-
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let sysroot = sysroot_path(cli.sysroot.as_deref());
+    let sysroot = cli.sysroot.clone().unwrap_or_else(Sysroot::default_root);
     // Without --repo, repository commands work on the sysroot's repository
     // (so `strata remote add` on a machine needs no path).
     let repo_path = || -> Result<PathBuf> {
         if let Some(r) = &cli.repo {
             return Ok(r.clone());
         }
-        let machine = sysroot.join("strata/repo");
-        if machine.join("config").exists() {
+        if let Some(machine) = Sysroot::repo_path(&sysroot) {
             return Ok(machine);
         }
         anyhow::bail!("no repository given: pass --repo PATH or set STRATA_REPO")
