@@ -4,6 +4,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 
+use strata_store::error::{IoContext as StoreIoContext, IoError};
+
 /// What can go wrong partitioning a disk, preparing a tree or writing
 /// the ESP. External tools' failures carry their stderr.
 #[derive(Debug, thiserror::Error)]
@@ -11,16 +13,9 @@ pub enum Error {
     /// Reading the repository failed.
     #[error(transparent)]
     Store(#[from] strata_store::Error),
-    /// A system call failed.
-    #[error("could not {action} {path}: {source}")]
-    Io {
-        /// The verb, as in "could not {action}".
-        action: &'static str,
-        /// The file or directory it was done to.
-        path: PathBuf,
-        /// The operating system's error.
-        source: io::Error,
-    },
+    /// A system call failed: "could not {action} {path}: {source}".
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// A tool (sfdisk, mkfs, losetup, mount, …) could not be started.
     #[error("{what}: cannot run {program:?}: {source} (is it installed?)")]
     Spawn {
@@ -83,28 +78,14 @@ pub enum Error {
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Adds the action and path to an I/O error.
+/// Adds the action and path to an I/O error, as this crate's [`Error::Io`].
 pub(crate) trait IoContext<T> {
     fn io_ctx(self, action: &'static str, path: impl AsRef<Path>) -> Result<T>;
 }
 
-impl<T> IoContext<T> for io::Result<T> {
+impl<T, R: StoreIoContext<T>> IoContext<T> for R {
     fn io_ctx(self, action: &'static str, path: impl AsRef<Path>) -> Result<T> {
-        self.map_err(|source| Error::Io {
-            action,
-            path: path.as_ref().to_owned(),
-            source,
-        })
-    }
-}
-
-impl<T> IoContext<T> for rustix::io::Result<T> {
-    fn io_ctx(self, action: &'static str, path: impl AsRef<Path>) -> Result<T> {
-        self.map_err(|e| Error::Io {
-            action,
-            path: path.as_ref().to_owned(),
-            source: e.into(),
-        })
+        self.io_ctx_into(action, path)
     }
 }
 
