@@ -11,7 +11,8 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use strata_store::write::{CommitOptions, Parent, Source, commit};
 use strata_store::{Checksum, RefName, Repo, RepoMode};
@@ -108,6 +109,71 @@ pub fn skip(why: &str) {
         panic!("{why}: this test cannot be skipped when CI or STRATA_TEST_REQUIRE_ALL is set");
     }
     eprintln!("skipped: {why}");
+}
+
+/// Whether we are root; when not, skips (see [`skip`]) saying the test
+/// needs root for `why`.
+#[track_caller]
+pub fn have_root(why: &str) -> bool {
+    let root = rustix::process::geteuid().is_root();
+    if !root {
+        skip(&format!("needs root ({why})"));
+    }
+    root
+}
+
+/// A tmpfs mounted at a directory, unmounted on drop. Mounting needs root
+/// (see [`have_root`]).
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (as mount(8) takes it: `64k`, `8m`) at
+    /// `dir`, creating it; panics if that fails.
+    pub fn mount(dir: &Path, size: &str) -> Tmpfs {
+        fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "mount a tmpfs at {}: {out:?}",
+            dir.display()
+        );
+        Tmpfs(dir.to_owned())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Every path under `dir`, relative to it and sorted.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d)
+            .unwrap_or_else(|e| panic!("list {}: {e}", d.display()))
+            .flatten()
+        {
+            let p = e.path();
+            out.push(
+                p.strip_prefix(dir)
+                    .expect("under dir")
+                    .display()
+                    .to_string(),
+            );
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                todo.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 #[cfg(test)]

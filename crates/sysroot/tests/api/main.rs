@@ -12,21 +12,12 @@ mod regression;
 use std::path::Path;
 
 use strata_store::Checksum;
-use strata_store::test_util::{commit_dir, skip, write_files};
+use strata_store::test_util::{commit_dir, have_root, write_files};
 use strata_sysroot::Sysroot;
 use strata_sysroot::deploy::{DeployOptions, DeployReport};
 use strata_sysroot::deployment::DeploymentId;
 
 const STATEROOT: &str = "os";
-
-#[track_caller]
-fn have_root(why: &str) -> bool {
-    let root = rustix::process::geteuid().is_root();
-    if !root {
-        skip(&format!("needs root ({why})"));
-    }
-    root
-}
 
 /// The files of a bootable tree: kernel `kver`, an os-release naming
 /// `version`, and `etc` as /usr/etc defaults.

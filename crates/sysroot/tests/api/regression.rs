@@ -5,61 +5,10 @@
 //! came back. Tests that need a module's private state live in that
 //! module's unit tests under the same rule.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
+use strata_store::test_util::{Tmpfs, listing};
 use strata_sysroot::Sysroot;
 
 use crate::{bootable_files, have_root, release_files, try_deploy};
-
-/// A tmpfs of `size` (as mount(8) takes it) at `dir`, unmounted on drop.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Tmpfs {
-        fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .expect("run mount");
-        assert!(
-            out.status.success(),
-            "mount a tmpfs at {}: {out:?}",
-            dir.display()
-        );
-        Tmpfs(dir.to_owned())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
-/// Every path under `dir`, relative and sorted.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_owned()];
-    while let Some(d) = todo.pop() {
-        for e in fs::read_dir(&d).expect("list").flatten() {
-            let p = e.path();
-            out.push(
-                p.strip_prefix(dir)
-                    .expect("under dir")
-                    .display()
-                    .to_string(),
-            );
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                todo.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 /// Regression test for 22a2969: refused for a full ESP, deploy said
 /// "nothing was changed", vaguer than the guarantee. It names what was
