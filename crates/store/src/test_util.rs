@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use strata_store::write::{CommitOptions, Parent, Source, commit};
-use strata_store::{Checksum, RefName, Repo, RepoMode};
+use strata_store::{Checksum, FileHeader, RefName, Repo, RepoMode};
 
 /// The timestamp of every commit these helpers make, so checksums are stable.
 pub const TIMESTAMP: u64 = 1_704_067_200; // 2024-01-01T00:00:00Z
@@ -74,6 +74,17 @@ pub fn repo_with_tree(dir: &Path, mode: RepoMode, files: &[(&str, &str)]) -> (Re
     write_files(&tree, files);
     let commit = commit_dir(&repo, "main", &tree);
     (repo, commit)
+}
+
+/// The header of a regular file owned by root, mode 0644, without xattrs.
+pub fn regular_file_header() -> FileHeader {
+    FileHeader {
+        uid: 0,
+        gid: 0,
+        mode: 0o100644,
+        symlink_target: String::new(),
+        xattrs: Default::default(),
+    }
 }
 
 /// Whether a test must run rather than skip: `CI` is set to a true value

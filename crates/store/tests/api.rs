@@ -15,8 +15,8 @@ use std::fs;
 use strata_store::checkout::CheckoutOptions;
 use strata_store::prune::PruneOptions;
 use strata_store::write::Transaction;
-use strata_store::{FileHeader, ObjectType, RefName, Repo, RepoMode};
-use test_util::{SMALL_TREE, commit_dir, repo_with_tree, write_files};
+use strata_store::{ObjectType, RefName, Repo, RepoMode};
+use test_util::{SMALL_TREE, commit_dir, regular_file_header, repo_with_tree, write_files};
 
 fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temporary directory")
@@ -42,13 +42,7 @@ fn init_then_open_keeps_the_mode() {
 fn a_committed_transaction_leaves_its_objects_readable() {
     let tmp = tempdir();
     let repo = Repo::init(&tmp.path().join("repo"), RepoMode::Archive).expect("init");
-    let header = FileHeader {
-        uid: 0,
-        gid: 0,
-        mode: 0o100644,
-        symlink_target: String::new(),
-        xattrs: Default::default(),
-    };
+    let header = regular_file_header();
     let tx = Transaction::begin(&repo).expect("begin");
     let checksum = tx.write_content(&header, b"content\n").expect("write");
     assert_eq!(checksum, header.checksum(b"content\n"));

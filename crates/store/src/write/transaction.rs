@@ -679,6 +679,7 @@ fn stage_archive(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::regular_file_header;
 
     /// A content object whose write failed is not taken as stored: offered
     /// again in the same transaction, it is written. Regression test for
@@ -688,13 +689,7 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         for mode in [RepoMode::BareUser, RepoMode::Archive] {
             let repo = Repo::init(&tmp.path().join(format!("{mode:?}")), mode).expect("init");
-            let header = FileHeader {
-                uid: 0,
-                gid: 0,
-                mode: 0o100644,
-                symlink_target: String::new(),
-                xattrs: Default::default(),
-            };
+            let header = regular_file_header();
             let c = header.checksum(b"content");
             let tx = Transaction::begin(&repo).expect("begin");
             let failed = tx.write_content_with_checksum(&header, c, |_| {
@@ -718,13 +713,7 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let repo = Repo::init(&tmp.path().join("repo"), RepoMode::BareUser).expect("init");
         let tx = Transaction::begin(&repo).expect("begin");
-        let header = FileHeader {
-            uid: 0,
-            gid: 0,
-            mode: 0o100644,
-            symlink_target: String::new(),
-            xattrs: Default::default(),
-        };
+        let header = regular_file_header();
         let c = header.checksum(b"content");
         tx.write_content_with_checksum(&header, c, |w| w.write_all(b"content"))
             .expect("write");
@@ -746,13 +735,7 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         // Bare-user stages content as is, so the bytes staged are its length.
         let repo = Repo::init(&tmp.path().join("repo"), RepoMode::BareUser).expect("init");
-        let header = FileHeader {
-            uid: 0,
-            gid: 0,
-            mode: 0o100644,
-            symlink_target: String::new(),
-            xattrs: Default::default(),
-        };
+        let header = regular_file_header();
         let staged = |tx: &Transaction<'_>| tx.pending.lock().expect("pending").len();
         let tx = Transaction::begin(&repo).expect("begin");
         tx.write_content(&header, b"small").expect("small");
