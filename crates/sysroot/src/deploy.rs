@@ -209,12 +209,7 @@ impl Sysroot {
             .booted()
             .filter(|b| b.stateroot == opts.stateroot && self.deployment_path(b).is_dir())
             .or_else(|| previous.clone());
-        let next_generation = self
-            .esp()
-            .entries()?
-            .first()
-            .map(|(n, _)| n.generation + 1)
-            .unwrap_or(1);
+        let next_generation = self.next_generation()?;
         let serial = self
             .deployments_on_disk()?
             .iter()

@@ -30,12 +30,7 @@ impl Sysroot {
                 target.rel_path()
             )));
         }
-        let generation = self
-            .esp()
-            .entries()?
-            .first()
-            .map(|(n, _)| n.generation + 1)
-            .unwrap_or(1);
+        let generation = self.next_generation()?;
         let mut entry = target_entry.clone();
         entry.generation = generation;
         let name = EntryName {

@@ -200,6 +200,16 @@ impl Sysroot {
         repo.join("config").exists().then_some(repo)
     }
 
+    /// The generation a new boot entry gets: one past the highest on the
+    /// ESP (the default), so it becomes the default; 1 on an empty ESP.
+    pub(crate) fn next_generation(&self) -> Result<u64> {
+        Ok(self
+            .esp()
+            .entries()?
+            .first()
+            .map_or(1, |(n, _)| n.generation + 1))
+    }
+
     /// The booted deployment: from `<sysroot>/run/strata-booted`, or, when
     /// this sysroot is the running system's, from `/run/strata-booted`.
     pub fn booted(&self) -> Option<DeploymentId> {
