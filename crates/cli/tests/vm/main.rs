@@ -113,7 +113,7 @@ fn booted_version(st: &serde_json::Value) -> String {
 }
 
 #[test]
-#[ignore = "boots QEMU VMs for ~15 minutes; scripts/test runs it"]
+#[ignore = "boots QEMU VMs for 12 to 18 minutes; scripts/test runs it"]
 fn install_boot_upgrade_rollback_power_cut() {
     if !have_root("loop devices, chroot, mkfs") || !have_qemu() {
         return;
