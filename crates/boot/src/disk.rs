@@ -10,7 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::error::{Error, IoContext, Result, run};
+use crate::error::{Error, Result, run};
+use strata_store::error::IoContext;
 
 /// GPT partition type of an EFI system partition.
 pub const ESP_TYPE: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";

@@ -1,21 +1,17 @@
 //! Errors of partitioning a disk, preparing a tree and writing the ESP.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitStatus;
-
-use strata_store::error::{IoContext as StoreIoContext, IoError};
 
 /// What can go wrong partitioning a disk, preparing a tree or writing
 /// the ESP. External tools' failures carry their stderr.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Reading the repository failed.
+    /// Reading the repository failed, or a system call did ("could not
+    /// {action} {path}: {source}", made with the store's `io_ctx`).
     #[error(transparent)]
     Store(#[from] strata_store::Error),
-    /// A system call failed: "could not {action} {path}: {source}".
-    #[error(transparent)]
-    Io(#[from] IoError),
     /// A tool (sfdisk, mkfs, losetup, mount, …) could not be started.
     #[error("{what}: cannot run {program:?}: {source} (is it installed?)")]
     Spawn {
@@ -77,17 +73,6 @@ pub enum Error {
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Adds the action and path to an I/O error, as this crate's [`Error::Io`].
-pub(crate) trait IoContext<T> {
-    fn io_ctx(self, action: &'static str, path: impl AsRef<Path>) -> Result<T>;
-}
-
-impl<T, R: StoreIoContext<T>> IoContext<T> for R {
-    fn io_ctx(self, action: &'static str, path: impl AsRef<Path>) -> Result<T> {
-        self.io_ctx_into(action, path)
-    }
-}
 
 /// Runs `cmd` to its end; its trimmed stdout, or an error naming `what`.
 pub(crate) fn run(cmd: &mut std::process::Command, what: &str) -> Result<String> {

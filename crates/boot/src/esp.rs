@@ -11,8 +11,9 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use strata_store::durable;
+use strata_store::error::IoContext;
 
 use crate::bls::{Entry, EntryName};
 
@@ -97,7 +98,7 @@ impl Esp {
         match fs::remove_file(&p) {
             Ok(()) => Ok(durable::sync_dir(&self.entries_dir())?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e).io_ctx("remove boot entry", &p),
+            Err(e) => Ok(Err(e).io_ctx("remove boot entry", &p)?),
         }
     }
 
@@ -199,6 +200,6 @@ fn list_if_present(dir: &Path) -> Result<Vec<std::io::Result<fs::DirEntry>>> {
     match fs::read_dir(dir) {
         Ok(l) => Ok(l.collect()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e).io_ctx("list", dir),
+        Err(e) => Ok(Err(e).io_ctx("list", dir)?),
     }
 }

@@ -14,7 +14,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
+use strata_store::error::IoContext;
 
 /// The initramfs-tools hook: puts strata-prepare-root into the initramfs.
 const HOOK: &str = r#"#!/bin/sh
@@ -101,7 +102,7 @@ fn install_file(from: &Path, to: &Path, mode: u32) -> Result<()> {
         fs::create_dir_all(d).io_ctx("create", d)?;
     }
     fs::copy(from, to).io_ctx("copy to", to)?;
-    fs::set_permissions(to, fs::Permissions::from_mode(mode)).io_ctx("chmod", to)
+    Ok(fs::set_permissions(to, fs::Permissions::from_mode(mode)).io_ctx("chmod", to)?)
 }
 
 fn write_script(to: &Path, text: &str) -> Result<()> {
@@ -109,7 +110,7 @@ fn write_script(to: &Path, text: &str) -> Result<()> {
         fs::create_dir_all(d).io_ctx("create", d)?;
     }
     fs::write(to, text).io_ctx("write", to)?;
-    fs::set_permissions(to, fs::Permissions::from_mode(0o755)).io_ctx("chmod", to)
+    Ok(fs::set_permissions(to, fs::Permissions::from_mode(0o755)).io_ctx("chmod", to)?)
 }
 
 fn exec(cmd: &mut Command, what: &str) -> Result<()> {
@@ -198,7 +199,7 @@ fn empty_var(dir: &Path) -> Result<()> {
     fs::create_dir(&var).io_ctx("create", &var)?;
     let conf = dir.join("usr/lib/tmpfiles.d/strata-var.conf");
     fs::create_dir_all(conf.parent().unwrap_or(dir)).io_ctx("create", &conf)?;
-    fs::write(&conf, lines.join("\n") + "\n").io_ctx("write", &conf)
+    Ok(fs::write(&conf, lines.join("\n") + "\n").io_ctx("write", &conf)?)
 }
 
 /// Prepares `dir` in place; `strata` and `prepare_root` are the binaries to install.

@@ -124,75 +124,27 @@ pub enum Error {
 /// The store's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// An I/O error with the action and path it failed on: what
-/// [`IoContext::io_ctx_into`] hands to a crate's own error type. Its
-/// message is that of [`Error::Io`].
-#[derive(Debug, thiserror::Error)]
-#[error("could not {action} {path}: {source}")]
-pub struct IoError {
-    /// The verb, as in "could not {action}": `open`, `rename`, `fsync`…
-    pub action: &'static str,
-    /// The file or directory it was done to.
-    pub path: PathBuf,
-    /// The operating system's error.
-    pub source: io::Error,
-}
-
-impl From<IoError> for Error {
-    fn from(
-        IoError {
-            action,
-            path,
-            source,
-        }: IoError,
-    ) -> Self {
-        Error::Io {
-            action,
-            path,
-            source,
-        }
-    }
-}
-
-/// Adds the action and path to an I/O error.
-pub trait IoContext<T>: Sized {
-    /// Turns an I/O error into any error made from an [`IoError`]; crates
-    /// above the store use it to give their own `io_ctx`.
-    fn io_ctx_into<E: From<IoError>>(
-        self,
-        action: &'static str,
-        path: impl AsRef<Path>,
-    ) -> Result<T, E>;
-
+/// Adds the action and path to an I/O error. The crates above the store
+/// use it too: their errors wrap [`Error`], so `.io_ctx(..)?` gives them
+/// the same "could not {action} {path}: {source}".
+pub trait IoContext<T> {
     /// Turns an I/O error into [`Error::Io`] saying "could not `action` `path`".
-    fn io_ctx(self, action: &'static str, path: impl AsRef<Path>) -> Result<T> {
-        self.io_ctx_into(action, path)
-    }
+    fn io_ctx(self, action: &'static str, path: impl AsRef<Path>) -> Result<T>;
 }
 
 impl<T> IoContext<T> for io::Result<T> {
-    fn io_ctx_into<E: From<IoError>>(
-        self,
-        action: &'static str,
-        path: impl AsRef<Path>,
-    ) -> Result<T, E> {
-        self.map_err(|source| {
-            E::from(IoError {
-                action,
-                path: path.as_ref().to_owned(),
-                source,
-            })
+    fn io_ctx(self, action: &'static str, path: impl AsRef<Path>) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            action,
+            path: path.as_ref().to_owned(),
+            source,
         })
     }
 }
 
 impl<T> IoContext<T> for rustix::io::Result<T> {
-    fn io_ctx_into<E: From<IoError>>(
-        self,
-        action: &'static str,
-        path: impl AsRef<Path>,
-    ) -> Result<T, E> {
-        self.map_err(io::Error::from).io_ctx_into(action, path)
+    fn io_ctx(self, action: &'static str, path: impl AsRef<Path>) -> Result<T> {
+        self.map_err(io::Error::from).io_ctx(action, path)
     }
 }
 

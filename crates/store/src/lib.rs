@@ -31,10 +31,6 @@ pub mod repo;
 mod rev;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
-// test_util names this crate as its users do (it is also included by path
-// in this crate's integration tests).
-#[cfg(any(test, feature = "test-util"))]
-extern crate self as strata_store;
 pub mod tree;
 pub mod write;
 pub mod xattr;

@@ -2,20 +2,17 @@
 //! the `test-util` feature (on in this crate's own unit tests).
 //!
 //! Other crates enable it from their `[dev-dependencies]`
-//! (`strata-store = { workspace = true, features = ["test-util"] }`), so it
-//! never reaches a release build. This crate's own integration tests cannot
-//! depend on themselves with a feature; they include this file as a module
-//! (`#[path = "../src/test_util.rs"] mod test_util;`), so everything here
-//! names the crate as `strata_store`, never `crate`, and plain
-//! `cargo test --workspace` runs them with nothing to enable.
+//! (`strata-store = { workspace = true, features = ["test-util"] }`), and
+//! so do this crate's own integration tests (a dev-dependency on itself),
+//! so it never reaches a release build.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use strata_store::write::{CommitOptions, Parent, Source, commit};
-use strata_store::{Checksum, FileHeader, RefName, Repo, RepoMode};
+use crate::write::{CommitOptions, Parent, Source, commit};
+use crate::{Checksum, FileHeader, RefName, Repo, RepoMode};
 
 /// The timestamp of every commit these helpers make, so checksums are stable.
 pub const TIMESTAMP: u64 = 1_704_067_200; // 2024-01-01T00:00:00Z

@@ -3,20 +3,15 @@
 //! fsck, history pruned. The CLI's tests cover the same ground through
 //! `strata`; these pin the library's own contract.
 
-// The shared builders (src/test_util.rs) are included by path: a crate's
-// integration tests cannot enable a feature of the crate itself, and this
-// keeps plain `cargo test --workspace` enough.
-#[path = "../src/test_util.rs"]
-#[allow(dead_code)]
-mod test_util;
-
 use std::fs;
 
 use strata_store::checkout::CheckoutOptions;
 use strata_store::prune::PruneOptions;
+use strata_store::test_util::{
+    SMALL_TREE, commit_dir, regular_file_header, repo_with_tree, write_files,
+};
 use strata_store::write::Transaction;
 use strata_store::{ObjectType, RefName, Repo, RepoMode};
-use test_util::{SMALL_TREE, commit_dir, regular_file_header, repo_with_tree, write_files};
 
 fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temporary directory")

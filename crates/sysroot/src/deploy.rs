@@ -32,7 +32,8 @@ use strata_store::error::IoContext;
 use strata_store::tree::Entry as TreeEntry;
 use strata_store::{Checksum, ObjectType, RefName, durable, fault};
 
-use crate::deployment::{DeploymentId, validate_stateroot};
+use crate::deployment::DeploymentId;
+use crate::deployment_name::validate_stateroot;
 use crate::error::{Error, Result};
 use crate::etc_merge::{self, Plan};
 use crate::etc_tree;

@@ -3,7 +3,6 @@
 
 use strata_store::Checksum;
 
-pub use crate::deployment_name::validate_stateroot;
 use crate::deployment_name::{DEPLOY_DIR, split_dir_name, split_rel_path};
 
 /// One deployment: a checkout of `commit`, the `serial`-th of that commit
@@ -79,7 +78,7 @@ mod tests {
         ] {
             assert_eq!(DeploymentId::parse_rel_path(bad), None, "{bad}");
         }
-        assert!(validate_stateroot("a/b").is_err());
+        assert!(crate::deployment_name::validate_stateroot("a/b").is_err());
     }
 
     /// The same table as strata-prepare-root's: both accept exactly these.

@@ -333,7 +333,7 @@ impl<'r> Transaction<'r> {
             join(h)?;
         }
         // Commit objects stay for the flush, which places them last.
-        let batch = self.take_pending(|kind| kind != ObjectType::Commit)?;
+        let batch = self.take_pending(|kind| kind != ObjectType::Commit);
         if batch.is_empty() {
             return Ok(true);
         }
@@ -355,13 +355,13 @@ impl<'r> Transaction<'r> {
     }
 
     /// Takes the staged objects whose kind `which` accepts.
-    fn take_pending(&self, which: impl Fn(ObjectType) -> bool) -> Result<Vec<Unplaced>> {
+    fn take_pending(&self, which: impl Fn(ObjectType) -> bool) -> Vec<Unplaced> {
         let mut pending = lock(&self.pending);
         let (taken, kept) = std::mem::take(&mut *pending)
             .into_iter()
             .partition(|p| which(p.kind));
         *pending = kept;
-        Ok(taken)
+        taken
     }
 
     /// Makes every staged object durable and moves it into `objects/`.
@@ -382,7 +382,7 @@ impl<'r> Transaction<'r> {
         // syncs: their `syncfs`es overlap instead of following each other.
         let earlier = background.take();
         let (commits, others): (Vec<Unplaced>, Vec<Unplaced>) = self
-            .take_pending(|_| true)?
+            .take_pending(|_| true)
             .into_iter()
             .partition(|p| p.kind == ObjectType::Commit);
         let placed = if commits.is_empty() && others.is_empty() {
