@@ -4,7 +4,7 @@
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, symlink};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use strata_store::error::{Error, IoContext, Result};
@@ -116,6 +116,7 @@ pub fn apply(plan: &Plan, current: &Path, dest: &Path) -> Result<()> {
     for rel in &plan.keep_local {
         let src = current.join(rel);
         let to = dest.join(rel);
+        ensure_parents(current, dest, Path::new(rel))?;
         let m = fs::symlink_metadata(&src).io_ctx("stat", &src)?;
         if m.is_dir() {
             match fs::symlink_metadata(&to) {
@@ -145,6 +146,30 @@ pub fn apply(plan: &Plan, current: &Path, dest: &Path) -> Result<()> {
         if let Ok(x) = strata_store::xattr::read(&src) {
             let _ = strata_store::xattr::set_path(&to, &x);
         }
+    }
+    Ok(())
+}
+
+/// Creates the directories above `rel` in `dest` that are missing, as
+/// they are in `current`: a locally changed file is kept even where the
+/// new defaults dropped its directory (the vendor removed
+/// `/etc/foo/`, the machine changed `/etc/foo/bar.conf`).
+fn ensure_parents(current: &Path, dest: &Path, rel: &Path) -> Result<()> {
+    let mut so_far = PathBuf::new();
+    let parents: Vec<_> = rel
+        .parent()
+        .map(|p| p.components().collect())
+        .unwrap_or_default();
+    for c in parents {
+        so_far.push(c);
+        let to = dest.join(&so_far);
+        if fs::symlink_metadata(&to).is_ok() {
+            continue;
+        }
+        let from = current.join(&so_far);
+        let m = fs::symlink_metadata(&from).io_ctx("stat", &from)?;
+        fs::create_dir(&to).io_ctx("create", &to)?;
+        set_owner_mode(&to, m.uid(), m.gid(), Some(m.mode()))?;
     }
     Ok(())
 }

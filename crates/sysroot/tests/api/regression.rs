@@ -5,10 +5,13 @@
 //! came back. Tests that need a module's private state live in that
 //! module's unit tests under the same rule.
 
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
 use strata_store::test_util::{Tmpfs, listing};
 use strata_sysroot::Sysroot;
 
-use crate::{bootable_files, have_root, release_files, try_deploy};
+use crate::{bootable_files, deploy_commit, have_root, release, release_files, try_deploy};
 
 /// Regression test for 22a2969: refused for a full ESP, deploy said
 /// "nothing was changed", vaguer than the guarantee. It names what was
@@ -51,4 +54,39 @@ fn esp_full_refusal_says_what_was_not_written() {
     );
     assert!(s.deployments_on_disk().expect("deployments").is_empty());
     assert!(s.status().expect("status").deployments.is_empty());
+}
+
+/// Pins the /etc merge fix: the new defaults drop a directory
+/// (`/etc/app/`) in which the machine changed a file. The merge used to
+/// fail with "could not copy to …/etc/app/app.conf: No such file or
+/// directory", so no deploy of such a release was possible; now the
+/// changed file is kept and its directory recreated as it was.
+#[test]
+fn etc_merge_keeps_a_changed_file_whose_directory_was_dropped() {
+    if !have_root("a sysroot's bare repository keeps file owners") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let t = tmp.path();
+    let esp = t.join("esp");
+    fs::create_dir(&esp).expect("create the ESP directory");
+    let s = Sysroot::init(&t.join("sys"), Some(&esp), None).expect("init");
+    let c1 = release(&s, t, 1, "6.1.0-1", &[("app/app.conf", "vendor\n")]);
+    let d1 = deploy_commit(&s, &c1, None);
+    let etc1 = s.deployment_path(&d1).join("etc");
+    fs::write(etc1.join("app/app.conf"), "mine\n").expect("local change");
+    let c2 = release(&s, t, 2, "6.1.0-1", &[("other.conf", "x\n")]);
+    let d2 = deploy_commit(&s, &c2, None);
+    let etc2 = s.deployment_path(&d2).join("etc");
+    assert_eq!(
+        fs::read_to_string(etc2.join("app/app.conf")).expect("kept"),
+        "mine\n"
+    );
+    let mode = |etc: &std::path::Path| {
+        fs::metadata(etc.join("app"))
+            .expect("dir")
+            .permissions()
+            .mode()
+    };
+    assert_eq!(mode(&etc2), mode(&etc1), "the directory as it was");
 }
