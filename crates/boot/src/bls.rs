@@ -119,6 +119,27 @@ impl EntryName {
         )
     }
 
+    /// systemd-boot's "bad": counting is on and no tries are left. Such an
+    /// entry sorts after every other, so the machine falls back to the
+    /// next one.
+    pub fn is_bad(&self) -> bool {
+        matches!(self.counter, Some((0, _)))
+    }
+
+    /// On trial: counting is on and tries are left (systemd-boot's
+    /// "indeterminate"); `systemd-bless-boot good` drops the counter.
+    pub fn on_trial(&self) -> bool {
+        matches!(self.counter, Some((left, _)) if left > 0)
+    }
+
+    /// The order systemd-boot boots our entries in, first the default:
+    /// bad entries last, then the highest generation first (sort-key and
+    /// version, which the generation sets).
+    pub fn boot_order(&self, other: &EntryName) -> std::cmp::Ordering {
+        (self.is_bad(), std::cmp::Reverse(self.generation))
+            .cmp(&(other.is_bad(), std::cmp::Reverse(other.generation)))
+    }
+
     /// Recognizes our entry names; `None` for anything else (other
     /// distributions' entries are left alone).
     pub fn parse(name: &str) -> Option<EntryName> {
@@ -126,8 +147,8 @@ impl EntryName {
         let (base, counter) = match stem.split_once('+') {
             Some((b, c)) => {
                 let (left, done) = match c.split_once('-') {
-                    Some((l, d)) => (l.parse().ok()?, Some(d.parse().ok()?)),
-                    None => (c.parse().ok()?, None),
+                    Some((l, d)) => (digits(l)?, Some(digits(d)?)),
+                    None => (digits(c)?, None),
                 };
                 (b, Some((left, done)))
             }
@@ -146,6 +167,14 @@ impl EntryName {
             counter,
         })
     }
+}
+
+/// A counter: decimal digits only (`u32::from_str` would also take `+1`).
+fn digits(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 #[cfg(test)]
@@ -167,6 +196,64 @@ mod tests {
         assert_eq!(e.karg("root"), Some("UUID=x"));
         assert_eq!(e.karg("quie"), None);
         assert!(Entry::parse("title x\n").is_err());
+    }
+
+    #[test]
+    fn counter_states() {
+        let name = |c| EntryName {
+            stateroot: "d".into(),
+            generation: 2,
+            counter: c,
+        };
+        // (counter, bad, on trial), through systemd-boot's series
+        // +3 → +2-1 → +1-2 → +0-3, and blessed (no counter).
+        let cases = [
+            (None, false, false),
+            (Some((3, None)), false, true),
+            (Some((2, Some(1))), false, true),
+            (Some((1, Some(2))), false, true),
+            (Some((0, Some(3))), true, false),
+            (Some((0, None)), true, false),
+        ];
+        for (counter, bad, trial) in cases {
+            let n = name(counter);
+            assert_eq!((n.is_bad(), n.on_trial()), (bad, trial), "{counter:?}");
+            assert_eq!(EntryName::parse(&n.file_name()), Some(n.clone()));
+        }
+        // foo+2-1.conf is never foo.conf: both parse, to different names.
+        assert_ne!(
+            EntryName::parse("strata-d-000002+2-1.conf"),
+            EntryName::parse("strata-d-000002.conf")
+        );
+        for bad in [
+            "strata-d-000002+.conf",
+            "strata-d-000002+x.conf",
+            "strata-d-000002+1-.conf",
+            "strata-d-000002+-1.conf",
+            "strata-d-000002+1-2-3.conf",
+            "strata-d-000002++1.conf",
+            "strata-d-000002+1-+2.conf",
+        ] {
+            assert_eq!(EntryName::parse(bad), None, "{bad}");
+        }
+        // A bad entry boots after an older good one; otherwise newest first.
+        let mut names = [
+            EntryName {
+                generation: 1,
+                ..name(None)
+            },
+            EntryName {
+                generation: 3,
+                ..name(Some((0, Some(3))))
+            },
+            EntryName {
+                generation: 2,
+                ..name(Some((1, Some(2))))
+            },
+        ];
+        names.sort_by(EntryName::boot_order);
+        let order: Vec<u64> = names.iter().map(|n| n.generation).collect();
+        assert_eq!(order, vec![2, 1, 3]);
     }
 
     #[test]

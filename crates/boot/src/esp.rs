@@ -61,8 +61,9 @@ impl Esp {
         Ok(())
     }
 
-    /// Our entries, highest generation (the default) first. Files that are
-    /// not ours or do not parse are skipped.
+    /// Our entries in systemd-boot's boot order, the default first (see
+    /// [`EntryName::boot_order`]: bad entries last). Files that are not
+    /// ours or do not parse are skipped.
     pub fn entries(&self) -> Result<Vec<(EntryName, Entry)>> {
         let dir = self.entries_dir();
         let mut out = Vec::new();
@@ -76,7 +77,7 @@ impl Esp {
                 out.push((name, entry));
             }
         }
-        out.sort_by_key(|e| std::cmp::Reverse(e.0.generation));
+        out.sort_by(|a, b| a.0.boot_order(&b.0));
         Ok(out)
     }
 

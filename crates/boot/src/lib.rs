@@ -9,7 +9,8 @@
 //!   strata/<stateroot>-<bootcsum>/initramfs.img
 //! ```
 //!
-//! The generation orders entries: the highest is the default. It appears
+//! The generation orders entries: the highest that is not bad (boot
+//! counting: no tries left) is the default. It appears
 //! zero-padded in the file name and as the entry's `version`, so readers
 //! that sort by name (grub's blscfg, see ostree#2961) and readers that sort
 //! by version (systemd-boot) agree.
@@ -19,6 +20,7 @@ pub mod disk;
 pub mod error;
 pub mod esp;
 pub mod prepare_tree;
+pub mod units;
 
 pub use bls::Entry;
 pub use error::{Error, Result};

@@ -7,6 +7,7 @@
 //!   tmpfiles.d file recreates it at boot (`/var` is shared state);
 //! - strata, strata-prepare-root and the initramfs-tools hook are installed
 //!   and the initramfs is rebuilt in the tree (in a chroot) with the hook;
+//! - strata's systemd units ([`crate::units`]) are installed and enabled;
 //! - `/sysroot` (the physical root at boot) and `/efi` (the ESP) are created.
 
 use std::fs;
@@ -216,6 +217,7 @@ pub fn run(dir: &Path, strata: &Path, prepare_root: &Path) -> Result<Prepared> {
         &dir.join("usr/share/initramfs-tools/scripts/init-bottom/strata"),
         INIT_BOTTOM,
     )?;
+    crate::units::install(dir)?;
     // The initramfs is built while /etc is still /etc: initramfs-tools reads its config there.
     let etc = dir.join("etc");
     if etc.is_dir() {

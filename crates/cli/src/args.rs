@@ -143,6 +143,19 @@ pub enum Command {
     EtcDiff,
     /// Show or change the kernel arguments of the default deployment.
     Kargs(KargsArgs),
+    /// Run the health checks; at boot (`--boot`), also judge the boot.
+    ///
+    /// Checks are executables in /usr/lib/strata/health.d/ and
+    /// /etc/strata/health.d/, in required.d/ (a failure fails the boot) and
+    /// wanted.d/ (reported only), each with [health] timeout from
+    /// /etc/strata/strata.conf. strata-health.service runs
+    /// `strata health-check --boot` before boot-complete.target on every
+    /// boot: it first notices a fallback from a deployment whose tries ran
+    /// out and records it as failed; then, if a required check fails while
+    /// the booted entry is on trial, it records why, marks the entry bad
+    /// (systemd-bless-boot bad) and reboots ([health] reboot), so the
+    /// machine falls back to the previous deployment.
+    HealthCheck(HealthCheckArgs),
     /// Remove objects no ref (or commit) reaches.
     Prune(PruneArgs),
 }
@@ -339,6 +352,22 @@ pub struct UpgradeArgs {
     /// Only say whether an update is available (still fetches it).
     #[arg(long)]
     pub check: bool,
+    /// Deploy the new commit even if it failed to boot on this machine
+    /// before (`strata status` shows why it failed).
+    #[arg(long)]
+    pub allow_failed: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthCheckArgs {
+    /// Judge this boot (what strata-health.service does): record a
+    /// fallback, and on a required failure of a trial boot mark it bad and
+    /// reboot.
+    #[arg(long)]
+    pub boot: bool,
+    /// Print the results as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

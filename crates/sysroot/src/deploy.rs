@@ -64,6 +64,22 @@ pub struct DeployReport {
     pub kernel_dir: String,
     /// The /etc merge, when there was a deployment to merge from.
     pub merge: Option<Plan>,
+    /// Boot counting: the tries its entry got (`+N` in the name); 0 when
+    /// counting is off (see [`boot_tries`]).
+    pub tries: u32,
+}
+
+/// Where Debian's systemd-boot package puts the tool that blesses a boot.
+const BLESS_BOOT: &str = "usr/lib/systemd/systemd-bless-boot";
+
+/// The tries a new deployment's entry gets: `[boot] tries` of its merged
+/// `/etc` (the machine's settings carried over), but 0 when the deployment
+/// has no `systemd-bless-boot`: nothing would mark its boots good, and
+/// after the tries every boot of it would count as failed.
+pub fn boot_tries(deployment: &Path) -> Result<u32> {
+    let settings = crate::settings::Settings::load(deployment)?;
+    let can_bless = deployment.join(BLESS_BOOT).is_file();
+    Ok(if can_bless { settings.tries } else { 0 })
 }
 
 /// The kernel and initramfs of a commit: `usr/lib/modules/<kver>/{vmlinuz,initramfs.img}`.
@@ -234,7 +250,7 @@ impl Sysroot {
             id.dir_name(),
             durable::unique_suffix()
         ));
-        let result = (|| -> Result<Option<Plan>> {
+        let result = (|| -> Result<(Option<Plan>, u32)> {
             self.repo()
                 .checkout(commit, &staging, &CheckoutOptions::default())?;
             fault::point("deploy-checked-out");
@@ -265,9 +281,9 @@ impl Sysroot {
                 None => None,
             };
             fault::point("etc-merged");
-            Ok(merge)
+            Ok((merge, boot_tries(&staging)?))
         })();
-        let merge = match result {
+        let (merge, tries) = match result {
             Ok(m) => m,
             Err(e) => {
                 let _ = fs::remove_dir_all(&staging);
@@ -325,7 +341,7 @@ impl Sysroot {
         let name = EntryName {
             stateroot: opts.stateroot.clone(),
             generation: next_generation,
-            counter: None,
+            counter: (tries > 0).then_some((tries, None)),
         };
         self.esp().write_entry(&name, &entry)?;
         fault::point("entry-written");
@@ -334,6 +350,7 @@ impl Sysroot {
             generation: next_generation,
             kernel_dir,
             merge,
+            tries,
         })
     }
 }

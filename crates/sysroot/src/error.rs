@@ -42,6 +42,34 @@ pub enum Error {
         /// What is wrong with it.
         why: String,
     },
+    /// `/etc/strata/strata.conf` has an error; nothing was changed.
+    #[error("{}:{line}: {why}", path.display())]
+    BadSettings {
+        /// The settings file.
+        path: std::path::PathBuf,
+        /// The line, from 1.
+        line: usize,
+        /// What is wrong there.
+        why: String,
+    },
+    /// `upgrade` found a commit that already failed to boot here.
+    #[error(
+        "commit {commit} failed to boot on this machine ({reason}); not deploying it again (`strata upgrade --allow-failed` does)"
+    )]
+    FailedBefore {
+        /// The commit.
+        commit: strata_store::Checksum,
+        /// Why it failed, as recorded.
+        reason: String,
+    },
+    /// Running a tool (systemctl, systemd-bless-boot) failed.
+    #[error("{what}: {why}")]
+    Tool {
+        /// What was being done.
+        what: String,
+        /// How it failed.
+        why: String,
+    },
     /// A deployment's origin file does not parse.
     #[error("{path}: {why}")]
     BadOrigin {

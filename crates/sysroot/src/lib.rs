@@ -3,6 +3,7 @@
 //! change is ordered so the default boot entry always names a complete
 //! deployment (see each module's crash argument). The library never prints.
 
+pub mod assess;
 pub mod cleanup;
 pub mod deploy;
 pub mod deployment;
@@ -11,10 +12,13 @@ pub mod error;
 mod etc_diff;
 mod etc_merge;
 mod etc_tree;
+pub mod failure;
+pub mod health;
 pub mod install;
 mod kargs;
 pub mod origin;
 mod rollback;
+pub mod settings;
 pub mod status;
 pub mod sysroot;
 pub mod upgrade;

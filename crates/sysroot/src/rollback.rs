@@ -5,6 +5,7 @@
 //! in between leaves two entries for the same complete deployment, which
 //! status collapses and cleanup removes (fault point `rollback-entry-written`).
 
+use strata_boot::Entry;
 use strata_boot::bls::EntryName;
 use strata_store::fault;
 
@@ -30,17 +31,25 @@ impl Sysroot {
                 target.rel_path()
             )));
         }
+        self.promote(target_name, target_entry)?;
+        Ok((target.clone(), current.clone()))
+    }
+
+    /// Makes the deployment of entry `name` the default: the same entry
+    /// with the next generation and no counter (chosen, so not on trial),
+    /// then the old file goes. Returns the new generation.
+    pub(crate) fn promote(&self, name: &EntryName, entry: &Entry) -> Result<u64> {
         let generation = self.next_generation()?;
-        let mut entry = target_entry.clone();
+        let mut entry = entry.clone();
         entry.generation = generation;
-        let name = EntryName {
-            stateroot: target_name.stateroot.clone(),
+        let new_name = EntryName {
+            stateroot: name.stateroot.clone(),
             generation,
             counter: None,
         };
-        self.esp().write_entry(&name, &entry)?;
+        self.esp().write_entry(&new_name, &entry)?;
         fault::point("rollback-entry-written");
-        self.esp().remove_entry(target_name)?;
-        Ok((target.clone(), current.clone()))
+        self.esp().remove_entry(name)?;
+        Ok(generation)
     }
 }

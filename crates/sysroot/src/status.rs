@@ -1,7 +1,8 @@
 //! What is deployed, in boot order, as the boot entries say.
 //!
-//! The boot entries are the truth: the one with the highest generation is
-//! the default, the next distinct deployment is the rollback target.
+//! The boot entries are the truth, in systemd-boot's order: the first is
+//! the default (the highest generation that is not bad), the next
+//! distinct deployment is the rollback target.
 //! `status --json` prints [`Status`], whose `schema` changes only when a
 //! field changes meaning or goes away.
 
@@ -11,6 +12,7 @@ use strata_boot::bls::EntryName;
 
 use crate::deployment::DeploymentId;
 use crate::error::Result;
+use crate::failure::Failure;
 use crate::sysroot::Sysroot;
 
 /// Version of the JSON layout of [`Status`].
@@ -29,7 +31,7 @@ pub struct DeploymentStatus {
     pub path: String,
     /// Whether the machine is running it now.
     pub booted: bool,
-    /// Whether it boots next: the highest generation.
+    /// Whether it boots next: the highest generation not marked bad.
     pub default: bool,
     /// Whether `rollback` would make it the default: the second highest.
     pub rollback: bool,
@@ -46,6 +48,15 @@ pub struct DeploymentStatus {
     pub timestamp: u64,
     /// The kernel arguments the user set (see [`crate::origin::Origin`]).
     pub kargs: Vec<String>,
+    /// Boot counting state of its entry: `good` (no counter: blessed, or
+    /// counting off), `trial` (tries left), `bad` (none left: the machine
+    /// falls back from it); `None` without an entry.
+    pub boot_state: Option<&'static str>,
+    /// Tries left while on trial.
+    pub tries_left: Option<u32>,
+    /// Its commit failed to boot here: when and why (`upgrade` will not
+    /// deploy it again without `--allow-failed`).
+    pub failed: Option<Failure>,
 }
 
 /// The state of a sysroot: the `status --json` document.
@@ -81,9 +92,9 @@ impl Sysroot {
     /// The deployments, default first, with what each is and follows.
     pub fn status(&self) -> Result<Status> {
         let booted = self.booted();
-        let mut ids: Vec<(DeploymentId, Option<u64>)> = entries_by_deployment(self)?
+        let mut ids: Vec<(DeploymentId, Option<EntryName>)> = entries_by_deployment(self)?
             .into_iter()
-            .map(|(id, name, _)| (id, Some(name.generation)))
+            .map(|(id, name, _)| (id, Some(name)))
             .collect();
         if let Some(b) = &booted
             && !ids.iter().any(|(id, _)| id == b)
@@ -91,7 +102,8 @@ impl Sysroot {
             ids.push((b.clone(), None));
         }
         let mut deployments = Vec::new();
-        for (i, (id, generation)) in ids.iter().enumerate() {
+        for (i, (id, name)) in ids.iter().enumerate() {
+            let generation = name.as_ref().map(|n| n.generation);
             let origin = self.load_origin(id)?;
             let commit = self.repo().load_commit(&id.commit).ok();
             deployments.push(DeploymentStatus {
@@ -102,7 +114,7 @@ impl Sysroot {
                 booted: booted.as_ref() == Some(id),
                 default: i == 0 && generation.is_some(),
                 rollback: i == 1 && generation.is_some(),
-                generation: *generation,
+                generation,
                 refspec: origin.refspec,
                 version: commit.as_ref().and_then(|c| c.version().map(str::to_owned)),
                 subject: commit
@@ -111,6 +123,20 @@ impl Sysroot {
                     .unwrap_or_default(),
                 timestamp: commit.as_ref().map(|c| c.timestamp).unwrap_or(0),
                 kargs: origin.kargs,
+                boot_state: name.as_ref().map(|n| {
+                    if n.is_bad() {
+                        "bad"
+                    } else if n.on_trial() {
+                        "trial"
+                    } else {
+                        "good"
+                    }
+                }),
+                tries_left: name
+                    .as_ref()
+                    .filter(|n| n.on_trial())
+                    .and_then(|n| n.counter.map(|c| c.0)),
+                failed: self.failure(&id.commit)?,
             });
         }
         Ok(Status {

@@ -9,6 +9,7 @@
 //!   strata/deploy/<stateroot>/<commit>.<serial>.origin    its origin
 //!   strata/deploy/<stateroot>/.staging-*                  being deployed
 //!   strata/state/<stateroot>/var/             /var, shared by the stateroot's deployments
+//!   strata/failed/<commit>                    a commit that failed to boot (the denylist)
 //!   run/strata-booted                         (directory sysroots) the booted deployment
 //! ```
 
@@ -201,13 +202,33 @@ impl Sysroot {
     }
 
     /// The generation a new boot entry gets: one past the highest on the
-    /// ESP (the default), so it becomes the default; 1 on an empty ESP.
+    /// ESP (bad entries included), so it becomes the default; 1 on an
+    /// empty ESP.
     pub(crate) fn next_generation(&self) -> Result<u64> {
         Ok(self
             .esp()
             .entries()?
-            .first()
-            .map_or(1, |(n, _)| n.generation + 1))
+            .iter()
+            .map(|(n, _)| n.generation + 1)
+            .max()
+            .unwrap_or(1))
+    }
+
+    /// The machine's settings (`/etc/strata/strata.conf`): those of the
+    /// booted deployment, else of the default; the defaults when neither
+    /// has the file.
+    pub fn settings(&self) -> Result<crate::settings::Settings> {
+        let current = match self.booted() {
+            Some(b) => Some(b),
+            None => crate::status::entries_by_deployment(self)?
+                .into_iter()
+                .next()
+                .map(|(id, ..)| id),
+        };
+        match current {
+            Some(id) => crate::settings::Settings::load(&self.deployment_path(&id)),
+            None => Ok(crate::settings::Settings::default()),
+        }
     }
 
     /// The booted deployment: from `<sysroot>/run/strata-booted`, or, when

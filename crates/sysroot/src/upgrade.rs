@@ -33,6 +33,16 @@ pub enum UpgradeOutcome {
     },
 }
 
+/// How [`Sysroot::upgrade`] upgrades.
+#[derive(Debug, Clone, Default)]
+pub struct UpgradeOptions {
+    /// Only say whether an update is available (it is still pulled).
+    pub check_only: bool,
+    /// Deploy a commit even if it failed to boot here before (see
+    /// [`crate::failure`]); its record is forgotten.
+    pub allow_failed: bool,
+}
+
 /// Pulls `refspec` (`remote:ref`, or a local ref) and returns its commit.
 fn fetch(s: &Sysroot, refspec: &str, progress: &dyn Progress) -> Result<Checksum> {
     let r = RefName::parse(refspec)?;
@@ -54,11 +64,12 @@ fn fetch(s: &Sysroot, refspec: &str, progress: &dyn Progress) -> Result<Checksum
 
 impl Sysroot {
     /// Pulls what the current deployment follows and deploys it if new;
-    /// with `check_only`, only says whether there is something new.
+    /// with `check_only`, only says whether there is something new. A
+    /// commit that failed to boot here is refused unless `allow_failed`.
     pub fn upgrade(
         &self,
         stateroot: &str,
-        check_only: bool,
+        opts: &UpgradeOptions,
         progress: &dyn Progress,
     ) -> Result<UpgradeOutcome> {
         let entries = entries_by_deployment(self)?;
@@ -73,11 +84,23 @@ impl Sysroot {
         if new == current.commit || Some(new) == default {
             return Ok(UpgradeOutcome::UpToDate(new));
         }
-        if check_only {
+        let failure = self.failure(&new)?;
+        if let Some(f) = &failure
+            && !opts.allow_failed
+        {
+            return Err(Error::FailedBefore {
+                commit: new,
+                reason: f.reason.clone(),
+            });
+        }
+        if opts.check_only {
             return Ok(UpgradeOutcome::Available {
                 from: current.commit,
                 to: new,
             });
+        }
+        if failure.is_some() {
+            self.forget_failure(&new)?;
         }
         let report = self.deploy(
             &new,

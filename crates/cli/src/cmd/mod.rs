@@ -2,6 +2,7 @@
 //! the result. Decisions belong to the libraries; what is chosen here is
 //! only which sysroot and repository the arguments name.
 
+mod health;
 mod inspect;
 mod maintain;
 mod publish;
@@ -67,6 +68,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Cleanup => system::cleanup(&sysroot),
         Command::EtcDiff => system::etc_diff(&sysroot),
         Command::Kargs(a) => system::kargs(&sysroot, a),
+        Command::HealthCheck(a) => health::check(&sysroot, a),
         Command::Prune(a) => maintain::prune(&open()?, a),
     }
 }

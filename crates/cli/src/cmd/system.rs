@@ -8,7 +8,7 @@ use anyhow::Result;
 use indicatif::BinaryBytes;
 use strata_sysroot::Sysroot;
 use strata_sysroot::deploy::DeployReport;
-use strata_sysroot::upgrade::UpgradeOutcome;
+use strata_sysroot::upgrade::{UpgradeOptions, UpgradeOutcome};
 
 use crate::args::{
     DeployArgs, InstallArgs, KargsArgs, PrepareTreeArgs, StatusArgs, SwitchArgs, SysrootInitArgs,
@@ -33,6 +33,12 @@ fn print_deployed(r: &DeployReport) {
         r.id.rel_path(),
         r.generation
     );
+    if r.tries > 0 {
+        println!(
+            "boot counting: {} tries; if none completes a boot, the machine falls back to the previous deployment",
+            r.tries
+        );
+    }
     if let Some(m) = &r.merge {
         println!(
             "/etc merge: {} modified, {} added, {} removed kept from the machine; {} conflicts",
@@ -85,6 +91,9 @@ pub fn status(root: &Path, &StatusArgs { json }: &StatusArgs) -> Result<ExitCode
         if d.rollback {
             marks.push("rollback");
         }
+        if d.failed.is_some() {
+            marks.push("failed");
+        }
         println!(
             "{} {} {}.{} [{}]",
             if d.booted { "*" } else { " " },
@@ -109,6 +118,18 @@ pub fn status(root: &Path, &StatusArgs { json }: &StatusArgs) -> Result<ExitCode
         if !d.kargs.is_empty() {
             println!("    Kargs:   {}", d.kargs.join(" "));
         }
+        match (d.boot_state, d.tries_left) {
+            (Some("trial"), Some(left)) => {
+                println!("    Boot:    on trial, {left} tries left (blessed once a boot completes)")
+            }
+            (Some("bad"), _) => {
+                println!("    Boot:    bad: no tries left; the machine falls back from it")
+            }
+            _ => {}
+        }
+        if let Some(f) = &d.failed {
+            println!("    Failed:  {} ({})", f.reason, format_rfc3339(f.time));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -116,11 +137,18 @@ pub fn status(root: &Path, &StatusArgs { json }: &StatusArgs) -> Result<ExitCode
 pub fn upgrade(
     root: &Path,
     stateroot: &str,
-    &UpgradeArgs { check }: &UpgradeArgs,
+    &UpgradeArgs {
+        check,
+        allow_failed,
+    }: &UpgradeArgs,
 ) -> Result<ExitCode> {
     let s = Sysroot::open(root)?;
     let bar = Bar::on_terminal();
-    let outcome = s.upgrade(stateroot, check, &bar);
+    let opts = UpgradeOptions {
+        check_only: check,
+        allow_failed,
+    };
+    let outcome = s.upgrade(stateroot, &opts, &bar);
     bar.finish();
     match outcome? {
         UpgradeOutcome::UpToDate(c) => {

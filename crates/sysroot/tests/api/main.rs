@@ -1,11 +1,13 @@
 //! A sysroot through the API, not the binary: init with an ESP directory,
-//! deploy, status, rollback, cleanup (`lifecycle`), and the fixes each
+//! deploy, status, rollback, cleanup (`lifecycle`), boot counting and
+//! fallbacks (`boot_counting`), and the fixes each
 //! pinned by a test (`regression`). The CLI's sysroot tests cover the same
 //! ground through `strata`; these pin the library's contract.
 //!
 //! Like those tests, these need root: the sysroot's repository is bare and
 //! keeps the owners of the files it stores.
 
+mod boot_counting;
 mod lifecycle;
 mod regression;
 

@@ -1,0 +1,72 @@
+//! `strata health-check`: run the checks, and at boot judge the boot.
+
+use std::path::Path;
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result};
+use strata_sysroot::Sysroot;
+use strata_sysroot::health::{self, Verdict};
+
+use crate::args::HealthCheckArgs;
+
+/// Debian's systemd-boot package's tool (merged /usr).
+const BLESS_BOOT: &str = "/usr/lib/systemd/systemd-bless-boot";
+
+pub fn check(root: &Path, &HealthCheckArgs { boot, json }: &HealthCheckArgs) -> Result<ExitCode> {
+    let s = Sysroot::open(root)?;
+    if boot {
+        // First: did this boot come from a fallback? Recorded whatever the
+        // checks say next.
+        let a = s.assess_boot()?;
+        for (id, written) in &a.failed {
+            if *written {
+                eprintln!(
+                    "strata: {} ran out of boot tries; the machine fell back to the booted deployment; recorded it as failed",
+                    id.rel_path()
+                );
+            }
+        }
+    }
+    let settings = s.settings()?;
+    let report = health::run(Path::new("/"), &settings, boot)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for c in &report.checks {
+            println!(
+                "{} {} ({}, {:.1} s){}",
+                if c.passed { "ok  " } else { "FAIL" },
+                c.name,
+                if c.required { "required" } else { "wanted" },
+                c.seconds,
+                if c.passed {
+                    String::new()
+                } else {
+                    format!(": {}", c.detail)
+                }
+            );
+        }
+    }
+    let Some(reason) = report.reason() else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    if boot {
+        match s.fail_boot(&reason, Path::new(BLESS_BOOT))? {
+            Verdict::MarkedBad if settings.reboot_on_failure => {
+                eprintln!("strata: {reason}; this boot is marked bad; rebooting to fall back");
+                let st = Command::new("systemctl")
+                    .args(["reboot", "--no-block"])
+                    .status()
+                    .context("run systemctl reboot")?;
+                anyhow::ensure!(st.success(), "systemctl reboot: {st}");
+            }
+            Verdict::MarkedBad => eprintln!(
+                "strata: {reason}; this boot is marked bad; the next boot falls back ([health] reboot=false)"
+            ),
+            Verdict::NotOnTrial => eprintln!(
+                "strata: {reason}; the booted deployment was blessed before, so there is nothing to fall back from"
+            ),
+        }
+    }
+    Ok(ExitCode::FAILURE)
+}
