@@ -20,11 +20,24 @@ pub struct Unit {
 }
 
 /// Every unit strata ships.
-pub const UNITS: &[Unit] = &[Unit {
-    name: "strata-health.service",
-    text: include_str!("../units/strata-health.service"),
-    enabled_in: &["boot-complete.target.requires", "multi-user.target.wants"],
-}];
+pub const UNITS: &[Unit] = &[
+    Unit {
+        name: "strata-health.service",
+        text: include_str!("../units/strata-health.service"),
+        enabled_in: &["boot-complete.target.requires", "multi-user.target.wants"],
+    },
+    Unit {
+        name: "strata-finalize-staged.service",
+        text: include_str!("../units/strata-finalize-staged.service"),
+        // Started by `strata upgrade --stage`, not at boot.
+        enabled_in: &[],
+    },
+    Unit {
+        name: "strata-finalize-failed.service",
+        text: include_str!("../units/strata-finalize-failed.service"),
+        enabled_in: &["multi-user.target.wants"],
+    },
+];
 
 /// Where units go in a tree.
 pub const UNIT_DIR: &str = "usr/lib/systemd/system";

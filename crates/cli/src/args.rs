@@ -156,6 +156,14 @@ pub enum Command {
     /// (systemd-bless-boot bad) and reboots ([health] reboot), so the
     /// machine falls back to the previous deployment.
     HealthCheck(HealthCheckArgs),
+    /// Finish the staged deployment: merge /etc, install its kernel, write
+    /// its boot entry.
+    ///
+    /// strata-finalize-staged.service runs this at shutdown, after
+    /// `strata upgrade --stage`; by hand it makes the staged deployment the
+    /// default now. With --check, only report a finalize that failed
+    /// (exit 1).
+    FinalizeStaged(FinalizeStagedArgs),
     /// Remove objects no ref (or commit) reaches.
     Prune(PruneArgs),
 }
@@ -356,6 +364,18 @@ pub struct UpgradeArgs {
     /// before (`strata status` shows why it failed).
     #[arg(long)]
     pub allow_failed: bool,
+    /// Check the new commit out now, but merge /etc and write its boot
+    /// entry at shutdown (strata-finalize-staged.service), so /etc edits
+    /// made until the reboot are kept.
+    #[arg(long, conflicts_with = "check")]
+    pub stage: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FinalizeStagedArgs {
+    /// Only report whether the last finalize failed (exit 1 if it did).
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,8 @@
 //! Removing what no boot entry needs: old deployments, duplicate entries,
 //! staging leftovers, unused kernels, and repository objects.
 //!
-//! Kept: the default, the rollback target and the booted deployment. Order
+//! Kept: the default, the rollback target, the booted and the staged
+//! deployment. Order
 //! matters for crashes: entries go first (durably), then the deployments
 //! they named, so no entry ever names a half-removed deployment (fault
 //! points `cleanup-entries-removed`, `cleanup-deployment-removed`). A deploy
@@ -51,6 +52,9 @@ impl Sysroot {
             .collect();
         if let Some(b) = self.booted() {
             keep.insert(b);
+        }
+        if let Some(staged) = self.staged() {
+            keep.insert(staged);
         }
         let kept_names: HashSet<String> = kept_entries
             .iter()

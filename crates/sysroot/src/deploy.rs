@@ -182,32 +182,74 @@ fn pretty_name(deployment: &Path) -> String {
     "Linux".to_owned()
 }
 
+/// When [`Sysroot::place`] builds the deployment's `/etc`.
+pub(crate) enum EtcNow {
+    /// Now, merging the local changes of this deployment (none: the new
+    /// defaults only).
+    MergeFrom(Option<DeploymentId>),
+    /// At finalize time (a staged deployment): `etc` is left absent, so
+    /// nothing can boot the deployment before then.
+    Later,
+}
+
+/// A deployment checked out and in place (steps 1–5), not yet bootable.
+pub(crate) struct Placed {
+    pub(crate) id: DeploymentId,
+    pub(crate) merge: Option<Plan>,
+    pub(crate) tries: u32,
+}
+
 impl Sysroot {
     /// Deploys `commit` as the new default, in the order the module docs
     /// give.
     pub fn deploy(&self, commit: &Checksum, opts: &DeployOptions) -> Result<DeployReport> {
         validate_stateroot(&opts.stateroot).map_err(Error::Refused)?;
         let _lock = strata_store::lock::RepoLock::exclusive(&self.root().join("strata"))?;
+        let merge_from = self.merge_source(&opts.stateroot)?;
+        let placed = self.place(commit, opts, EtcNow::MergeFrom(merge_from))?;
+        let report = self.make_bootable(placed)?;
+        self.clear_finalize_failure()?;
+        Ok(report)
+    }
+
+    /// The deployment whose `/etc` holds the machine's changes: the booted
+    /// one (edits made there after the default was deployed must not be
+    /// lost), else the default.
+    pub(crate) fn merge_source(&self, stateroot: &str) -> Result<Option<DeploymentId>> {
+        let previous = entries_by_deployment(self)?
+            .into_iter()
+            .next()
+            .map(|(id, ..)| id);
+        Ok(self
+            .booted()
+            .filter(|b| b.stateroot == stateroot && self.deployment_path(b).is_dir())
+            .or(previous))
+    }
+
+    /// Steps 1–5: room on the ESP, checkout, `/etc` (now or later), origin
+    /// and ref, durable and in place. The caller holds the lock.
+    pub(crate) fn place(
+        &self,
+        commit: &Checksum,
+        opts: &DeployOptions,
+        etc_now: EtcNow,
+    ) -> Result<Placed> {
         // Before anything is written: see `Syncer`.
         let syncer = durable::Syncer::open(self.root())?;
-        let c = self.repo().load_commit(commit)?;
+        self.repo().load_commit(commit)?;
         if self.repo().is_partial(commit) {
             return Err(Error::PartialCommit { commit: *commit });
         }
-        let kernel = find_kernel(self, commit)?;
-        let vmlinuz = self.repo().object_path(&kernel.vmlinuz, ObjectType::File);
-        let initramfs = self.repo().object_path(&kernel.initramfs, ObjectType::File);
-        let kernel_dir = format!(
-            "{}-{}",
-            opts.stateroot,
-            hash_files(&[&vmlinuz, &initramfs])?
-        );
-
         // 1. Room on the ESP, before anything is written.
+        let kernel = self.kernel_files(commit, &opts.stateroot)?;
         self.esp().ensure_layout()?;
-        if !self.esp().path().join("strata").join(&kernel_dir).is_dir() {
-            let need = fs::metadata(&vmlinuz).io_ctx("stat", &vmlinuz)?.len()
-                + fs::metadata(&initramfs).io_ctx("stat", &initramfs)?.len();
+        if !self.esp().path().join("strata").join(&kernel.dir).is_dir() {
+            let need = fs::metadata(&kernel.vmlinuz)
+                .io_ctx("stat", &kernel.vmlinuz)?
+                .len()
+                + fs::metadata(&kernel.initramfs)
+                    .io_ctx("stat", &kernel.initramfs)?
+                    .len();
             let free = self.esp().free_space()?;
             if free < need + (1 << 20) {
                 return Err(Error::EspFull {
@@ -218,15 +260,10 @@ impl Sysroot {
             }
         }
 
-        let entries = entries_by_deployment(self)?;
-        let previous = entries.first().map(|(id, ..)| id.clone());
-        // The machine's /etc is the booted deployment's: edits made there after
-        // the default was deployed must not be lost.
-        let merge_from = self
-            .booted()
-            .filter(|b| b.stateroot == opts.stateroot && self.deployment_path(b).is_dir())
-            .or_else(|| previous.clone());
-        let next_generation = self.next_generation()?;
+        let previous = entries_by_deployment(self)?
+            .into_iter()
+            .next()
+            .map(|(id, ..)| id);
         let serial = self
             .deployments_on_disk()?
             .iter()
@@ -254,34 +291,21 @@ impl Sysroot {
             self.repo()
                 .checkout(commit, &staging, &CheckoutOptions::default())?;
             fault::point("deploy-checked-out");
-            // 3. /etc: the new defaults, then the machine's changes.
             let etc = staging.join("etc");
-            let usr_etc = staging.join("usr/etc");
-            if usr_etc.is_dir() {
-                if fs::symlink_metadata(&etc).is_ok() {
-                    return Err(Error::Refused(format!(
-                        "commit {commit} has both /etc and /usr/etc; prepare the tree so /etc lives in /usr/etc"
-                    )));
-                }
-                etc_tree::copy_tree(&usr_etc, &etc)?;
-            } else if fs::symlink_metadata(&etc).is_err() {
-                fs::create_dir(&etc).io_ctx("create", &etc)?;
+            if staging.join("usr/etc").is_dir() && fs::symlink_metadata(&etc).is_ok() {
+                return Err(Error::Refused(format!(
+                    "commit {commit} has both /etc and /usr/etc; prepare the tree so /etc lives in /usr/etc"
+                )));
             }
-            let merge = match &merge_from {
-                Some(prev) => {
-                    let prev_path = self.deployment_path(prev);
-                    let plan = etc_merge::plan(
-                        &etc_tree::scan(&prev_path.join("usr/etc"))?,
-                        &etc_tree::scan(&prev_path.join("etc"))?,
-                        &etc_tree::scan(&usr_etc)?,
-                    );
-                    etc_tree::apply(&plan, &prev_path.join("etc"), &etc)?;
-                    Some(plan)
+            // 3. /etc: the new defaults, then the machine's changes.
+            match etc_now {
+                EtcNow::MergeFrom(from) => {
+                    let merge = self.build_etc(&staging, from.as_ref())?;
+                    fault::point("etc-merged");
+                    Ok((merge, boot_tries(&staging)?))
                 }
-                None => None,
-            };
-            fault::point("etc-merged");
-            Ok((merge, boot_tries(&staging)?))
+                EtcNow::Later => Ok((None, 0)),
+            }
         })();
         let (merge, tries) = match result {
             Ok(m) => m,
@@ -303,7 +327,7 @@ impl Sysroot {
         };
         let origin = Origin {
             refspec: opts.refspec.clone(),
-            kargs: kargs.clone(),
+            kargs,
         };
         durable::write_file(&self.origin_path(&id), origin.to_text().as_bytes(), 0o644)?;
         self.repo()
@@ -315,44 +339,106 @@ impl Sysroot {
         fs::rename(&staging, &final_path).io_ctx("move deployment into place", &final_path)?;
         durable::sync_dir(&deploy_dir)?;
         fault::point("deployment-in-place");
+        Ok(Placed { id, merge, tries })
+    }
+
+    /// Step 3: `root/etc` from `root/usr/etc` (the new defaults), with the
+    /// local changes of `merge_from` merged in.
+    pub(crate) fn build_etc(
+        &self,
+        root: &Path,
+        merge_from: Option<&DeploymentId>,
+    ) -> Result<Option<Plan>> {
+        let etc = root.join("etc");
+        let usr_etc = root.join("usr/etc");
+        if usr_etc.is_dir() {
+            etc_tree::copy_tree(&usr_etc, &etc)?;
+        } else if fs::symlink_metadata(&etc).is_err() {
+            fs::create_dir(&etc).io_ctx("create", &etc)?;
+        }
+        let Some(prev) = merge_from else {
+            return Ok(None);
+        };
+        let prev_path = self.deployment_path(prev);
+        let plan = etc_merge::plan(
+            &etc_tree::scan(&prev_path.join("usr/etc"))?,
+            &etc_tree::scan(&prev_path.join("etc"))?,
+            &etc_tree::scan(&usr_etc)?,
+        );
+        etc_tree::apply(&plan, &prev_path.join("etc"), &etc)?;
+        Ok(Some(plan))
+    }
+
+    /// The kernel and initramfs of `commit`, and the ESP directory they go to.
+    fn kernel_files(&self, commit: &Checksum, stateroot: &str) -> Result<KernelFiles> {
+        let kernel = find_kernel(self, commit)?;
+        let vmlinuz = self.repo().object_path(&kernel.vmlinuz, ObjectType::File);
+        let initramfs = self.repo().object_path(&kernel.initramfs, ObjectType::File);
+        let dir = format!("{stateroot}-{}", hash_files(&[&vmlinuz, &initramfs])?);
+        Ok(KernelFiles {
+            dir,
+            vmlinuz,
+            initramfs,
+        })
+    }
+
+    /// Steps 6–7 for a deployment in place with its `/etc`: the kernel on
+    /// the ESP, then the entry that makes it the default.
+    pub(crate) fn make_bootable(&self, placed: Placed) -> Result<DeployReport> {
+        let Placed { id, merge, tries } = placed;
+        let kernel = self.kernel_files(&id.commit, &id.stateroot)?;
+        let final_path = self.deployment_path(&id);
 
         // 6. Kernel.
-        let (linux, initrd) = self
-            .esp()
-            .install_kernel(&kernel_dir, &vmlinuz, &initramfs)?;
+        let (linux, initrd) =
+            self.esp()
+                .install_kernel(&kernel.dir, &kernel.vmlinuz, &kernel.initramfs)?;
         fault::point("kernel-installed");
 
         // 7. The switch.
+        let version = self
+            .repo()
+            .load_commit(&id.commit)?
+            .version()
+            .map(str::to_owned);
         let title = format!(
             "{} ({}, {})",
             pretty_name(&final_path),
-            opts.stateroot,
-            c.version()
-                .map(str::to_owned)
-                .unwrap_or_else(|| commit.to_hex()[..10].to_owned())
+            id.stateroot,
+            version.unwrap_or_else(|| id.commit.to_hex()[..10].to_owned())
         );
+        let kargs = self.load_origin(&id)?.kargs;
+        let generation = self.next_generation()?;
         let entry = Entry {
             title,
-            generation: next_generation,
+            generation,
             linux,
             initrd,
             options: entry_options(self, &id, &kargs),
         };
         let name = EntryName {
-            stateroot: opts.stateroot.clone(),
-            generation: next_generation,
+            stateroot: id.stateroot.clone(),
+            generation,
             counter: (tries > 0).then_some((tries, None)),
         };
         self.esp().write_entry(&name, &entry)?;
         fault::point("entry-written");
         Ok(DeployReport {
             id,
-            generation: next_generation,
-            kernel_dir,
+            generation,
+            kernel_dir: kernel.dir,
             merge,
             tries,
         })
     }
+}
+
+/// A commit's kernel files in the repository and their ESP directory
+/// (`<stateroot>-<hash of the files>`).
+struct KernelFiles {
+    dir: String,
+    vmlinuz: std::path::PathBuf,
+    initramfs: std::path::PathBuf,
 }
 
 /// The kernel command line of a deployment's entry.

@@ -19,6 +19,7 @@ mod kargs;
 pub mod origin;
 mod rollback;
 pub mod settings;
+pub mod stage;
 pub mod status;
 pub mod sysroot;
 pub mod upgrade;

@@ -35,6 +35,9 @@ pub struct DeploymentStatus {
     pub default: bool,
     /// Whether `rollback` would make it the default: the second highest.
     pub rollback: bool,
+    /// Whether it is staged: finished (`/etc` merged, entry written) at the
+    /// next shutdown, and the default from then on.
+    pub staged: bool,
     /// Boot order: higher boots first.
     pub generation: Option<u64>,
     /// What upgrades follow; `None` for a deployment of a checksum.
@@ -66,9 +69,12 @@ pub struct Status {
     pub schema: u32,
     /// The sysroot's path.
     pub sysroot: String,
-    /// The deployments, default first, then by falling generation; a booted
-    /// deployment without an entry comes last.
+    /// The deployments: a staged one first, then the default, then by
+    /// falling generation; a booted deployment without an entry comes last.
     pub deployments: Vec<DeploymentStatus>,
+    /// The last finalize of a staged deployment failed (cleared by the next
+    /// successful deploy or finalize).
+    pub finalize_failure: Option<crate::stage::FinalizeFailure>,
 }
 
 /// One boot entry per deployment, highest generation first; entries that
@@ -101,9 +107,15 @@ impl Sysroot {
         {
             ids.push((b.clone(), None));
         }
+        let staged = self.staged();
         let mut deployments = Vec::new();
+        if let Some(id) = &staged {
+            ids.insert(0, (id.clone(), None));
+        }
+        let first_entry = usize::from(staged.is_some());
         for (i, (id, name)) in ids.iter().enumerate() {
             let generation = name.as_ref().map(|n| n.generation);
+            let i = i.wrapping_sub(first_entry);
             let origin = self.load_origin(id)?;
             let commit = self.repo().load_commit(&id.commit).ok();
             deployments.push(DeploymentStatus {
@@ -114,6 +126,7 @@ impl Sysroot {
                 booted: booted.as_ref() == Some(id),
                 default: i == 0 && generation.is_some(),
                 rollback: i == 1 && generation.is_some(),
+                staged: staged.as_ref() == Some(id) && generation.is_none(),
                 generation,
                 refspec: origin.refspec,
                 version: commit.as_ref().and_then(|c| c.version().map(str::to_owned)),
@@ -143,6 +156,7 @@ impl Sysroot {
             schema: SCHEMA,
             sysroot: self.root().display().to_string(),
             deployments,
+            finalize_failure: self.finalize_failure(),
         })
     }
 }

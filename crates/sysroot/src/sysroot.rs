@@ -10,7 +10,9 @@
 //!   strata/deploy/<stateroot>/.staging-*                  being deployed
 //!   strata/state/<stateroot>/var/             /var, shared by the stateroot's deployments
 //!   strata/failed/<commit>                    a commit that failed to boot (the denylist)
+//!   strata/finalize-failure                   the last finalize of a staged deployment failed
 //!   run/strata-booted                         (directory sysroots) the booted deployment
+//!   run/strata/staged                         (directory sysroots) the staged deployment
 //! ```
 
 use std::fs;
@@ -235,17 +237,23 @@ impl Sysroot {
     /// this sysroot is the running system's, from `/run/strata-booted`.
     pub fn booted(&self) -> Option<DeploymentId> {
         let mut candidates = vec![self.root.join(BOOTED_MARKER)];
-        let canonical = fs::canonicalize(&self.root).ok();
-        if canonical
-            .as_deref()
-            .is_some_and(|c| c == Path::new("/") || c == Path::new("/sysroot"))
-        {
+        if self.is_running_system() {
             candidates.push(Path::new("/").join(BOOTED_MARKER));
         }
         candidates
             .iter()
             .find_map(|p| fs::read_to_string(p).ok())
             .and_then(|t| DeploymentId::parse_rel_path(t.trim()))
+    }
+
+    /// Whether this sysroot is the physical root of the running machine
+    /// (`/sysroot` on a booted strata machine, or `/`).
+    pub fn is_running_system(&self) -> bool {
+        let canonical = fs::canonicalize(&self.root).ok();
+        canonical
+            .as_deref()
+            .is_some_and(|c| c == Path::new("/") || c == Path::new(BOOTED_SYSROOT))
+            && Path::new("/").join(BOOTED_MARKER).exists()
     }
 
     /// Deployment directories present on disk (staging leftovers excluded).

@@ -24,6 +24,14 @@ pub enum UpgradeOutcome {
         /// The commit the followed ref names now.
         to: Checksum,
     },
+    /// The new commit was staged: it becomes the default at the next
+    /// shutdown (when the service that finalizes it runs).
+    Staged {
+        /// The commit upgraded from.
+        from: Checksum,
+        /// The staged deployment.
+        id: crate::deployment::DeploymentId,
+    },
     /// The new commit was deployed and is the default from the next boot.
     Deployed {
         /// The commit upgraded from; `None` if there was none.
@@ -41,6 +49,9 @@ pub struct UpgradeOptions {
     /// Deploy a commit even if it failed to boot here before (see
     /// [`crate::failure`]); its record is forgotten.
     pub allow_failed: bool,
+    /// Stage the new commit (see [`crate::stage`]) instead of deploying it:
+    /// `/etc` is merged and the entry written at the next shutdown.
+    pub stage: bool,
 }
 
 /// Pulls `refspec` (`remote:ref`, or a local ref) and returns its commit.
@@ -81,7 +92,8 @@ impl Sysroot {
         let refspec = origin.refspec.ok_or_else(|| Error::Refused(format!("deployment {} follows no ref (deployed from a checksum); use `strata switch REMOTE:REF`", current.rel_path())))?;
         let new = fetch(self, &refspec, progress)?;
         let default = entries.first().map(|(id, ..)| id.commit);
-        if new == current.commit || Some(new) == default {
+        let staged = self.staged().map(|id| id.commit);
+        if new == current.commit || Some(new) == default || Some(new) == staged {
             return Ok(UpgradeOutcome::UpToDate(new));
         }
         let failure = self.failure(&new)?;
@@ -102,14 +114,19 @@ impl Sysroot {
         if failure.is_some() {
             self.forget_failure(&new)?;
         }
-        let report = self.deploy(
-            &new,
-            &DeployOptions {
-                stateroot: stateroot.to_owned(),
-                refspec: Some(refspec),
-                kargs: None,
-            },
-        )?;
+        let deploy_opts = DeployOptions {
+            stateroot: stateroot.to_owned(),
+            refspec: Some(refspec),
+            kargs: None,
+        };
+        if opts.stage {
+            let id = self.stage(&new, &deploy_opts)?;
+            return Ok(UpgradeOutcome::Staged {
+                from: current.commit,
+                id,
+            });
+        }
+        let report = self.deploy(&new, &deploy_opts)?;
         Ok(UpgradeOutcome::Deployed {
             from: Some(current.commit),
             report,

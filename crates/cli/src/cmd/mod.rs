@@ -69,6 +69,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::EtcDiff => system::etc_diff(&sysroot),
         Command::Kargs(a) => system::kargs(&sysroot, a),
         Command::HealthCheck(a) => health::check(&sysroot, a),
+        Command::FinalizeStaged(a) => system::finalize_staged(&sysroot, a),
         Command::Prune(a) => maintain::prune(&open()?, a),
     }
 }

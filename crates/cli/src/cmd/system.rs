@@ -11,8 +11,8 @@ use strata_sysroot::deploy::DeployReport;
 use strata_sysroot::upgrade::{UpgradeOptions, UpgradeOutcome};
 
 use crate::args::{
-    DeployArgs, InstallArgs, KargsArgs, PrepareTreeArgs, StatusArgs, SwitchArgs, SysrootInitArgs,
-    UpgradeArgs,
+    DeployArgs, FinalizeStagedArgs, InstallArgs, KargsArgs, PrepareTreeArgs, StatusArgs,
+    SwitchArgs, SysrootInitArgs, UpgradeArgs,
 };
 use crate::progress::Bar;
 use crate::time::format_rfc3339;
@@ -80,6 +80,14 @@ pub fn status(root: &Path, &StatusArgs { json }: &StatusArgs) -> Result<ExitCode
     if st.deployments.is_empty() {
         println!("no deployments");
     }
+    if let Some(f) = &st.finalize_failure {
+        println!(
+            "Finalize failed: {} at {}: {}",
+            f.deployment,
+            format_rfc3339(f.time),
+            f.error
+        );
+    }
     for d in &st.deployments {
         let mut marks = Vec::new();
         if d.booted {
@@ -93,6 +101,9 @@ pub fn status(root: &Path, &StatusArgs { json }: &StatusArgs) -> Result<ExitCode
         }
         if d.failed.is_some() {
             marks.push("failed");
+        }
+        if d.staged {
+            marks.push("staged: finalized at shutdown");
         }
         println!(
             "{} {} {}.{} [{}]",
@@ -140,6 +151,7 @@ pub fn upgrade(
     &UpgradeArgs {
         check,
         allow_failed,
+        stage,
     }: &UpgradeArgs,
 ) -> Result<ExitCode> {
     let s = Sysroot::open(root)?;
@@ -147,6 +159,7 @@ pub fn upgrade(
     let opts = UpgradeOptions {
         check_only: check,
         allow_failed,
+        stage,
     };
     let outcome = s.upgrade(stateroot, &opts, &bar);
     bar.finish();
@@ -159,9 +172,70 @@ pub fn upgrade(
             }
         }
         UpgradeOutcome::Available { from, to } => println!("update available: {from} -> {to}"),
+        UpgradeOutcome::Staged { id, .. } => {
+            println!(
+                "staged {}: /etc is merged and the boot entry written at shutdown",
+                id.rel_path()
+            );
+            start_finalize_unit(&s)?;
+        }
         UpgradeOutcome::Deployed { report, .. } => {
             print_deployed(&report);
             println!("reboot to use it; `strata rollback` goes back");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// On the running machine, starts the unit whose stop finalizes the
+/// staged deployment; elsewhere says how to finish it.
+fn start_finalize_unit(s: &Sysroot) -> Result<()> {
+    if !s.is_running_system() {
+        println!(
+            "not the running system: finish it with `strata --sysroot {} finalize-staged`",
+            s.root().display()
+        );
+        return Ok(());
+    }
+    let st = std::process::Command::new("systemctl")
+        .args(["start", "strata-finalize-staged.service"])
+        .status()
+        .map_err(|e| {
+            anyhow::anyhow!("could not run systemctl start strata-finalize-staged.service: {e}")
+        })?;
+    anyhow::ensure!(
+        st.success(),
+        "systemctl start strata-finalize-staged.service: {st}; the deployment is staged but will not be finalized at shutdown"
+    );
+    println!("reboot to use it");
+    Ok(())
+}
+
+pub fn finalize_staged(
+    root: &Path,
+    &FinalizeStagedArgs { check }: &FinalizeStagedArgs,
+) -> Result<ExitCode> {
+    let s = Sysroot::open(root)?;
+    if check {
+        return Ok(match s.finalize_failure() {
+            Some(f) => {
+                eprintln!(
+                    "strata: the staged deployment {} failed to finalize at shutdown ({}): {}; the previous default booted",
+                    f.deployment,
+                    format_rfc3339(f.time),
+                    f.error
+                );
+                ExitCode::FAILURE
+            }
+            None => ExitCode::SUCCESS,
+        });
+    }
+    match s.finalize_staged() {
+        Ok(Some(r)) => print_deployed(&r),
+        Ok(None) => println!("nothing is staged"),
+        Err(e) => {
+            return Err(anyhow::Error::from(e)
+                .context("finalizing the staged deployment failed; the previous default stays"));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -12,3 +12,4 @@ mod install;
 mod kargs;
 mod kernel;
 mod lifecycle;
+mod staged;
