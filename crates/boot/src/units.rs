@@ -33,6 +33,16 @@ pub const UNITS: &[Unit] = &[
         enabled_in: &[],
     },
     Unit {
+        name: "strata-update.service",
+        text: include_str!("../units/strata-update.service"),
+        enabled_in: &[],
+    },
+    Unit {
+        name: "strata-update.timer",
+        text: include_str!("../units/strata-update.timer"),
+        enabled_in: &["timers.target.wants"],
+    },
+    Unit {
         name: "strata-finalize-failed.service",
         text: include_str!("../units/strata-finalize-failed.service"),
         enabled_in: &["multi-user.target.wants"],

@@ -164,6 +164,17 @@ pub enum Command {
     /// default now. With --check, only report a finalize that failed
     /// (exit 1).
     FinalizeStaged(FinalizeStagedArgs),
+    /// One run of the unattended updater (strata-update.service).
+    ///
+    /// [update] policy in /etc/strata/strata.conf decides: none, check
+    /// (fetch and verify the new commit object only), download (pull it),
+    /// stage (stage it: finalized at the next shutdown) or apply (stage it
+    /// and reboot). apply reboots only inside the window (window-days,
+    /// window-start, window-minutes; UTC), not while a shutdown inhibitor
+    /// is held, and waits up to session-wait for logged-in users. Nothing
+    /// happens until the booted deployment is blessed; a commit that failed
+    /// to boot here is never taken. `strata status` shows the last run.
+    AutoUpdate,
     /// Remove objects no ref (or commit) reaches.
     Prune(PruneArgs),
 }
@@ -357,7 +368,8 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct UpgradeArgs {
-    /// Only say whether an update is available (still fetches it).
+    /// Only say whether an update is available: fetches and verifies the
+    /// new commit object, not its files (as `rpm-ostree upgrade --check`).
     #[arg(long)]
     pub check: bool,
     /// Deploy the new commit even if it failed to boot on this machine

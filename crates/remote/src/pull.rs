@@ -61,6 +61,11 @@ pub struct PullOptions {
     pub allow_downgrade: bool,
     /// Fetch threads, each with its own connection.
     pub concurrency: usize,
+    /// Fetch and verify only the commit object (and its signatures),
+    /// stored marked partial, without moving the local ref: enough to say
+    /// what an update is (`upgrade --check`, the updater's `check` policy)
+    /// without downloading it.
+    pub commit_only: bool,
 }
 
 /// What [`run`] did.
@@ -161,6 +166,25 @@ pub fn run(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<P
         });
     }
     let complete = |c: &Checksum| repo.has_object(c, ObjectType::Commit) && !repo.is_partial(c);
+    if opts.commit_only {
+        if !repo.has_object(&target, ObjectType::Commit) {
+            let tx = Transaction::begin(repo)?;
+            repo.mark_partial(&target)?;
+            tx.write_meta(ObjectType::Commit, &commit_bytes)?;
+            tx.commit()?;
+            if !detached.is_empty() {
+                sign::write_detached(repo, &target, &detached)?;
+            }
+        }
+        return Ok(PullReport {
+            commit: target,
+            previous,
+            up_to_date: previous == Some(target) && complete(&target),
+            objects_fetched: 0,
+            bytes_fetched: p.fetcher.bytes.load(Ordering::Relaxed),
+            signed_by,
+        });
+    }
     if previous == Some(target) && complete(&target) {
         return Ok(PullReport {
             commit: target,

@@ -71,6 +71,7 @@ fn client(dir: &Path, url: &str, key: &SigningKey) -> Repo {
 
 fn pull_main(repo: &Repo) -> Result<PullReport, Error> {
     let opts = PullOptions {
+        commit_only: false,
         remote: "origin".into(),
         ref_name: "main".into(),
         depth: 0,

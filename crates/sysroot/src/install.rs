@@ -161,6 +161,7 @@ fn fetch(
             let r = pull::run(
                 s.repo(),
                 &PullOptions {
+                    commit_only: false,
                     remote: "origin".into(),
                     ref_name: opts.ref_name.clone(),
                     depth: 0,

@@ -22,7 +22,9 @@ pub mod settings;
 pub mod stage;
 pub mod status;
 pub mod sysroot;
+pub mod update;
 pub mod upgrade;
+pub mod window;
 
 pub use error::{Error, Result};
 pub use sysroot::Sysroot;

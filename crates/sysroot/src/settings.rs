@@ -1,5 +1,5 @@
 //! The machine's strata settings, `/etc/strata/strata.conf`: boot
-//! counting and health checks. Pure: [`Settings::parse`]
+//! counting, health checks and unattended updates. Pure: [`Settings::parse`]
 //! takes the text; [`crate::Sysroot::settings`] reads the file.
 //!
 //! ```text
@@ -11,6 +11,14 @@
 //! reboot=true              # reboot when a required check fails on a trial boot
 //! require-multi-user=true  # multi-user.target must have been reached
 //! units=                   # units that must not have failed (space-separated)
+//!
+//! [update]
+//! policy=none              # none | check | download | stage | apply
+//! window-days=Mon Tue Wed Thu Fri Sat Sun   # reboot window (UTC), as zincati's
+//! window-start=03:00
+//! window-minutes=120
+//! session-wait=60m         # how long a reboot waits for logged-in users (s, m, h;
+//!                          # a plain number is minutes; 0: do not wait)
 //! ```
 //!
 //! Unknown sections and keys are errors (a typo must not silently turn a
@@ -20,9 +28,40 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::window::{Window, parse_days, parse_hhmm};
 
 /// Where the settings live, relative to a deployment's root.
 pub const PATH: &str = "etc/strata/strata.conf";
+
+/// What the unattended updater does (`[update] policy`), as rpm-ostree's
+/// `AutomaticUpdatePolicy` plus `download`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// Nothing.
+    None,
+    /// Find out whether an update is available and remember it.
+    Check,
+    /// Also pull it.
+    Download,
+    /// Also deploy it as a staged deployment, finalized at the next shutdown.
+    Stage,
+    /// Also reboot into it, inside the reboot window.
+    Apply,
+}
+
+impl Policy {
+    fn parse(s: &str) -> Option<Policy> {
+        Some(match s {
+            "none" => Policy::None,
+            "check" => Policy::Check,
+            "download" => Policy::Download,
+            "stage" => Policy::Stage,
+            "apply" => Policy::Apply,
+            _ => return None,
+        })
+    }
+}
 
 /// The whole file; [`Settings::default`] is what an absent file means.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +79,12 @@ pub struct Settings {
     pub require_multi_user: bool,
     /// `[health] units`: units that must not have failed.
     pub units: Vec<String>,
+    /// `[update] policy`.
+    pub policy: Policy,
+    /// `[update] window-*`: when an `apply` may reboot; `None`: any time.
+    pub window: Option<Window>,
+    /// `[update] session-wait`: how long a reboot waits for logged-in users.
+    pub session_wait: Duration,
 }
 
 impl Default for Settings {
@@ -50,8 +95,27 @@ impl Default for Settings {
             reboot_on_failure: true,
             require_multi_user: true,
             units: Vec::new(),
+            policy: Policy::None,
+            window: None,
+            session_wait: Duration::from_secs(60 * 60),
         }
     }
+}
+
+/// `90s`, `30m`, `2h`, or a plain number of minutes; at most a week.
+fn parse_wait(v: &str) -> Option<Duration> {
+    let (digits, unit) = match v.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&v[..i], &v[i..]),
+        None => (v, "m"),
+    };
+    let n: u64 = digits.parse().ok()?;
+    let secs = n.checked_mul(match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return None,
+    })?;
+    (secs <= 7 * 24 * 3600).then(|| Duration::from_secs(secs))
 }
 
 /// Tries above this are refused: each failed try costs a boot.
@@ -67,6 +131,8 @@ impl Settings {
         };
         let mut s = Settings::default();
         let mut section = String::new();
+        let (mut days, mut start, mut minutes) = (None, None, None);
+        let mut window_line = 0;
         for (i, raw) in text.lines().enumerate() {
             let n = i + 1;
             let line = raw.trim();
@@ -74,10 +140,10 @@ impl Settings {
                 continue;
             }
             if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                if !["boot", "health"].contains(&name) {
+                if !["boot", "health", "update"].contains(&name) {
                     return Err(bad(
                         n,
-                        format!("unknown section [{name}]; known: [boot], [health]"),
+                        format!("unknown section [{name}]; known: [boot], [health], [update]"),
                     ));
                 }
                 section = name.to_owned();
@@ -112,9 +178,49 @@ impl Settings {
                 ("health", "units") => {
                     s.units = value.split_whitespace().map(str::to_owned).collect()
                 }
+                ("update", "policy") => {
+                    s.policy = Policy::parse(value).ok_or_else(|| {
+                        bad(
+                            n,
+                            format!(
+                                "policy={value:?}: expected none, check, download, stage or apply"
+                            ),
+                        )
+                    })?
+                }
+                ("update", "window-days") => {
+                    days = Some(parse_days(value).map_err(|why| bad(n, why))?);
+                    window_line = n;
+                }
+                ("update", "window-start") => {
+                    start = Some(parse_hhmm(value).map_err(|why| bad(n, why))?);
+                    window_line = n;
+                }
+                ("update", "window-minutes") => {
+                    minutes = Some(number(7 * 24 * 60)? as u32);
+                    window_line = n;
+                }
+                ("update", "session-wait") => {
+                    s.session_wait = parse_wait(value)
+                        .ok_or_else(|| bad(n, format!("session-wait={value:?}: expected a duration like 90s, 30m or 2h (at most a week)")))?
+                }
                 (sec, _) => return Err(bad(n, format!("unknown key {key:?} in [{sec}]"))),
             }
         }
+        s.window = match (days, start, minutes) {
+            (None, None, None) => None,
+            (days, Some(start), Some(minutes)) => Some(Window {
+                days: days.unwrap_or([true; 7]),
+                start_minute: start,
+                minutes,
+            }),
+            _ => {
+                return Err(bad(
+                    window_line,
+                    "a reboot window needs window-start and window-minutes (window-days defaults to every day)".into(),
+                ));
+            }
+        };
         Ok(s)
     }
 
@@ -146,13 +252,29 @@ mod tests {
     fn defaults_and_values() {
         assert_eq!(parse(""), Ok(Settings::default()));
         let s = parse(
-            "# comment\n[boot]\ntries = 2\n[health]\ntimeout=5\nreboot=no\nunits=a.service b.service\n",
+            "# comment\n[boot]\ntries = 2\n[health]\ntimeout=5\nreboot=no\nunits=a.service b.service\n\
+             [update]\npolicy=apply\nwindow-days=Sat Sun\nwindow-start=22:30\nwindow-minutes=90\nsession-wait=20s\n",
         )
         .expect("parses");
         assert_eq!(s.tries, 2);
         assert_eq!(s.check_timeout, Duration::from_secs(5));
         assert!(!s.reboot_on_failure);
         assert_eq!(s.units, ["a.service", "b.service"]);
+        assert_eq!(s.policy, Policy::Apply);
+        let w = s.window.expect("window");
+        assert_eq!((w.start_minute, w.minutes), (22 * 60 + 30, 90));
+        assert_eq!(w.days, [false, false, false, false, false, true, true]);
+        assert_eq!(s.session_wait, Duration::from_secs(20));
+        for (v, secs) in [
+            ("0", Some(0)),
+            ("5", Some(300)),
+            ("2h", Some(7200)),
+            ("1x", None),
+            ("s", None),
+            ("169h", None),
+        ] {
+            assert_eq!(parse_wait(v).map(|d| d.as_secs()), secs, "{v}");
+        }
     }
 
     #[test]
@@ -163,8 +285,17 @@ mod tests {
             ("[boot]\ntires=3\n", ":2:", "unknown key \"tires\""),
             ("[bot]\n", ":1:", "unknown section [bot]"),
             ("tries=3\n", ":1:", "outside of a [section]"),
-            ("[boot]\n\ntries=-1\n", ":3:", "tries"),
+            (
+                "[update]\n\npolicy=sometimes\n",
+                ":3:",
+                "expected none, check",
+            ),
+            ("[update]\nwindow-start=25:00\n", ":2:", "25:00"),
+            ("[update]\nwindow-days=Mon Funday\n", ":2:", "Funday"),
+            ("[update]\nwindow-start=03:00\n", ":2:", "window-minutes"),
             ("[health]\nreboot=maybe\n", ":2:", "true or false"),
+            ("[update]\nsession-wait=soon\n", ":2:", "session-wait"),
+            ("[boot]\n\ntries=-1\n", ":3:", "tries"),
             ("[health]\nnot a key\n", ":2:", "key=value"),
         ];
         for (text, place, why) in cases {

@@ -75,6 +75,11 @@ pub struct Status {
     /// The last finalize of a staged deployment failed (cleared by the next
     /// successful deploy or finalize).
     pub finalize_failure: Option<crate::stage::FinalizeFailure>,
+    /// The unattended updater's policy (`[update] policy`); `None` when the
+    /// settings do not parse.
+    pub update_policy: Option<crate::settings::Policy>,
+    /// The updater's last run.
+    pub last_update: Option<crate::update::UpdateState>,
 }
 
 /// One boot entry per deployment, highest generation first; entries that
@@ -157,6 +162,8 @@ impl Sysroot {
             sysroot: self.root().display().to_string(),
             deployments,
             finalize_failure: self.finalize_failure(),
+            update_policy: self.settings().ok().map(|s| s.policy),
+            last_update: self.update_state(),
         })
     }
 }

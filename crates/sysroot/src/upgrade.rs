@@ -44,8 +44,11 @@ pub enum UpgradeOutcome {
 /// How [`Sysroot::upgrade`] upgrades.
 #[derive(Debug, Clone, Default)]
 pub struct UpgradeOptions {
-    /// Only say whether an update is available (it is still pulled).
+    /// Only say whether an update is available (it is still pulled,
+    /// unless `commit_only`).
     pub check_only: bool,
+    /// With `check_only`: fetch and verify only the new commit object.
+    pub commit_only: bool,
     /// Deploy a commit even if it failed to boot here before (see
     /// [`crate::failure`]); its record is forgotten.
     pub allow_failed: bool,
@@ -55,11 +58,17 @@ pub struct UpgradeOptions {
 }
 
 /// Pulls `refspec` (`remote:ref`, or a local ref) and returns its commit.
-fn fetch(s: &Sysroot, refspec: &str, progress: &dyn Progress) -> Result<Checksum> {
+fn fetch(
+    s: &Sysroot,
+    refspec: &str,
+    commit_only: bool,
+    progress: &dyn Progress,
+) -> Result<Checksum> {
     let r = RefName::parse(refspec)?;
     match &r.remote {
         Some(remote) => {
             let opts = PullOptions {
+                commit_only,
                 remote: remote.clone(),
                 ref_name: r.name.clone(),
                 depth: 0,
@@ -90,7 +99,12 @@ impl Sysroot {
             .ok_or(Error::NothingDeployed)?;
         let origin = self.load_origin(&current)?;
         let refspec = origin.refspec.ok_or_else(|| Error::Refused(format!("deployment {} follows no ref (deployed from a checksum); use `strata switch REMOTE:REF`", current.rel_path())))?;
-        let new = fetch(self, &refspec, progress)?;
+        let new = fetch(
+            self,
+            &refspec,
+            opts.check_only && opts.commit_only,
+            progress,
+        )?;
         let default = entries.first().map(|(id, ..)| id.commit);
         let staged = self.staged().map(|id| id.commit);
         if new == current.commit || Some(new) == default || Some(new) == staged {
@@ -142,7 +156,7 @@ impl Sysroot {
         kargs: Option<Vec<String>>,
         progress: &dyn Progress,
     ) -> Result<DeployReport> {
-        let new = fetch(self, refspec, progress)?;
+        let new = fetch(self, refspec, false, progress)?;
         self.deploy(
             &new,
             &DeployOptions {

@@ -7,6 +7,7 @@ mod inspect;
 mod maintain;
 mod publish;
 mod system;
+mod update;
 mod write;
 
 use std::path::PathBuf;
@@ -70,6 +71,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Kargs(a) => system::kargs(&sysroot, a),
         Command::HealthCheck(a) => health::check(&sysroot, a),
         Command::FinalizeStaged(a) => system::finalize_staged(&sysroot, a),
+        Command::AutoUpdate => update::auto_update(&sysroot, &cli.stateroot),
         Command::Prune(a) => maintain::prune(&open()?, a),
     }
 }

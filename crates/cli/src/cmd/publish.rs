@@ -141,6 +141,7 @@ pub fn pull(repo: &Repo, a: &PullArgs) -> Result<ExitCode> {
     let progress = Bar::on_terminal();
     let start = Instant::now();
     let opts = PullOptions {
+        commit_only: false,
         remote: remote.clone(),
         ref_name: ref_name.clone(),
         depth,

@@ -158,6 +158,7 @@ pub fn upgrade(
     let bar = Bar::on_terminal();
     let opts = UpgradeOptions {
         check_only: check,
+        commit_only: check,
         allow_failed,
         stage,
     };

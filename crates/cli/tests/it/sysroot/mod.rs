@@ -13,3 +13,4 @@ mod kargs;
 mod kernel;
 mod lifecycle;
 mod staged;
+mod update;
