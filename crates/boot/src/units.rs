@@ -1,5 +1,6 @@
-//! The systemd units strata ships in every bootable tree: their text (the
-//! files under `crates/boot/units/`) and where they are enabled. Installed
+//! The systemd units strata ships in every bootable tree, and its
+//! systemd-shutdown hook: their text (the files under `crates/boot/units/`)
+//! and where they are enabled. Installed
 //! by [`crate::prepare_tree`] into `usr/lib/systemd/system`, enabled by
 //! symlinks there (a vendor preset the machine's `/etc` cannot lose).
 
@@ -49,6 +50,11 @@ pub const UNITS: &[Unit] = &[
     },
 ];
 
+/// The systemd-shutdown hook that leaves the physical root read-only.
+pub const SHUTDOWN_HOOK: &str = include_str!("../units/strata.shutdown");
+/// Where it goes in a tree.
+pub const SHUTDOWN_HOOK_PATH: &str = "usr/lib/systemd/system-shutdown/strata.shutdown";
+
 /// Where units go in a tree.
 pub const UNIT_DIR: &str = "usr/lib/systemd/system";
 
@@ -69,6 +75,13 @@ pub fn install(tree: &Path) -> Result<()> {
             std::os::unix::fs::symlink(format!("../{}", u.name), &link).io_ctx("symlink", &link)?;
         }
     }
+    let hook = tree.join(SHUTDOWN_HOOK_PATH);
+    if let Some(d) = hook.parent() {
+        fs::create_dir_all(d).io_ctx("create", d)?;
+    }
+    fs::write(&hook, SHUTDOWN_HOOK).io_ctx("write", &hook)?;
+    fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .io_ctx("chmod", &hook)?;
     for kind in ["required.d", "wanted.d"] {
         let d = tree.join("usr/lib/strata/health.d").join(kind);
         fs::create_dir_all(&d).io_ctx("create", &d)?;
@@ -100,5 +113,46 @@ mod tests {
             Path::new("../strata-health.service")
         );
         assert!(t.path().join("usr/lib/strata/health.d/required.d").is_dir());
+    }
+
+    /// The shutdown hook names what is still read-write (block devices
+    /// only), or says all is read-only.
+    #[test]
+    fn shutdown_hook_report() {
+        let t = tempfile::tempdir().expect("tempdir");
+        install(t.path()).expect("install");
+        let hook = t.path().join(SHUTDOWN_HOOK_PATH);
+        let report = |mountinfo: &str| {
+            let info = t.path().join("mountinfo");
+            let out = t.path().join("console");
+            fs::write(&info, mountinfo).expect("write mountinfo");
+            let st = std::process::Command::new("sh")
+                .arg(&hook)
+                .arg("poweroff")
+                .env("STRATA_MOUNTINFO", &info)
+                .env("STRATA_CONSOLE", &out)
+                .status()
+                .expect("run the hook");
+            assert!(st.success());
+            fs::read_to_string(out).expect("read console")
+        };
+        let rw = "25 1 254:2 /strata/deploy/d/c.0 / rw,relatime shared:1 - ext4 /dev/vda2 rw\n\
+                  26 25 254:2 /strata/deploy/d/c.0/usr /usr ro,relatime shared:2 - ext4 /dev/vda2 rw\n\
+                  27 25 0:5 / /proc rw,nosuid - proc proc rw\n";
+        let out = report(rw);
+        assert_eq!(out.lines().count(), 2, "{out}");
+        assert!(
+            out.contains("still read-write before poweroff: / (/dev/vda2)"),
+            "{out}"
+        );
+        assert!(
+            out.contains(": /usr (/dev/vda2)"),
+            "the superblock is rw: {out}"
+        );
+        let ro = rw.replace("- ext4 /dev/vda2 rw", "- ext4 /dev/vda2 ro");
+        assert_eq!(
+            report(&ro),
+            "strata: every file system is read-only or unmounted before poweroff\n"
+        );
     }
 }
