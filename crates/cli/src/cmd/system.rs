@@ -80,6 +80,22 @@ pub fn status(root: &Path, &StatusArgs { json }: &StatusArgs) -> Result<ExitCode
     if st.deployments.is_empty() {
         println!("no deployments");
     }
+    if let Some(policy) = st.update_policy {
+        let policy = serde_json::to_value(policy)?;
+        let last = match &st.last_update {
+            Some(u) => format!(
+                "; last run {}: {}{}",
+                format_rfc3339(u.time),
+                u.result,
+                u.version
+                    .as_deref()
+                    .map(|v| format!(" (version {v})"))
+                    .unwrap_or_default()
+            ),
+            None => String::new(),
+        };
+        println!("Updates: policy {}{last}", policy.as_str().unwrap_or("?"));
+    }
     if let Some(f) = &st.finalize_failure {
         println!(
             "Finalize failed: {} at {}: {}",
