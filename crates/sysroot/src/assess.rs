@@ -72,10 +72,16 @@ impl Sysroot {
             let written = self.record_failure(id, &never_completed(name))?;
             out.failed.push((id.clone(), written));
         }
+        // Promoted only when the firmware chose it (first in boot order: a
+        // deployment picked by hand from the menu stays where it is) and
+        // it is blessed (renaming an entry on trial would break
+        // systemd-bless-boot, which renames it by its current name).
+        let chose_booted = entries.first().is_some_and(|(id, ..)| *id == booted);
         let booted_entry = entries.iter().find(|(id, ..)| *id == booted);
         if let Some((_, name, entry)) = booted_entry
             && !out.failed.is_empty()
-            && !name.on_trial()
+            && chose_booted
+            && name.counter.is_none()
         {
             self.promote(name, entry)?;
             out.promoted = true;

@@ -208,6 +208,7 @@ impl Sysroot {
         let merge_from = self.merge_source(&opts.stateroot)?;
         let placed = self.place(commit, opts, EtcNow::MergeFrom(merge_from))?;
         let report = self.make_bootable(placed)?;
+        self.discard_staged()?;
         self.clear_finalize_failure()?;
         Ok(report)
     }
@@ -236,6 +237,9 @@ impl Sysroot {
     ) -> Result<Placed> {
         // Before anything is written: see `Syncer`.
         let syncer = durable::Syncer::open(self.root())?;
+        // The machine's settings carry into the new /etc: an error in them
+        // is named here, in the file the user edits, not in the copy.
+        self.settings()?;
         self.repo().load_commit(commit)?;
         if self.repo().is_partial(commit) {
             return Err(Error::PartialCommit { commit: *commit });

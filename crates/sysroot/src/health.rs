@@ -281,6 +281,9 @@ pub enum Verdict {
     /// The failure was recorded and the entry marked bad: the next boot
     /// falls back.
     MarkedBad,
+    /// The booted commit was recorded as failed before: it boots anyway
+    /// (every other entry is bad, or it was picked by hand), so no reboot.
+    FailedBefore,
 }
 
 impl Sysroot {
@@ -291,12 +294,18 @@ impl Sysroot {
         let Some(booted) = self.booted() else {
             return Ok(Verdict::NotOnTrial);
         };
-        let entries = entries_by_deployment(self)?;
-        let on_trial = entries
+        // Counted: systemd-boot took a try before this boot (the last try
+        // runs as `+0-N`); `systemd-bless-boot good` has not run yet.
+        let counted = entries_by_deployment(self)?
             .iter()
-            .any(|(id, name, _)| *id == booted && name.on_trial());
-        if !on_trial {
+            .any(|(id, name, _)| *id == booted && name.counter.is_some());
+        if !counted {
             return Ok(Verdict::NotOnTrial);
+        }
+        // Judged before and booted again: every other entry is bad too, or
+        // it was picked by hand. Rebooting again could loop forever.
+        if self.failure(&booted.commit)?.is_some() {
+            return Ok(Verdict::FailedBefore);
         }
         self.record_failure(&booted, reason)?;
         let out = Command::new(bless_boot)

@@ -43,6 +43,7 @@ impl Sysroot {
         let mut entry = entry.clone();
         entry.options = entry_options(self, id, &origin.kargs);
         self.esp().write_entry(name, &entry)?;
+        self.discard_staged()?;
         Ok(origin.kargs)
     }
 }

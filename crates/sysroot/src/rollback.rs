@@ -32,6 +32,7 @@ impl Sysroot {
             )));
         }
         self.promote(target_name, target_entry)?;
+        self.discard_staged()?;
         Ok((target.clone(), current.clone()))
     }
 

@@ -197,7 +197,14 @@ impl Settings {
                     window_line = n;
                 }
                 ("update", "window-minutes") => {
-                    minutes = Some(number(7 * 24 * 60)? as u32);
+                    let m = number(7 * 24 * 60)? as u32;
+                    if m == 0 {
+                        return Err(bad(
+                            n,
+                            "window-minutes=0: a window must be open at least a minute".into(),
+                        ));
+                    }
+                    minutes = Some(m);
                     window_line = n;
                 }
                 ("update", "session-wait") => {
@@ -293,6 +300,7 @@ mod tests {
             ("[update]\nwindow-start=25:00\n", ":2:", "25:00"),
             ("[update]\nwindow-days=Mon Funday\n", ":2:", "Funday"),
             ("[update]\nwindow-start=03:00\n", ":2:", "window-minutes"),
+            ("[update]\nwindow-minutes=0\n", ":2:", "at least a minute"),
             ("[health]\nreboot=maybe\n", ":2:", "true or false"),
             ("[update]\nsession-wait=soon\n", ":2:", "session-wait"),
             ("[boot]\n\ntries=-1\n", ":3:", "tries"),

@@ -14,6 +14,9 @@
 //! Fault points `finalize-etc-merged`, then deploy's `kernel-installed`
 //! and `entry-written`. Until the entry is written the old default boots.
 //!
+//! A deploy, rollback or kargs change before then discards the staged
+//! deployment, as ostree's do: a later choice is never undone at shutdown.
+//!
 //! A finalize that fails leaves the old default and writes
 //! `strata/finalize-failure` (durable), which `status` shows and
 //! `strata-finalize-failed.service` turns into a failed unit on the next
@@ -67,6 +70,18 @@ impl Sysroot {
         Ok(placed.id)
     }
 
+    /// Forgets the staged deployment (`cleanup` removes it): any other
+    /// change of the boot entries (deploy, rollback, kargs) replaces it,
+    /// as in ostree, so a later choice is never undone at shutdown.
+    pub(crate) fn discard_staged(&self) -> Result<()> {
+        let p = self.run_dir().join(STAGED);
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Ok(Err(e).io_ctx("remove", &p)?),
+        }
+    }
+
     /// The staged deployment, if one waits for the next shutdown.
     pub fn staged(&self) -> Option<DeploymentId> {
         fs::read_to_string(self.run_dir().join(STAGED))
@@ -92,9 +107,10 @@ impl Sysroot {
         let result = (|| -> Result<DeployReport> {
             let syncer = durable::Syncer::open(self.root())?;
             let path = self.deployment_path(&id);
-            // Left by a finalize that died: build it again.
+            // Left by a finalize that died: build it again. (Without
+            // usr/etc, the etc is the commit's own, kept as deploy keeps it.)
             let etc = path.join("etc");
-            if fs::symlink_metadata(&etc).is_ok() {
+            if path.join("usr/etc").is_dir() && fs::symlink_metadata(&etc).is_ok() {
                 fs::remove_dir_all(&etc).io_ctx("remove", &etc)?;
             }
             let merge_from = self.merge_source(&id.stateroot)?;

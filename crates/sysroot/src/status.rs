@@ -52,8 +52,9 @@ pub struct DeploymentStatus {
     /// The kernel arguments the user set (see [`crate::origin::Origin`]).
     pub kargs: Vec<String>,
     /// Boot counting state of its entry: `good` (no counter: blessed, or
-    /// counting off), `trial` (tries left), `bad` (none left: the machine
-    /// falls back from it); `None` without an entry.
+    /// counting off), `trial` (tries left, or booted on its last try and
+    /// not yet blessed), `bad` (none left: the machine falls back from
+    /// it); `None` without an entry.
     pub boot_state: Option<&'static str>,
     /// Tries left while on trial.
     pub tries_left: Option<u32>,
@@ -99,6 +100,17 @@ pub fn entries_by_deployment(s: &Sysroot) -> Result<Vec<(DeploymentId, EntryName
     Ok(out)
 }
 
+/// `good` (no counter), `trial` (counted and not yet blessed: tries left,
+/// or running its last try now), `bad` (no tries left, not running).
+fn boot_state(name: &EntryName, booted: bool) -> &'static str {
+    match name.counter {
+        None => "good",
+        Some(_) if booted => "trial",
+        Some((0, _)) => "bad",
+        Some(_) => "trial",
+    }
+}
+
 impl Sysroot {
     /// The deployments, default first, with what each is and follows.
     pub fn status(&self) -> Result<Status> {
@@ -120,6 +132,7 @@ impl Sysroot {
         let first_entry = usize::from(staged.is_some());
         for (i, (id, name)) in ids.iter().enumerate() {
             let generation = name.as_ref().map(|n| n.generation);
+            let is_booted = booted.as_ref() == Some(id);
             let i = i.wrapping_sub(first_entry);
             let origin = self.load_origin(id)?;
             let commit = self.repo().load_commit(&id.commit).ok();
@@ -128,7 +141,7 @@ impl Sysroot {
                 commit: id.commit.to_hex(),
                 serial: id.serial,
                 path: id.rel_path(),
-                booted: booted.as_ref() == Some(id),
+                booted: is_booted,
                 default: i == 0 && generation.is_some(),
                 rollback: i == 1 && generation.is_some(),
                 staged: staged.as_ref() == Some(id) && generation.is_none(),
@@ -141,18 +154,10 @@ impl Sysroot {
                     .unwrap_or_default(),
                 timestamp: commit.as_ref().map(|c| c.timestamp).unwrap_or(0),
                 kargs: origin.kargs,
-                boot_state: name.as_ref().map(|n| {
-                    if n.is_bad() {
-                        "bad"
-                    } else if n.on_trial() {
-                        "trial"
-                    } else {
-                        "good"
-                    }
-                }),
+                boot_state: name.as_ref().map(|n| boot_state(n, is_booted)),
                 tries_left: name
                     .as_ref()
-                    .filter(|n| n.on_trial())
+                    .filter(|n| boot_state(n, is_booted) == "trial")
                     .and_then(|n| n.counter.map(|c| c.0)),
                 failed: self.failure(&id.commit)?,
             });

@@ -58,6 +58,10 @@ pub enum AutoUpdate {
     Downloaded(Checksum),
     /// `stage`/`apply`: the new commit is staged.
     Staged(DeploymentId),
+    /// `stage`/`apply`: not staging, because the last finalize failed; a
+    /// deploy or stage by hand clears it (staging again by itself would
+    /// reboot into the same failure every day).
+    FinalizeFailed(crate::stage::FinalizeFailure),
 }
 
 /// The last run, as `status` shows it.
@@ -128,10 +132,17 @@ impl Sysroot {
         if let Some(booted) = self.booted() {
             let on_trial = entries_by_deployment(self)?
                 .iter()
-                .any(|(id, name, _)| *id == booted && name.on_trial());
+                .any(|(id, name, _)| *id == booted && name.counter.is_some());
             if on_trial {
                 return Ok(AutoUpdate::NotBlessed);
             }
+        }
+        if matches!(settings.policy, Policy::Stage | Policy::Apply)
+            && let Some(f) = self.finalize_failure()
+        {
+            let out = AutoUpdate::FinalizeFailed(f);
+            self.remember(&out)?;
+            return Ok(out);
         }
         let opts = UpgradeOptions {
             check_only: matches!(settings.policy, Policy::Check | Policy::Download),
@@ -187,6 +198,13 @@ impl Sysroot {
             AutoUpdate::Available(c) => ("update available".to_owned(), Some(*c)),
             AutoUpdate::Downloaded(c) => ("update downloaded".to_owned(), Some(*c)),
             AutoUpdate::Staged(id) => (format!("staged {}", id.rel_path()), Some(id.commit)),
+            AutoUpdate::FinalizeFailed(f) => (
+                format!(
+                    "not staging: the finalize of {} failed ({}); deploy or stage by hand",
+                    f.deployment, f.error
+                ),
+                None,
+            ),
         };
         self.write_state(&UpdateState {
             time: now(),

@@ -16,18 +16,31 @@ pub fn check(root: &Path, &HealthCheckArgs { boot, json }: &HealthCheckArgs) -> 
     let s = Sysroot::open(root)?;
     if boot {
         // First: did this boot come from a fallback? Recorded whatever the
-        // checks say next.
-        let a = s.assess_boot()?;
-        for (id, written) in &a.failed {
-            if *written {
-                eprintln!(
-                    "strata: {} ran out of boot tries; the machine fell back to the booted deployment; recorded it as failed",
-                    id.rel_path()
-                );
+        // checks say next. A failure here is reported, not fatal: only the
+        // checks judge the boot.
+        match s.assess_boot() {
+            Ok(a) => {
+                for (id, written) in &a.failed {
+                    if *written {
+                        eprintln!(
+                            "strata: {} ran out of boot tries; the machine fell back to the booted deployment; recorded it as failed",
+                            id.rel_path()
+                        );
+                    }
+                }
             }
+            Err(e) => eprintln!("strata: could not look for a fallback: {e}"),
         }
     }
-    let settings = s.settings()?;
+    let settings = match s.settings() {
+        Ok(st) => st,
+        // At boot a typo in strata.conf must not fail a good boot.
+        Err(e) if boot => {
+            eprintln!("strata: {e}; running the checks with the default settings");
+            Default::default()
+        }
+        Err(e) => return Err(e.into()),
+    };
     let report = health::run(Path::new("/"), &settings, boot)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -62,6 +75,9 @@ pub fn check(root: &Path, &HealthCheckArgs { boot, json }: &HealthCheckArgs) -> 
             }
             Verdict::MarkedBad => eprintln!(
                 "strata: {reason}; this boot is marked bad; the next boot falls back ([health] reboot=false)"
+            ),
+            Verdict::FailedBefore => eprintln!(
+                "strata: {reason}; this commit failed here before and booted again (every other entry is bad, or it was picked by hand): not rebooting"
             ),
             Verdict::NotOnTrial => eprintln!(
                 "strata: {reason}; the booted deployment was blessed before, so there is nothing to fall back from"

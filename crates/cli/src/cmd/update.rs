@@ -40,6 +40,12 @@ pub fn auto_update(root: &Path, stateroot: &str) -> Result<ExitCode> {
         AutoUpdate::Available(c) => println!("update available: {c}"),
         AutoUpdate::Downloaded(c) => println!("update downloaded: {c}"),
         AutoUpdate::Staged(id) => println!("staged {}", id.rel_path()),
+        AutoUpdate::FinalizeFailed(f) => println!(
+            "not staging: the staged deployment {} failed to finalize at {} ({}); `strata upgrade` or `strata upgrade --stage` by hand tries again",
+            f.deployment,
+            format_rfc3339(f.time),
+            f.error
+        ),
     }
     if matches!(out, AutoUpdate::Staged(_)) {
         start_finalize(&s)?;
@@ -55,7 +61,7 @@ pub fn auto_update(root: &Path, stateroot: &str) -> Result<ExitCode> {
     let start = Instant::now();
     let mut said_waiting = false;
     loop {
-        let sessions = logind_list("ListSessions").map(|l| l.len());
+        let sessions = user_sessions();
         let inhibitors: Vec<String> = logind_list("ListInhibitors")
             .unwrap_or_default()
             .into_iter()
@@ -86,11 +92,14 @@ pub fn auto_update(root: &Path, stateroot: &str) -> Result<ExitCode> {
             RebootGate::Now => break,
             RebootGate::WindowClosed(opens) => {
                 println!(
-                    "staged; not rebooting: outside the reboot window{}; it is finalized at the next reboot",
+                    "staged; not rebooting: outside the reboot window{}",
                     opens
                         .map(|t| format!(" (opens {})", format_rfc3339(t)))
                         .unwrap_or_default()
                 );
+                if let Some(t) = opens {
+                    run_again_at(t)?;
+                }
                 return Ok(ExitCode::SUCCESS);
             }
             RebootGate::Inhibited(by) => {
@@ -112,7 +121,7 @@ pub fn auto_update(root: &Path, stateroot: &str) -> Result<ExitCode> {
             }
         }
     }
-    if let Err(e) = &logind_list("ListSessions") {
+    if let Err(e) = user_sessions() {
         println!("(logind did not answer: {e}; logged-in users not counted)");
     }
     println!("rebooting into the staged deployment");
@@ -122,6 +131,39 @@ pub fn auto_update(root: &Path, stateroot: &str) -> Result<ExitCode> {
         .context("run systemctl reboot")?;
     anyhow::ensure!(st.success(), "systemctl reboot: {st}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The transient timer that runs the updater again when the window opens.
+const WINDOW_TIMER: &str = "strata-update-window";
+
+/// Starts strata-update.service again at `t` (a transient timer, replacing
+/// an earlier one): the daily timer alone could keep missing the window.
+fn run_again_at(t: u64) -> Result<()> {
+    let _ = Command::new("systemctl")
+        .args(["stop", &format!("{WINDOW_TIMER}.timer")])
+        .output();
+    let when = format_rfc3339(t).replace('T', " ").replace('Z', " UTC");
+    let out = Command::new("systemd-run")
+        .arg(format!("--unit={WINDOW_TIMER}"))
+        .arg(format!("--on-calendar={when}"))
+        .args([
+            "--timer-property=AccuracySec=1s",
+            "--description=strata: apply the staged update when the reboot window opens",
+            "/usr/bin/systemctl",
+            "start",
+            "strata-update.service",
+        ])
+        .output()
+        .context("run systemd-run")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "could not schedule the updater for {when}: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    println!(
+        "the updater runs again at {when} ({WINDOW_TIMER}.timer); a reboot before then finalizes it too"
+    );
+    Ok(())
 }
 
 fn start_finalize(s: &Sysroot) -> Result<()> {
@@ -137,6 +179,32 @@ fn start_finalize(s: &Sysroot) -> Result<()> {
         "systemctl start strata-finalize-staged.service: {st}"
     );
     Ok(())
+}
+
+/// Sessions of logged-in users (logind's class `user`: not greeters,
+/// not lingering user managers).
+fn user_sessions() -> Result<usize> {
+    let mut n = 0;
+    for row in logind_list("ListSessions")? {
+        // (id, uid, user, seat, object path)
+        let Some(path) = row.get(4) else { continue };
+        let out = Command::new("busctl")
+            .args([
+                "--json=short",
+                "get-property",
+                "org.freedesktop.login1",
+                path,
+                "org.freedesktop.login1.Session",
+                "Class",
+            ])
+            .output()
+            .context("run busctl")?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if v["data"] == "user" {
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// The rows of logind's `ListSessions`/`ListInhibitors`, each field as a

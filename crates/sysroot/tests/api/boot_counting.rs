@@ -192,3 +192,89 @@ fn tries_fallback_denylist() {
         "the booted deployment's settings are the bad ones"
     );
 }
+
+/// The health verdict on a counted boot: the last try runs as `+0-N` and
+/// still counts (recorded, marked bad with the given tool); a commit
+/// recorded before is not rebooted from again (no loop when every entry
+/// is bad); a blessed boot is only reported. And a deployment picked by
+/// hand from the menu is not made the default by the assessment.
+#[test]
+fn verdicts_and_manual_boots() {
+    use std::os::unix::fs::PermissionsExt;
+    use strata_sysroot::health::Verdict;
+
+    if !have_root("a sysroot's bare repository keeps file owners") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let t = tmp.path();
+    let esp = t.join("esp");
+    fs::create_dir(&esp).expect("create the ESP directory");
+    let s = Sysroot::init(&t.join("sys"), Some(&esp), None).expect("init");
+    let entries = esp.join("loader/entries");
+    let bless = t.join("bless-boot");
+    let calls = t.join("bless-calls");
+    fs::write(
+        &bless,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", calls.display()),
+    )
+    .expect("fake systemd-bless-boot");
+    fs::set_permissions(&bless, fs::Permissions::from_mode(0o755)).expect("chmod");
+
+    let c0 = release_files(&s, t, 0, &bootable_files(0, "6.1.0-1", &[]));
+    let r0 = deploy_following(&s, &c0);
+    let c1 = counted_release(&s, t, 1, &[]);
+    let r1 = deploy_following(&s, &c1);
+    let c2 = counted_release(&s, t, 2, &[]);
+    let r2 = deploy_following(&s, &c2);
+    // v1 blessed; v2 booted on its last try (tries=2: +0-2 while running).
+    fs::rename(
+        entries.join(format!("strata-os-{:06}+3.conf", r1.generation)),
+        entries.join(format!("strata-os-{:06}.conf", r1.generation)),
+    )
+    .expect("bless v1");
+    let last_try = format!("strata-os-{:06}+0-2.conf", r2.generation);
+    fs::rename(
+        entries.join(format!("strata-os-{:06}+3.conf", r2.generation)),
+        entries.join(&last_try),
+    )
+    .expect("v2's last try");
+    fs::create_dir_all(s.root().join("run")).expect("mkdir run");
+    fs::write(s.root().join("run/strata-booted"), r2.id.rel_path()).expect("booted v2");
+    let st = s.status().expect("status");
+    let v2 = st.deployments.iter().find(|d| d.booted).expect("booted");
+    assert_eq!(v2.boot_state, Some("trial"), "running its last try");
+
+    assert_eq!(
+        s.fail_boot("check x failed", &bless).expect("verdict"),
+        Verdict::MarkedBad
+    );
+    assert_eq!(fs::read_to_string(&calls).expect("called"), "bad\n");
+    assert!(s.failure(&c2).expect("read").is_some());
+    // Every other entry bad too, v2 boots again: no second reboot.
+    assert_eq!(
+        s.fail_boot("check x failed", &bless).expect("verdict"),
+        Verdict::FailedBefore
+    );
+    assert_eq!(
+        fs::read_to_string(&calls).expect("called"),
+        "bad\n",
+        "not called again"
+    );
+
+    // v1 booted (the fallback): blessed, so a failing check only reports.
+    fs::write(s.root().join("run/strata-booted"), r1.id.rel_path()).expect("booted v1");
+    assert_eq!(
+        s.fail_boot("check y failed", &bless).expect("verdict"),
+        Verdict::NotOnTrial
+    );
+
+    // A deployment picked by hand from the menu (v0, older than the
+    // default v1) is not promoted over v1, though the bad v2 is newer.
+    assert!(r0.generation < r2.generation);
+    let before = entry_names(&esp);
+    fs::write(s.root().join("run/strata-booted"), r0.id.rel_path()).expect("booted v0 by hand");
+    let a = s.assess_boot().expect("assess");
+    assert!(!a.promoted, "{a:?}");
+    assert_eq!(entry_names(&esp), before);
+}

@@ -140,3 +140,54 @@ fn failed_finalize_keeps_the_old_default_and_is_reported() {
     assert!(m.status()["finalize_failure"].is_null());
     m.sys(["finalize-staged", "--check"]).ok();
 }
+
+/// Pins the review fix: a deploy, rollback or kargs change after staging
+/// discards the stage, as in ostree; before, the finalize at shutdown gave
+/// the staged deployment the top generation and undid the later choice.
+#[test]
+fn a_later_choice_discards_the_stage() {
+    let Some((m, c1, _c2)) = v2_released() else {
+        return;
+    };
+    for (what, args) in [
+        ("kargs", vec!["kargs", "--append", "quiet"]),
+        ("deploy", vec!["deploy", c1.as_str()]),
+        ("rollback", vec!["rollback"]),
+    ] {
+        m.sys(["upgrade", "--stage"]).ok();
+        assert!(staged_commit(&m).is_some(), "{what}: staged");
+        m.sys(&args).ok();
+        assert_eq!(staged_commit(&m), None, "{what} discards the stage");
+        let before = m.default_commit();
+        assert!(
+            m.sys(["finalize-staged"])
+                .ok()
+                .stdout
+                .contains("nothing is staged")
+        );
+        assert_eq!(m.default_commit(), before, "{what}: the choice stands");
+        m.sys(["cleanup"]).ok();
+    }
+}
+
+/// Pins the review fix: a commit with its own /etc and no /usr/etc keeps
+/// that /etc when staged and finalized (finalize took it for a leftover
+/// of a crashed finalize and replaced it with an empty one).
+#[test]
+fn a_commit_without_usr_etc_keeps_its_etc() {
+    let Some((m, _c1, _c2)) = v2_released() else {
+        return;
+    };
+    let tree = m.path("v3");
+    add_kernel(&tree, KVER);
+    fs::create_dir_all(tree.join("etc")).expect("mkdir etc");
+    fs::write(tree.join("etc/own.conf"), "the commit's own\n").expect("etc file");
+    let c3 = m.release(&tree, 3);
+    m.sys(["upgrade", "--stage"]).ok();
+    m.sys(["finalize-staged"]).ok();
+    assert_eq!(m.default_commit(), c3);
+    assert_eq!(
+        read(&m.deployment_of(&c3).join("etc/own.conf")),
+        "the commit's own\n"
+    );
+}

@@ -144,3 +144,33 @@ fn bad_update_settings_name_the_line() {
     );
     assert_eq!(m.deployments().len(), 1);
 }
+
+/// Pins the review fix: after a finalize failed, the updater does not
+/// stage (and, with apply, reboot) into the same failure every day; a
+/// deploy by hand clears the record and it stages again.
+#[test]
+fn no_restaging_after_a_failed_finalize() {
+    let Some((m, c1, c2)) = machine_with_update() else {
+        return;
+    };
+    set_policy(&m, &c1, "[update]\npolicy=stage\n");
+    m.sys(["auto-update"]).ok();
+    // The next finalize fails: the machine's settings broke meanwhile.
+    let conf = m.deployment_of(&c1).join("etc/strata/strata.conf");
+    fs::write(&conf, "[update]\npolicy=stage\n[boot]\ntries=x\n").expect("break");
+    assert!(!m.sys(["finalize-staged"]).status.success());
+    fs::write(&conf, "[update]\npolicy=stage\n").expect("repair");
+    let out = m.sys(["auto-update"]).ok();
+    assert!(
+        out.stdout.contains("not staging") && out.stdout.contains("failed to finalize"),
+        "{out:#?}"
+    );
+    assert!(
+        m.status()["deployments"]
+            .as_array()
+            .is_some_and(|a| a.iter().all(|d| d["staged"] != true))
+    );
+    m.sys(["upgrade"]).ok();
+    assert_eq!(m.default_commit(), c2);
+    assert!(m.status()["finalize_failure"].is_null());
+}
