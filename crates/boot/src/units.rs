@@ -1,5 +1,6 @@
-//! The systemd units strata ships in every bootable tree, and its
-//! systemd-shutdown hook: their text (the files under `crates/boot/units/`)
+//! The systemd units strata ships in every bootable tree, its
+//! systemd-shutdown hook and its default settings (kept if the tree has
+//! its own): their text (the files under `crates/boot/units/`)
 //! and where they are enabled. Installed
 //! by [`crate::prepare_tree`] into `usr/lib/systemd/system`, enabled by
 //! symlinks there (a vendor preset the machine's `/etc` cannot lose).
@@ -50,6 +51,10 @@ pub const UNITS: &[Unit] = &[
     },
 ];
 
+/// The default settings, all commented out: `/etc/strata/strata.conf`
+/// (from `usr/etc`) shows every key where users look for it.
+pub const DEFAULT_SETTINGS: &str = include_str!("../units/strata.conf");
+
 /// The systemd-shutdown hook that leaves the physical root read-only.
 pub const SHUTDOWN_HOOK: &str = include_str!("../units/strata.shutdown");
 /// Where it goes in a tree.
@@ -74,6 +79,17 @@ pub fn install(tree: &Path) -> Result<()> {
             }
             std::os::unix::fs::symlink(format!("../{}", u.name), &link).io_ctx("symlink", &link)?;
         }
+    }
+    // The tree's /etc: `etc` before prepare-tree moves it, else `usr/etc`.
+    let etc = if tree.join("etc").is_dir() || !tree.join("usr/etc").is_dir() {
+        tree.join("etc")
+    } else {
+        tree.join("usr/etc")
+    };
+    let conf = etc.join("strata/strata.conf");
+    if !conf.exists() {
+        fs::create_dir_all(etc.join("strata")).io_ctx("create", etc.join("strata"))?;
+        fs::write(&conf, DEFAULT_SETTINGS).io_ctx("write", &conf)?;
     }
     let hook = tree.join(SHUTDOWN_HOOK_PATH);
     if let Some(d) = hook.parent() {
@@ -113,6 +129,17 @@ mod tests {
             Path::new("../strata-health.service")
         );
         assert!(t.path().join("usr/lib/strata/health.d/required.d").is_dir());
+        let conf = t.path().join("etc/strata/strata.conf");
+        assert_eq!(
+            fs::read_to_string(&conf).expect("settings"),
+            DEFAULT_SETTINGS
+        );
+        fs::write(&conf, "[boot]\ntries=1\n").expect("the tree's own");
+        install(t.path()).expect("again");
+        assert_eq!(
+            fs::read_to_string(&conf).expect("kept"),
+            "[boot]\ntries=1\n"
+        );
     }
 
     /// The shutdown hook names what is still read-write (block devices

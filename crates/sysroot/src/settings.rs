@@ -284,6 +284,29 @@ mod tests {
         }
     }
 
+    /// What prepare-tree ships: every key commented out, so the defaults.
+    #[test]
+    fn the_shipped_file_is_the_defaults() {
+        assert_eq!(
+            parse(strata_boot::units::DEFAULT_SETTINGS),
+            Ok(Settings::default())
+        );
+        let uncommented: String = strata_boot::units::DEFAULT_SETTINGS
+            .lines()
+            .map(|l| {
+                l.strip_prefix('#')
+                    .filter(|r| r.starts_with(|c: char| c.is_ascii_lowercase()))
+                    .unwrap_or(l)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(
+            parse(&uncommented),
+            Ok(Settings::default()),
+            "the values shown are the defaults"
+        );
+    }
+
     #[test]
     fn errors_name_the_file_and_line() {
         let cases = [

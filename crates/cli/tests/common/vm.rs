@@ -52,7 +52,7 @@ impl Vm {
     /// Boots and waits for the console to print `needle` (no shell set up):
     /// for boots that are meant to stop early.
     pub fn boot_until(disk: &Path, vars: &Path, extra: &[&Path], log: &Path, needle: &str) -> Vm {
-        let mut vm = Self::start(disk, vars, extra, log);
+        let mut vm = Self::start(disk, vars, extra, log, false);
         vm.wait_for(needle, BOOT_TIMEOUT);
         vm
     }
@@ -60,37 +60,61 @@ impl Vm {
     /// Boots `disk` (with `vars`, this machine's own copy of the UEFI
     /// variables, and `extra` disks) and waits for the root shell.
     pub fn boot(disk: &Path, vars: &Path, extra: &[&Path], log: &Path) -> Vm {
-        let mut vm = Self::start(disk, vars, extra, log);
-        vm.wait_for("login: root (automatic login)", BOOT_TIMEOUT);
+        let mut vm = Self::start(disk, vars, extra, log, false);
+        vm.shell();
+        vm
+    }
+
+    /// Boots like [`Vm::boot`], but a reboot of the guest restarts it in
+    /// place, as a real machine does (no `-no-reboot`): for a machine that
+    /// reboots by itself. Nothing is waited for; see [`Vm::expect`] and
+    /// [`Vm::shell`].
+    pub fn boot_rebooting(disk: &Path, vars: &Path, extra: &[&Path], log: &Path) -> Vm {
+        Self::start(disk, vars, extra, log, true)
+    }
+
+    /// Waits for the console to print `needle` (after what was read so
+    /// far), within `timeout`; what follows it is read next.
+    pub fn expect(&mut self, needle: &str, timeout: Duration) {
+        self.wait_for(needle, timeout);
+        // In bytes: the console may print invalid UTF-8, which the lossy
+        // text would count differently.
+        let o = self.out.lock().expect("console buffer");
+        let from = self.seen.min(o.len());
+        if let Some(i) = o[from..]
+            .windows(needle.len())
+            .position(|w| w == needle.as_bytes())
+        {
+            self.seen = from + i + needle.len();
+        }
+    }
+
+    /// Waits for the root shell of the boot under way and sets it up.
+    pub fn shell(&mut self) {
+        let vm = self;
+        vm.expect("login: root (automatic login)", BOOT_TIMEOUT);
         std::thread::sleep(Duration::from_secs(2));
         // Quiet the console: no echo, no kernel messages, no colors.
         vm.send("stty -echo; dmesg -n 1; export TERM=dumb PAGER=cat SYSTEMD_COLORS=0; PS1=''");
         std::thread::sleep(Duration::from_secs(1));
         vm.seen = vm.out.lock().map(|o| o.len()).unwrap_or(0);
-        vm
     }
 
-    fn start(disk: &Path, vars: &Path, extra: &[&Path], log: &Path) -> Vm {
+    fn start(disk: &Path, vars: &Path, extra: &[&Path], log: &Path, rebooting: bool) -> Vm {
         if !vars.exists() {
             fs::copy(OVMF_VARS, vars).expect("copy OVMF variables");
         }
         let mut cmd = Command::new("qemu-system-x86_64");
         cmd.args([
-            "-accel",
-            "tcg",
-            "-cpu",
-            "max",
-            "-m",
-            "1536",
-            "-smp",
-            "2",
-            "-no-reboot",
-            "-display",
-            "none",
-            "-monitor",
-            "none",
+            "-accel", "tcg", "-cpu", "max", "-m", "1536", "-smp", "2", "-display", "none",
+            "-monitor", "none",
         ])
         .args(["-serial", "stdio", "-nic", "none"])
+        .args(if rebooting {
+            &[][..]
+        } else {
+            &["-no-reboot"][..]
+        })
         .arg("-drive")
         .arg(format!("if=pflash,format=raw,readonly=on,file={OVMF_CODE}"))
         .arg("-drive")
@@ -240,6 +264,12 @@ impl Vm {
             "the guest did not stop within {timeout:?}; console log: {}",
             self.log.display()
         );
+    }
+
+    /// Powers the guest off and waits for QEMU to exit.
+    pub fn poweroff(mut self) {
+        self.send("sync; systemctl poweroff");
+        self.wait_exit(Duration::from_secs(180));
     }
 
     /// Power cut: kills QEMU where it stands.

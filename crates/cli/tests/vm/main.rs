@@ -19,7 +19,16 @@ use std::time::Duration;
 use common::vm::{Vm, have_qemu};
 use common::*;
 
-const KARGS: &[&str] = &["--karg", "console=ttyS0", "--karg", "quiet"];
+/// `panic=5`: a kernel (or initramfs) that panics resets after 5 s, so a
+/// deployment that cannot reach userspace uses up its boot tries by itself.
+const KARGS: &[&str] = &[
+    "--karg",
+    "console=ttyS0",
+    "--karg",
+    "quiet",
+    "--karg",
+    "panic=5",
+];
 
 fn fixture_script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -33,7 +42,10 @@ fn bootable_debian() -> PathBuf {
         .arg(fixture_script("debian-tree.sh"))
         .args([
             "--include",
-            "systemd-sysv,linux-image-amd64,udev,initramfs-tools",
+            // systemd-boot: systemd-bless-boot, which blesses counted
+            // boots; dbus and libpam-systemd: logind and its sessions,
+            // whose sessions and inhibitors the updater honours.
+            "dbus,initramfs-tools,libpam-systemd,linux-image-amd64,systemd-boot,systemd-sysv,udev",
         ]));
     assert!(r.status.success(), "debian-tree.sh failed: {r:#?}");
     PathBuf::from(r.stdout.trim_end().lines().last().unwrap_or_default())
@@ -341,9 +353,464 @@ fn install_boot_upgrade_rollback_power_cut() {
         "a bad strata= stops with a message; the next boot is normal",
         &mut clock,
     );
-    vm.kill();
+    vm.reboot();
+
+    self_healing(t, &srv, &key, &disk, &vars, &updates_img, &log, &mut clock);
     let _ = fs::remove_dir_all(t);
     let _ = fs::remove_file(&log);
+}
+
+/// Commits `tree` as `version` to os/stable of the builder's repository
+/// and makes an updates disk of the repository as it is now.
+fn publish_disk(t: &Path, srv: &Path, key: &publish::Key, version: &str, ts: &str) -> PathBuf {
+    strata([
+        "commit",
+        "--repo",
+        srv.to_str().unwrap_or_default(),
+        "-b",
+        "os/stable",
+        "-s",
+        version,
+        "--timestamp",
+        ts,
+        "--bootable",
+        "--add-metadata-string",
+        &format!("version={version}"),
+        "--sign-key",
+        t.join("builder.key").to_str().unwrap_or_default(),
+        "--tree",
+        t.join(version).to_str().unwrap_or_default(),
+    ])
+    .ok();
+    publish::update_summary(srv, Some(key));
+    let img = t.join(format!("updates-{version}.img"));
+    run(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "updates", "-d"])
+        .arg(srv.parent().unwrap_or(srv))
+        .arg(&img)
+        .arg("2G"))
+    .ok();
+    img
+}
+
+/// A release derived from the prepared v2 tree (no initramfs rebuild, the
+/// same kernel), changed by `customize`.
+fn derived_tree(t: &Path, version: &str, customize: impl FnOnce(&Path)) {
+    let dest = t.join(version);
+    run(Command::new("cp").arg("-a").arg(t.join("v2")).arg(&dest)).ok();
+    customize(&dest);
+}
+
+fn write_exec(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    fs::write(path, text).expect("write");
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// A service every release enables, and a required health check that
+/// fails unless it runs; `ok` decides whether the service works.
+fn demo_service(d: &Path, ok: bool) {
+    let units = d.join("usr/lib/systemd/system");
+    let exec = if ok { "/bin/true" } else { "/bin/false" };
+    fs::write(
+        units.join("strata-demo.service"),
+        format!("[Unit]\nDescription=strata demo service\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart={exec}\n"),
+    )
+    .expect("demo unit");
+    fs::create_dir_all(units.join("multi-user.target.wants")).expect("wants dir");
+    let link = units.join("multi-user.target.wants/strata-demo.service");
+    let _ = fs::remove_file(&link);
+    std::os::unix::fs::symlink("../strata-demo.service", link).expect("enable demo unit");
+    write_exec(
+        &d.join("usr/lib/strata/health.d/required.d/50-demo-service"),
+        "#!/bin/sh\nsystemctl is-active --quiet strata-demo.service || { echo 'strata-demo.service is not running'; exit 1; }\n",
+    );
+}
+
+fn deployment_with_version<'a>(st: &'a serde_json::Value, version: &str) -> &'a serde_json::Value {
+    st["deployments"]
+        .as_array()
+        .and_then(|a| a.iter().find(|d| d["version"] == version))
+        .unwrap_or_else(|| panic!("no deployment of {version} in {st}"))
+}
+
+/// Waits (up to a minute) until systemd-bless-boot has blessed this boot.
+fn wait_blessed(vm: &mut Vm) {
+    vm.ok("for i in $(seq 120); do systemctl is-active -q systemd-bless-boot.service && exit 0; sleep 0.5; done; systemctl status systemd-bless-boot.service strata-health.service; exit 1");
+}
+
+/// The self-healing stories, on the installed machine: a release
+/// whose service fails its health check (case 1), a release that never
+/// reaches userspace (case 2), each falling back to the previous
+/// deployment with no input from the test, recorded as failed and refused
+/// by `upgrade`; and a good release after a bad one, blessed.
+#[allow(clippy::too_many_arguments)]
+fn self_healing(
+    t: &Path,
+    srv: &Path,
+    key: &publish::Key,
+    disk: &Path,
+    vars: &Path,
+    updates_img: &Path,
+    log: &Path,
+    clock: &mut std::time::Instant,
+) {
+    derived_tree(t, "v3", |d| demo_service(d, false));
+    derived_tree(t, "v4", |d| demo_service(d, true));
+    derived_tree(t, "v5", |d| {
+        demo_service(d, true);
+        // systemd replaced by a program that exits: the kernel panics
+        // ("Attempted to kill init!") and panic=5 resets the machine.
+        let systemd = d.join("usr/lib/systemd/systemd");
+        let _ = fs::remove_file(&systemd);
+        write_exec(&systemd, "#!/bin/sh\necho 'v5: init exits'\nexit 1\n");
+    });
+    for v in ["v6", "v7", "v8"] {
+        derived_tree(t, v, |d| {
+            demo_service(d, true);
+            fs::write(d.join("usr/share/strata-release"), format!("{v}\n")).expect("marker");
+        });
+    }
+    // v8 has an initramfs of its own (zero padding, which the kernel
+    // skips), so its finalize copies a kernel directory to the ESP.
+    let modules = t.join("v8/usr/lib/modules");
+    for e in fs::read_dir(&modules).expect("modules").flatten() {
+        let img = e.path().join("initramfs.img");
+        if img.is_file() {
+            let mut f = fs::OpenOptions::new()
+                .append(true)
+                .open(&img)
+                .expect("initramfs");
+            std::io::Write::write_all(&mut f, &[0u8; 65536]).expect("pad");
+        }
+    }
+    let v3_img = publish_disk(t, srv, key, "v3", "2024-03-01T00:00:00Z");
+    let v4_img = publish_disk(t, srv, key, "v4", "2024-04-01T00:00:00Z");
+    let v5_img = publish_disk(t, srv, key, "v5", "2024-05-01T00:00:00Z");
+    let v6_img = publish_disk(t, srv, key, "v6", "2024-06-01T00:00:00Z");
+    let v7_img = publish_disk(t, srv, key, "v7", "2024-07-01T00:00:00Z");
+    let v8_img = publish_disk(t, srv, key, "v8", "2024-08-01T00:00:00Z");
+    step("build and publish v3 (bad service) to v8", clock);
+    // vdb: v2, vdc: v3, vdd: v4, vde: v5, vdf: v6, vdg: v7, vdh: v8.
+    let disks = [
+        updates_img,
+        v3_img.as_path(),
+        v4_img.as_path(),
+        v5_img.as_path(),
+        v6_img.as_path(),
+        v7_img.as_path(),
+        v8_img.as_path(),
+    ];
+    let mount = |dev: &str| {
+        format!(
+            "umount /mnt/updates 2>/dev/null; mkdir -p /mnt/updates && mount -o ro /dev/{dev} /mnt/updates"
+        )
+    };
+
+    // A machine that reboots in place, as real hardware does.
+    let mut vm = Vm::boot_rebooting(disk, vars, &disks, log);
+    vm.shell();
+    let good = booted_version(&status(&mut vm));
+    step(
+        &format!("boot ({good}), rebooting in place from now on"),
+        clock,
+    );
+
+    // Case 1: v3's service fails its required check.
+    vm.ok(&mount("vdc"));
+    let up = vm.ok("strata upgrade");
+    assert!(up.contains("boot counting: 3 tries"), "{up}");
+    vm.send("sync; systemctl reboot");
+    let healing = std::time::Instant::now();
+    vm.expect(
+        "health check required.d/50-demo-service failed",
+        Duration::from_secs(400),
+    );
+    vm.expect("rebooting to fall back", Duration::from_secs(60));
+    vm.shell();
+    let case1 = healing.elapsed();
+    step(
+        "case 1: v3's check fails, reboots, falls back by itself",
+        clock,
+    );
+    show_status(&mut vm);
+    let st = status(&mut vm);
+    assert_eq!(booted_version(&st), good, "{st}");
+    assert_eq!(default_version(&st), good, "{st}");
+    let v3 = deployment_with_version(&st, "v3");
+    let reason = v3["failed"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("required.d/50-demo-service") && reason.contains("not running"),
+        "{st}"
+    );
+    assert!(v3["failed"]["time"].as_u64().unwrap_or(0) > 0, "{st}");
+    assert_eq!(v3["boot_state"], "bad", "{st}");
+    vm.ok(&mount("vdc"));
+    let (code, out) = vm.sh("strata upgrade", Duration::from_secs(300));
+    assert_ne!(code, 0, "upgrade must refuse v3 again: {out}");
+    assert!(
+        out.contains("failed to boot on this machine") && out.contains("--allow-failed"),
+        "{out}"
+    );
+
+    // A good v4 then upgrades, boots on trial and is blessed.
+    vm.ok(&mount("vdd"));
+    vm.ok("strata upgrade");
+    vm.send("sync; systemctl reboot");
+    vm.shell();
+    wait_blessed(&mut vm);
+    let st = status(&mut vm);
+    assert_eq!(booted_version(&st), "v4", "{st}");
+    let v4 = deployment_with_version(&st, "v4");
+    assert_eq!(v4["boot_state"], "good", "blessed: {st}");
+    let entries = vm.ok("ls /efi/loader/entries");
+    let counted: Vec<&str> = entries
+        .split_whitespace()
+        .filter(|n| n.contains('+'))
+        .collect();
+    assert_eq!(
+        counted.len(),
+        1,
+        "only v3's entry still counts (bad): {entries}"
+    );
+    assert!(counted[0].contains("+0-"), "{entries}");
+    let health = vm.ok("systemctl show -P ExecMainStartTimestampMonotonic strata-health.service; systemctl show -P ExecMainExitTimestampMonotonic strata-health.service");
+    let us: Vec<u64> = health
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    if let [start, end] = us[..] {
+        eprintln!(
+            "   | strata-health.service ran {:.2} s on a good boot",
+            end.saturating_sub(start) as f64 / 1e6
+        );
+    }
+    step("v4: boots on trial, passes, is blessed", clock);
+
+    // Case 2: v5 never reaches userspace; 2 tries (the machine's setting).
+    assert!(
+        vm.ok("cat /etc/strata/strata.conf").contains("#tries=3"),
+        "the shipped settings, all defaults"
+    );
+    vm.ok("printf '[boot]\\ntries=2\\n' > /etc/strata/strata.conf");
+    vm.ok(&mount("vde"));
+    let up = vm.ok("strata upgrade");
+    assert!(up.contains("boot counting: 2 tries"), "{up}");
+    vm.send("sync; systemctl reboot");
+    let healing = std::time::Instant::now();
+    vm.expect("v5: init exits", Duration::from_secs(400));
+    vm.expect("v5: init exits", Duration::from_secs(400));
+    vm.shell();
+    let case2 = healing.elapsed();
+    step("case 2: v5 panics twice, the machine falls back", clock);
+    show_status(&mut vm);
+    let st = status(&mut vm);
+    assert_eq!(booted_version(&st), "v4", "{st}");
+    let v5 = deployment_with_version(&st, "v5");
+    assert_eq!(
+        v5["failed"]["reason"], "never reached boot-complete.target (2 tries used)",
+        "{st}"
+    );
+    vm.ok(&mount("vde"));
+    let (code, out) = vm.sh("strata upgrade", Duration::from_secs(300));
+    assert_ne!(code, 0, "upgrade must refuse v5: {out}");
+    assert!(out.contains("never reached boot-complete"), "{out}");
+    eprintln!(
+        "   | from the reboot into a bad release to the previous one running: case 1 {:.0} s, case 2 {:.0} s",
+        case1.as_secs_f64(),
+        case2.as_secs_f64()
+    );
+
+    // Case 3, window closed: the updater stages v6 and does not reboot.
+    // Case 4: an /etc edit made after staging is in v6 after the reboot.
+    let today = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        / 86400
+        + 3)
+        % 7; // Monday = 0
+    let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let closed: Vec<&str> = (2..7).map(|k| days[((today + k) % 7) as usize]).collect();
+    vm.ok(&format!(
+        "printf '[boot]\\ntries=2\\n[update]\\npolicy=apply\\nwindow-days={}\\nwindow-start=00:00\\nwindow-minutes=60\\n' > /etc/strata/strata.conf",
+        closed.join(" ")
+    ));
+    vm.ok(&mount("vdf"));
+    let out = vm.ok("systemctl start strata-update.service; journalctl -b -u strata-update.service -o cat --no-pager");
+    assert!(out.contains("outside the reboot window"), "{out}");
+    assert!(out.contains("the updater runs again at"), "{out}");
+    vm.ok("systemctl is-active strata-update-window.timer");
+    vm.ok("systemctl is-active strata-finalize-staged.service");
+    let st = status(&mut vm);
+    assert_eq!(booted_version(&st), "v4", "{st}");
+    assert_eq!(deployment_with_version(&st, "v6")["staged"], true, "{st}");
+    assert_eq!(st["update_policy"], "apply", "{st}");
+    assert!(
+        st["last_update"]["result"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("staged"),
+        "{st}"
+    );
+    show_status(&mut vm);
+    vm.ok("echo made-after-staging > /etc/strata-after-staging.conf");
+    step("case 3: closed window: v6 staged, no reboot", clock);
+    vm.send("sync; systemctl reboot");
+    vm.shell();
+    wait_blessed(&mut vm);
+    let st = status(&mut vm);
+    assert_eq!(booted_version(&st), "v6", "{st}");
+    assert_eq!(
+        vm.ok("cat /etc/strata-after-staging.conf").trim(),
+        "made-after-staging",
+        "the edit made after staging reached v6"
+    );
+    step(
+        "case 4: reboot finalizes v6 with the later /etc edit",
+        clock,
+    );
+
+    // Case 3, window open: the updater stages v7, waits for the logged-in
+    // root session up to session-wait, and reboots by itself.
+    vm.ok("printf '[boot]\\ntries=2\\n[update]\\npolicy=apply\\nwindow-start=00:00\\nwindow-minutes=1440\\nsession-wait=15s\\n' > /etc/strata/strata.conf");
+    vm.ok(&mount("vdg"));
+    // A shutdown inhibitor held: staged, no reboot.
+    vm.ok("systemd-inhibit --what=shutdown --who=strata-test --why=busy sleep 600 > /dev/null 2>&1 & echo $! > /tmp/inhibitor; sleep 2");
+    let out = vm.ok("systemctl start strata-update.service; journalctl -b -u strata-update.service -o cat --no-pager | tail -n 3");
+    assert!(
+        out.contains("shutdown is inhibited by strata-test: busy"),
+        "{out}"
+    );
+    assert_eq!(
+        deployment_with_version(&status(&mut vm), "v7")["staged"],
+        true
+    );
+    vm.ok("kill $(cat /tmp/inhibitor); sleep 1");
+    let applied = std::time::Instant::now();
+    vm.send("systemctl start --no-block strata-update.service");
+    vm.expect("logged-in session(s) to end", Duration::from_secs(300));
+    vm.expect(
+        "rebooting into the staged deployment",
+        Duration::from_secs(120),
+    );
+    vm.shell();
+    wait_blessed(&mut vm);
+    let st = status(&mut vm);
+    assert_eq!(booted_version(&st), "v7", "{st}");
+    step(
+        &format!(
+            "case 3: open window: v7 staged, applied after the session wait ({:.0} s)",
+            applied.elapsed().as_secs_f64()
+        ),
+        clock,
+    );
+
+    // Case 5: power cuts while the staged v8 is finalized at shutdown:
+    // after the /etc merge, and while its kernel is written to the ESP. The old
+    // default boots, complete; the stage is forgotten; cleanup tidies; a
+    // rerun works.
+    vm.ok("printf '[boot]\\ntries=2\\n' > /etc/strata/strata.conf");
+    for point in ["finalize-etc-merged", "kernel-copied"] {
+        vm.ok(&mount("vdh"));
+        vm.ok("strata upgrade --stage");
+        vm.ok(&format!(
+            "mkdir -p /run/systemd/system/strata-finalize-staged.service.d && printf '[Service]\\nEnvironment=STRATA_FAULT_HANG={point}\\n' > /run/systemd/system/strata-finalize-staged.service.d/fault.conf && systemctl daemon-reload"
+        ));
+        vm.send("systemctl reboot");
+        vm.expect(
+            &format!("fault point {point} reached"),
+            Duration::from_secs(300),
+        );
+        vm.kill();
+        vm = Vm::boot_rebooting(disk, vars, &disks, log);
+        vm.shell();
+        let st = status(&mut vm);
+        assert_eq!(
+            booted_version(&st),
+            "v7",
+            "after a power cut at {point}: {st}"
+        );
+        assert_eq!(
+            default_version(&st),
+            "v7",
+            "after a power cut at {point}: {st}"
+        );
+        for d in st["deployments"].as_array().into_iter().flatten() {
+            assert_ne!(d["staged"], true, "{st}");
+            let path = d["path"].as_str().unwrap_or_default();
+            vm.ok(&format!(
+                "test -d /sysroot{path}/usr/lib/modules && test -d /sysroot{path}/etc"
+            ));
+        }
+        vm.ok("strata cleanup && strata fsck");
+        step(
+            &format!("case 5: power cut at {point} during finalize"),
+            clock,
+        );
+    }
+    vm.ok(&mount("vdh"));
+    vm.ok("strata upgrade --stage");
+    vm.send("sync; systemctl reboot");
+    vm.shell();
+    assert_eq!(booted_version(&status(&mut vm)), "v8");
+    step(
+        "the staged v8 after the power cuts: finalized, boots",
+        clock,
+    );
+
+    // Clean shutdown: the hook's report on the console, and the root file
+    // system clean as the host sees it.
+    let before = fs::read(log).map(|l| l.len()).unwrap_or(0);
+    vm.poweroff();
+    let console = fs::read(log).unwrap_or_default();
+    let tail = String::from_utf8_lossy(&console[before.min(console.len())..]).into_owned();
+    assert!(
+        tail.contains("strata: every file system is read-only or unmounted before poweroff"),
+        "no clean-shutdown report in the console:\n{tail}"
+    );
+    assert!(!tail.contains("still read-write"), "{tail}");
+    let state = root_fs_state(disk);
+    assert!(
+        state.contains("Filesystem state:") && state.contains("clean"),
+        "{state}"
+    );
+    assert!(
+        !state.contains("needs_recovery"),
+        "the journal needs replay: {state}"
+    );
+    step("power off: every file system read-only, root clean", clock);
+}
+
+/// `dumpe2fs -h` of the installed disk's root file system (partition 2).
+fn root_fs_state(disk: &Path) -> String {
+    let dump = run(Command::new("sfdisk").arg("--json").arg(disk)).ok();
+    let table: serde_json::Value = serde_json::from_str(&dump.stdout).expect("sfdisk --json");
+    let part = &table["partitiontable"]["partitions"][1];
+    let sector = table["partitiontable"]["sectorsize"]
+        .as_u64()
+        .unwrap_or(512);
+    let (start, size) = (
+        part["start"].as_u64().expect("start") * sector,
+        part["size"].as_u64().expect("size") * sector,
+    );
+    let dev = run(Command::new("losetup")
+        .args(["--find", "--show", "--read-only", "--offset"])
+        .arg(start.to_string())
+        .arg("--sizelimit")
+        .arg(size.to_string())
+        .arg(disk))
+    .ok()
+    .stdout
+    .trim()
+    .to_owned();
+    let out = run(Command::new("dumpe2fs").arg("-h").arg(&dev));
+    let _ = Command::new("losetup").arg("-d").arg(&dev).status();
+    format!("{}{}", out.stdout, out.stderr)
+        .lines()
+        .filter(|l| l.starts_with("Filesystem state") || l.starts_with("Filesystem features"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Pins the harness fix for a flaky "guest command failed: left: -1": the
