@@ -147,13 +147,13 @@ pub enum Command {
     ///
     /// Checks are executables in /usr/lib/strata/health.d/ and
     /// /etc/strata/health.d/, in required.d/ (a failure fails the boot) and
-    /// wanted.d/ (reported only), each with [health] timeout from
+    /// wanted.d/ (reported only), each with `[health] timeout` from
     /// /etc/strata/strata.conf. strata-health.service runs
     /// `strata health-check --boot` before boot-complete.target on every
     /// boot: it first notices a fallback from a deployment whose tries ran
     /// out and records it as failed; then, if a required check fails while
     /// the booted entry is on trial, it records why, marks the entry bad
-    /// (systemd-bless-boot bad) and reboots ([health] reboot), so the
+    /// (systemd-bless-boot bad) and reboots (`[health] reboot`), so the
     /// machine falls back to the previous deployment.
     HealthCheck(HealthCheckArgs),
     /// Finish the staged deployment: merge /etc, install its kernel, write
@@ -166,7 +166,7 @@ pub enum Command {
     FinalizeStaged(FinalizeStagedArgs),
     /// One run of the unattended updater (strata-update.service).
     ///
-    /// [update] policy in /etc/strata/strata.conf decides: none, check
+    /// `[update] policy` in /etc/strata/strata.conf decides: none, check
     /// (fetch and verify the new commit object only), download (pull it),
     /// stage (stage it: finalized at the next shutdown) or apply (stage it
     /// and reboot). apply reboots only inside the window (window-days,

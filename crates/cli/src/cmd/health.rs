@@ -1,9 +1,9 @@
 //! `strata health-check`: run the checks, and at boot judge the boot.
 
 use std::path::Path;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use strata_sysroot::Sysroot;
 use strata_sysroot::health::{self, Verdict};
 
@@ -67,11 +67,7 @@ pub fn check(root: &Path, &HealthCheckArgs { boot, json }: &HealthCheckArgs) -> 
         match s.fail_boot(&reason, Path::new(BLESS_BOOT))? {
             Verdict::MarkedBad if settings.reboot_on_failure => {
                 eprintln!("strata: {reason}; this boot is marked bad; rebooting to fall back");
-                let st = Command::new("systemctl")
-                    .args(["reboot", "--no-block"])
-                    .status()
-                    .context("run systemctl reboot")?;
-                anyhow::ensure!(st.success(), "systemctl reboot: {st}");
+                super::systemd::run("systemctl", &["reboot", "--no-block"])?;
             }
             Verdict::MarkedBad => eprintln!(
                 "strata: {reason}; this boot is marked bad; the next boot falls back ([health] reboot=false)"

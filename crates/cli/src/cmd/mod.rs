@@ -7,6 +7,7 @@ mod inspect;
 mod maintain;
 mod publish;
 mod system;
+mod systemd;
 mod update;
 mod write;
 

@@ -214,16 +214,7 @@ fn start_finalize_unit(s: &Sysroot) -> Result<()> {
         );
         return Ok(());
     }
-    let st = std::process::Command::new("systemctl")
-        .args(["start", "strata-finalize-staged.service"])
-        .status()
-        .map_err(|e| {
-            anyhow::anyhow!("could not run systemctl start strata-finalize-staged.service: {e}")
-        })?;
-    anyhow::ensure!(
-        st.success(),
-        "systemctl start strata-finalize-staged.service: {st}; the deployment is staged but will not be finalized at shutdown"
-    );
+    super::systemd::start_finalize_unit()?;
     println!("reboot to use it");
     Ok(())
 }

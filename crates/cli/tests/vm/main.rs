@@ -157,28 +157,7 @@ fn install_boot_upgrade_rollback_power_cut() {
     let srv = updates.join("repo");
     let key = publish::keygen(&t.join("builder.key"));
     init(&srv, "archive");
-    let commit_v = |v: &str, ts: &str| {
-        strata([
-            "commit",
-            "--repo",
-            srv.to_str().unwrap_or_default(),
-            "-b",
-            "os/stable",
-            "-s",
-            v,
-            "--timestamp",
-            ts,
-            "--bootable",
-            "--add-metadata-string",
-            &format!("version={v}"),
-            "--sign-key",
-            t.join("builder.key").to_str().unwrap_or_default(),
-            "--tree",
-            t.join(v).to_str().unwrap_or_default(),
-        ])
-        .ok();
-        publish::update_summary(&srv, Some(&key));
-    };
+    let commit_v = |v: &str, ts: &str| commit_version(t, &srv, &key, v, ts);
     commit_v("v1", "2024-01-01T00:00:00Z");
 
     // Install v1; the machine will follow file:///mnt/updates/repo.
@@ -360,9 +339,9 @@ fn install_boot_upgrade_rollback_power_cut() {
     let _ = fs::remove_file(&log);
 }
 
-/// Commits `tree` as `version` to os/stable of the builder's repository
-/// and makes an updates disk of the repository as it is now.
-fn publish_disk(t: &Path, srv: &Path, key: &publish::Key, version: &str, ts: &str) -> PathBuf {
+/// Commits the tree `t/<version>` as `version` to os/stable of the
+/// builder's repository `srv`, signed, and updates the summary.
+fn commit_version(t: &Path, srv: &Path, key: &publish::Key, version: &str, ts: &str) {
     strata([
         "commit",
         "--repo",
@@ -377,12 +356,17 @@ fn publish_disk(t: &Path, srv: &Path, key: &publish::Key, version: &str, ts: &st
         "--add-metadata-string",
         &format!("version={version}"),
         "--sign-key",
-        t.join("builder.key").to_str().unwrap_or_default(),
+        key.secret.to_str().unwrap_or_default(),
         "--tree",
         t.join(version).to_str().unwrap_or_default(),
     ])
     .ok();
     publish::update_summary(srv, Some(key));
+}
+
+/// [`commit_version`], then an updates disk of the repository as it is now.
+fn publish_disk(t: &Path, srv: &Path, key: &publish::Key, version: &str, ts: &str) -> PathBuf {
+    commit_version(t, srv, key, version, ts);
     let img = t.join(format!("updates-{version}.img"));
     run(Command::new("mkfs.ext4")
         .args(["-q", "-F", "-L", "updates", "-d"])

@@ -12,7 +12,7 @@ use strata_sysroot::deploy::DeployOptions;
 use strata_sysroot::upgrade::{UpgradeOptions, UpgradeOutcome};
 use strata_sysroot::{Error, Sysroot};
 
-use crate::{STATEROOT, bootable_files, have_root, release_files};
+use crate::{STATEROOT, bootable_files, new_sysroot, release_files};
 
 /// A bootable tree that can bless its boots (has systemd-bless-boot).
 fn counted_release(s: &Sysroot, dir: &Path, version: u32, etc: &[(&str, &str)]) -> Checksum {
@@ -44,14 +44,11 @@ fn deploy_following(s: &Sysroot, c: &Checksum) -> strata_sysroot::deploy::Deploy
 
 #[test]
 fn tries_fallback_denylist() {
-    if !have_root("a sysroot's bare repository keeps file owners") {
+    let Some((tmp, s)) = new_sysroot() else {
         return;
-    }
-    let tmp = tempfile::tempdir().expect("a temporary directory");
+    };
     let t = tmp.path();
     let esp = t.join("esp");
-    fs::create_dir(&esp).expect("create the ESP directory");
-    let s = Sysroot::init(&t.join("sys"), Some(&esp), None).expect("init");
 
     // A tree without systemd-bless-boot gets no counter: nothing would bless it.
     let c0 = release_files(&s, t, 0, &bootable_files(0, "6.1.0-1", &[]));
@@ -203,14 +200,11 @@ fn verdicts_and_manual_boots() {
     use std::os::unix::fs::PermissionsExt;
     use strata_sysroot::health::Verdict;
 
-    if !have_root("a sysroot's bare repository keeps file owners") {
+    let Some((tmp, s)) = new_sysroot() else {
         return;
-    }
-    let tmp = tempfile::tempdir().expect("a temporary directory");
+    };
     let t = tmp.path();
     let esp = t.join("esp");
-    fs::create_dir(&esp).expect("create the ESP directory");
-    let s = Sysroot::init(&t.join("sys"), Some(&esp), None).expect("init");
     let entries = esp.join("loader/entries");
     let bless = t.join("bless-boot");
     let calls = t.join("bless-calls");

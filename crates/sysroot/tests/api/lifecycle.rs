@@ -3,11 +3,10 @@
 
 use std::fs;
 
-use strata_sysroot::Sysroot;
 use strata_sysroot::deployment::DeploymentId;
 use strata_sysroot::status::Status;
 
-use crate::{deploy_commit, have_root, release};
+use crate::{deploy_commit, new_sysroot, release};
 
 /// (commit, default, rollback) per deployment, in status order.
 fn summary(st: &Status) -> Vec<(String, bool, bool)> {
@@ -19,14 +18,10 @@ fn summary(st: &Status) -> Vec<(String, bool, bool)> {
 
 #[test]
 fn deploy_status_rollback_cleanup() {
-    if !have_root("a sysroot's bare repository keeps file owners") {
+    let Some((tmp, s)) = new_sysroot() else {
         return;
-    }
-    let tmp = tempfile::tempdir().expect("a temporary directory");
+    };
     let t = tmp.path();
-    let esp = t.join("esp");
-    fs::create_dir(&esp).expect("create the ESP directory");
-    let s = Sysroot::init(&t.join("sys"), Some(&esp), None).expect("init");
     assert!(s.status().expect("status").deployments.is_empty());
 
     let c1 = release(&s, t, 1, "6.1.0-1", &[("hostname", "factory\n")]);

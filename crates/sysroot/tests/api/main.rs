@@ -62,6 +62,20 @@ fn release(s: &Sysroot, dir: &Path, version: u32, kver: &str, etc: &[(&str, &str
     release_files(s, dir, version, &bootable_files(version, kver, etc))
 }
 
+/// A sysroot in a new temporary directory, its ESP the plain directory
+/// `esp` beside it; `None` (after saying why) when not root.
+#[track_caller]
+fn new_sysroot() -> Option<(tempfile::TempDir, Sysroot)> {
+    if !have_root("a sysroot's bare repository keeps file owners") {
+        return None;
+    }
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let esp = tmp.path().join("esp");
+    std::fs::create_dir(&esp).expect("create the ESP directory");
+    let s = Sysroot::init(&tmp.path().join("sys"), Some(&esp), None).expect("init");
+    Some((tmp, s))
+}
+
 fn try_deploy(
     s: &Sysroot,
     commit: &Checksum,

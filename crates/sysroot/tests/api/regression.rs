@@ -11,7 +11,9 @@ use std::os::unix::fs::PermissionsExt;
 use strata_store::test_util::{Tmpfs, listing};
 use strata_sysroot::Sysroot;
 
-use crate::{bootable_files, deploy_commit, have_root, release, release_files, try_deploy};
+use crate::{
+    bootable_files, deploy_commit, have_root, new_sysroot, release, release_files, try_deploy,
+};
 
 /// Regression test for 22a2969: refused for a full ESP, deploy said
 /// "nothing was changed", vaguer than the guarantee. It names what was
@@ -63,14 +65,10 @@ fn esp_full_refusal_says_what_was_not_written() {
 /// changed file is kept and its directory recreated as it was.
 #[test]
 fn etc_merge_keeps_a_changed_file_whose_directory_was_dropped() {
-    if !have_root("a sysroot's bare repository keeps file owners") {
+    let Some((tmp, s)) = new_sysroot() else {
         return;
-    }
-    let tmp = tempfile::tempdir().expect("a temporary directory");
+    };
     let t = tmp.path();
-    let esp = t.join("esp");
-    fs::create_dir(&esp).expect("create the ESP directory");
-    let s = Sysroot::init(&t.join("sys"), Some(&esp), None).expect("init");
     let c1 = release(&s, t, 1, "6.1.0-1", &[("app/app.conf", "vendor\n")]);
     let d1 = deploy_commit(&s, &c1, None);
     let etc1 = s.deployment_path(&d1).join("etc");
