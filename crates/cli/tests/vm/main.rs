@@ -2,8 +2,11 @@
 //! `strata prepare-tree`, installed by `strata install` onto a disk image,
 //! booted in QEMU through OVMF and systemd-boot; then upgraded from a
 //! `file://` remote on a second disk, rolled back, power-cut mid-upgrade,
-//! and booted from the menu's other entry. One test: every boot costs a
-//! minute of emulation, and each step starts from the state the last left.
+//! and booted from the menu's other entry; then the self-healing stories
+//! ([`self_healing`]): bad releases that fall back by themselves, the
+//! unattended updater, staged deployments, power cuts during finalize, a
+//! clean power-off. One test: every boot costs a minute of emulation, and
+//! each step starts from the state the last left.
 //! `#[ignore]`d, so plain `cargo test` and `scripts/test --quick` stay
 //! quick; `scripts/test` runs it (`--include-ignored`), as does
 //! `scripts/demo` (`cargo test --profile test-release -p strata-cli --test vm -- --ignored`).
@@ -125,7 +128,7 @@ fn booted_version(st: &serde_json::Value) -> String {
 }
 
 #[test]
-#[ignore = "boots QEMU VMs for 12 to 18 minutes; scripts/test runs it"]
+#[ignore = "boots QEMU VMs for about 30 minutes; scripts/test runs it"]
 fn install_boot_upgrade_rollback_power_cut() {
     if !have_root("loop devices, chroot, mkfs") || !have_qemu() {
         return;
@@ -733,6 +736,20 @@ fn self_healing(
             clock,
         );
     }
+    // A finalize that fails (the machine's settings broken after staging):
+    // the old default boots, and status and a failed unit say why.
+    vm.ok(&mount("vdh"));
+    vm.ok("strata upgrade --stage");
+    vm.ok("printf '[boot]\\ntries=lots\\n' > /etc/strata/strata.conf");
+    vm.send("sync; systemctl reboot");
+    vm.shell();
+    let st = status(&mut vm);
+    assert_eq!(booted_version(&st), "v7", "{st}");
+    let error = st["finalize_failure"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("strata.conf:2"), "{st}");
+    vm.ok("for i in $(seq 60); do systemctl is-failed -q strata-finalize-failed.service && exit 0; sleep 0.5; done; systemctl status strata-finalize-failed.service; exit 1");
+    vm.ok("printf '[boot]\\ntries=2\\n' > /etc/strata/strata.conf && strata cleanup");
+    step("a finalize that fails: old default, reported", clock);
     vm.ok(&mount("vdh"));
     vm.ok("strata upgrade --stage");
     vm.send("sync; systemctl reboot");
