@@ -23,7 +23,7 @@ use strata_store::{Checksum, durable};
 
 use crate::deployment::DeploymentId;
 use crate::error::{Error, Result};
-use crate::sysroot::Sysroot;
+use crate::sysroot::{Sysroot, remove_if_present};
 
 /// The directory of the records, relative to the sysroot.
 const DIR: &str = "strata/failed";
@@ -115,12 +115,7 @@ impl Sysroot {
 
     /// Forgets `commit`'s failure (`upgrade --allow-failed` deploys it again).
     pub fn forget_failure(&self, commit: &Checksum) -> Result<()> {
-        let p = self.failure_path(commit);
-        match fs::remove_file(&p) {
-            Ok(()) => Ok(durable::sync_dir(&self.root().join(DIR))?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Ok(Err(e).io_ctx("remove", &p)?),
-        }
+        remove_if_present(&self.failure_path(commit), true)
     }
 }
 

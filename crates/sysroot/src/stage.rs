@@ -35,7 +35,7 @@ use crate::deployment_name::validate_stateroot;
 use crate::error::{Error, Result};
 use crate::failure::now;
 use crate::status::entries_by_deployment;
-use crate::sysroot::Sysroot;
+use crate::sysroot::{Sysroot, remove_if_present};
 
 /// The staged marker, in the run directory.
 const STAGED: &str = "staged";
@@ -74,12 +74,8 @@ impl Sysroot {
     /// change of the boot entries (deploy, rollback, kargs) replaces it,
     /// as in ostree, so a later choice is never undone at shutdown.
     pub(crate) fn discard_staged(&self) -> Result<()> {
-        let p = self.run_dir().join(STAGED);
-        match fs::remove_file(&p) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Ok(Err(e).io_ctx("remove", &p)?),
-        }
+        // In /run: nothing to make durable.
+        remove_if_present(&self.run_dir().join(STAGED), false)
     }
 
     /// The staged deployment, if one waits for the next shutdown.
@@ -158,12 +154,7 @@ impl Sysroot {
     }
 
     pub(crate) fn clear_finalize_failure(&self) -> Result<()> {
-        let p = self.root().join(FINALIZE_FAILURE);
-        match fs::remove_file(&p) {
-            Ok(()) => Ok(durable::sync_dir(&self.root().join("strata"))?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Ok(Err(e).io_ctx("remove", &p)?),
-        }
+        remove_if_present(&self.root().join(FINALIZE_FAILURE), true)
     }
 
     /// Volatile state: `/run/strata` on the machine this sysroot runs,

@@ -36,6 +36,20 @@ const REPO: &str = "strata/repo";
 /// Where a booted strata machine mounts its physical root (the sysroot).
 const BOOTED_SYSROOT: &str = "/sysroot";
 
+/// Removes the file at `path` if it is there; with `sync`, the removal
+/// is durable (its directory fsynced) before this returns.
+pub(crate) fn remove_if_present(path: &Path, sync: bool) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) if sync => match path.parent() {
+            Some(dir) => Ok(durable::sync_dir(dir)?),
+            None => Ok(()),
+        },
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Ok(Err(e).io_ctx("remove", path)?),
+    }
+}
+
 /// An opened sysroot (layout in the module docs). The operations on it
 /// (deploy, upgrade, rollback, cleanup, status…) are its methods, each in
 /// its own module.
