@@ -15,6 +15,7 @@ use crate::refs::RefName;
 use crate::repo::Repo;
 use crate::write::Transaction;
 use crate::write::dir::{DirImportOptions, import_dir};
+use crate::write::overlay::import_overlay;
 use crate::write::tar::{TarImportOptions, import_tar};
 
 /// Where the tree of a new commit comes from.
@@ -24,6 +25,14 @@ pub enum Source {
     Dir(std::path::PathBuf, DirImportOptions),
     /// A tar archive, optionally gzip or zstd compressed.
     Tar(std::path::PathBuf, TarImportOptions),
+    /// The tree of commit `base` with an overlayfs upper directory applied
+    /// (see [`crate::write::overlay`]).
+    Overlay {
+        /// The commit whose tree is the lower layer.
+        base: Checksum,
+        /// The overlay's upper directory.
+        upper: std::path::PathBuf,
+    },
 }
 
 /// Which parent the new commit gets.
@@ -113,6 +122,10 @@ pub fn commit_with<E: From<Error>>(
     let (root_tree, root_meta) = match source {
         Source::Dir(path, o) => import_dir(&tx, path, o)?,
         Source::Tar(path, o) => import_tar(&tx, path, o)?,
+        Source::Overlay { base, upper } => {
+            let c = repo.load_commit(base)?;
+            import_overlay(&tx, (c.root_tree, c.root_meta), upper)?
+        }
     };
     let mut metadata = opts.metadata.clone();
     if !opts.no_bindings {

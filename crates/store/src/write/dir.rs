@@ -83,7 +83,8 @@ pub fn import_dir(
     root_tree.write(tx, root_meta)
 }
 
-fn dir_meta(tx: &Transaction<'_>, path: &Path, meta: &fs::Metadata) -> Result<Checksum> {
+/// Stores the dirmeta of directory `path`; returns its checksum.
+pub(super) fn dir_meta(tx: &Transaction<'_>, path: &Path, meta: &fs::Metadata) -> Result<Checksum> {
     let dm = DirMeta {
         uid: meta.uid(),
         gid: meta.gid(),
@@ -91,6 +92,28 @@ fn dir_meta(tx: &Transaction<'_>, path: &Path, meta: &fs::Metadata) -> Result<Ch
         xattrs: xattr::read(path)?,
     };
     tx.write_meta(ObjectType::DirMeta, &dm.to_bytes())
+}
+
+/// The header of regular file or symlink `path`, whose lstat is `meta`.
+pub(super) fn file_header(path: &Path, meta: &fs::Metadata) -> Result<FileHeader> {
+    let symlink_target = if meta.file_type().is_symlink() {
+        let t = fs::read_link(path).io_ctx("read symlink", path)?;
+        t.into_os_string()
+            .into_string()
+            .map_err(|_| Error::BadInput {
+                path: path.to_owned(),
+                what: "symlink target is not valid UTF-8".into(),
+            })?
+    } else {
+        String::new()
+    };
+    Ok(FileHeader {
+        uid: meta.uid(),
+        gid: meta.gid(),
+        mode: meta.mode(),
+        symlink_target,
+        xattrs: xattr::read(path)?,
+    })
 }
 
 fn walk(
@@ -123,24 +146,7 @@ fn walk(
             let child = out.dirs.len() - 1;
             walk(tx, &path, child, opts, out)?;
         } else if ft.is_file() || ft.is_symlink() {
-            let symlink_target = if ft.is_symlink() {
-                let t = fs::read_link(&path).io_ctx("read symlink", &path)?;
-                t.into_os_string()
-                    .into_string()
-                    .map_err(|_| Error::BadInput {
-                        path: path.clone(),
-                        what: "symlink target is not valid UTF-8".into(),
-                    })?
-            } else {
-                String::new()
-            };
-            let header = FileHeader {
-                uid: meta.uid(),
-                gid: meta.gid(),
-                mode: meta.mode(),
-                symlink_target,
-                xattrs: xattr::read(&path)?,
-            };
+            let header = file_header(&path, &meta)?;
             out.files.push((index, name, path, header, meta.len()));
         } else if opts.skip_special {
             tracing::info!(path = %path.display(), "skipping special file");
@@ -165,7 +171,8 @@ fn walk(
     Ok(())
 }
 
-fn store_file(
+/// Stores regular file or symlink `path` (`size` bytes) as a content object.
+pub(super) fn store_file(
     tx: &Transaction<'_>,
     path: &Path,
     header: &FileHeader,

@@ -3,6 +3,7 @@
 pub mod commit;
 pub mod dir;
 mod mtree;
+pub mod overlay;
 mod staged;
 pub mod tar;
 mod transaction;
