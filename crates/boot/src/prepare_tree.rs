@@ -3,6 +3,13 @@
 //!
 //! - the kernel and initramfs move to `usr/lib/modules/<kver>/{vmlinuz,initramfs.img}`;
 //! - `/etc` moves to `/usr/etc` (the defaults every deploy merges into);
+//! - the dpkg database moves into the image, to `usr/share/dpkg/database`
+//!   (Endless OS's place), with `/var/lib/dpkg` a symlink to it made at
+//!   boot, so `dpkg` and `apt` describe the deployment that runs; apt is
+//!   told to refuse installing on the read-only image and to name
+//!   `strata layer add` instead;
+//! - `/opt` and `/usr/local` become symlinks into `/var` (as ostree makes
+//!   them), so what a machine's owner puts there survives upgrades;
 //! - `/var` is emptied: its content goes to `usr/share/factory/var` and a
 //!   tmpfiles.d file recreates it at boot (`/var` is shared state);
 //! - strata, strata-prepare-root and the initramfs-tools hook are installed
@@ -43,12 +50,32 @@ esac
 /usr/lib/strata/strata-prepare-root "${rootmnt}" || panic "strata-prepare-root failed: see the messages above"
 "#;
 
+/// Where the dpkg database lives in a prepared tree.
+pub const DPKG_DATABASE: &str = "usr/share/dpkg/database";
+
+/// Recreates `/var/lib/dpkg` at boot as the link to the image's database;
+/// `L+` replaces the directory a machine prepared before this had there.
+const DPKG_TMPFILES: &str = "# Made by strata prepare-tree: the dpkg database is part of the image.
+L+ /var/lib/dpkg - - - - ../../usr/share/dpkg/database
+";
+
+/// apt's hook before it runs dpkg: on the read-only image, refuse with a
+/// message that names the way to add packages. When `/usr` is writable (a
+/// layering build, or `strata usr-overlay`) it does nothing.
+const APT_GUARD: &str = r#"// Made by strata prepare-tree: packages are part of the read-only image.
+DPkg::Pre-Invoke { "if [ ! -w /var/lib/dpkg/ ]; then echo 'strata: this system is image-based and /usr is read-only. Add packages as a layer with: strata layer add PKG... (or make /usr writable until the next boot with: strata usr-overlay)' >&2; exit 100; fi"; };
+"#;
+
 /// What [`run`] made of the tree.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     /// The kernel version found in `boot/` (`uname -r` form), now under
     /// `usr/lib/modules/<kernel_version>/`.
     pub kernel_version: String,
+    /// Whether the initramfs was rebuilt with strata's hook. A tree without
+    /// initramfs-tools keeps the initramfs it has, which cannot boot a
+    /// strata deployment unless it already holds strata-prepare-root.
+    pub initramfs_rebuilt: bool,
 }
 
 fn bad(path: &Path, what: impl Into<String>) -> Error {
@@ -203,6 +230,59 @@ fn empty_var(dir: &Path) -> Result<()> {
     Ok(fs::write(&conf, lines.join("\n") + "\n").io_ctx("write", &conf)?)
 }
 
+/// Moves `var/lib/dpkg` to [`DPKG_DATABASE`], links it back at boot, and
+/// installs [`APT_GUARD`] into `etc` (still `etc` at this point). A tree
+/// without dpkg is left as it is.
+fn dpkg_into_image(dir: &Path) -> Result<()> {
+    let from = dir.join("var/lib/dpkg");
+    let to = dir.join(DPKG_DATABASE);
+    let is_dir = fs::symlink_metadata(&from).is_ok_and(|m| m.is_dir());
+    if !is_dir {
+        return Ok(());
+    }
+    if to.exists() {
+        return Err(bad(
+            dir,
+            format!("both var/lib/dpkg and {DPKG_DATABASE} exist; cannot move the dpkg database"),
+        ));
+    }
+    fs::create_dir_all(to.parent().unwrap_or(dir)).io_ctx("create", &to)?;
+    fs::rename(&from, &to).io_ctx("move the dpkg database to", &to)?;
+    let conf = dir.join("usr/lib/tmpfiles.d/strata-dpkg.conf");
+    fs::create_dir_all(conf.parent().unwrap_or(dir)).io_ctx("create", &conf)?;
+    fs::write(&conf, DPKG_TMPFILES).io_ctx("write", &conf)?;
+    let etc = if dir.join("etc").is_dir() {
+        "etc"
+    } else {
+        "usr/etc"
+    };
+    let guard = dir.join(etc).join("apt/apt.conf.d/50strata-read-only");
+    if guard.parent().is_some_and(Path::is_dir) {
+        fs::write(&guard, APT_GUARD).io_ctx("write", &guard)?;
+    }
+    Ok(())
+}
+
+/// Makes `name` (`opt`, `usr/local`) a symlink to `target` under `/var`,
+/// moving what it held to `var/<under_var>` so [`empty_var`] keeps it.
+fn link_into_var(dir: &Path, name: &str, target: &str, under_var: &str) -> Result<()> {
+    let path = dir.join(name);
+    let Ok(m) = fs::symlink_metadata(&path) else {
+        return Ok(());
+    };
+    if !m.is_dir() {
+        return Ok(());
+    }
+    let dest = dir.join("var").join(under_var);
+    if dest.exists() {
+        fs::remove_dir(&dest).io_ctx("remove (it must be empty)", &dest)?;
+    }
+    fs::create_dir_all(dir.join("var")).io_ctx("create", dir.join("var"))?;
+    fs::rename(&path, &dest).io_ctx("move to", &dest)?;
+    std::os::unix::fs::symlink(target, &path).io_ctx("symlink", &path)?;
+    Ok(())
+}
+
 /// Prepares `dir` in place; `strata` and `prepare_root` are the binaries to install.
 pub fn run(dir: &Path, strata: &Path, prepare_root: &Path) -> Result<Prepared> {
     let kver = kernel_version(dir)?;
@@ -220,7 +300,8 @@ pub fn run(dir: &Path, strata: &Path, prepare_root: &Path) -> Result<Prepared> {
     crate::units::install(dir)?;
     // The initramfs is built while /etc is still /etc: initramfs-tools reads its config there.
     let etc = dir.join("etc");
-    if etc.is_dir() {
+    let initramfs_rebuilt = etc.is_dir() && dir.join("usr/sbin/update-initramfs").exists();
+    if initramfs_rebuilt {
         rebuild_initramfs(dir, &kver)?;
     }
     let modules = dir.join("usr/lib/modules").join(&kver);
@@ -255,6 +336,7 @@ pub fn run(dir: &Path, strata: &Path, prepare_root: &Path) -> Result<Prepared> {
             fs::remove_file(&p).io_ctx("remove", &p)?;
         }
     }
+    dpkg_into_image(dir)?;
     if etc.is_dir() {
         let usr_etc = dir.join("usr/etc");
         if usr_etc.exists() {
@@ -262,6 +344,8 @@ pub fn run(dir: &Path, strata: &Path, prepare_root: &Path) -> Result<Prepared> {
         }
         fs::rename(&etc, &usr_etc).io_ctx("move /etc to", &usr_etc)?;
     }
+    link_into_var(dir, "opt", "var/opt", "opt")?;
+    link_into_var(dir, "usr/local", "../var/usrlocal", "usrlocal")?;
     empty_var(dir)?;
     for d in ["sysroot", "efi"] {
         let p = dir.join(d);
@@ -271,5 +355,6 @@ pub fn run(dir: &Path, strata: &Path, prepare_root: &Path) -> Result<Prepared> {
     }
     Ok(Prepared {
         kernel_version: kver,
+        initramfs_rebuilt,
     })
 }

@@ -315,6 +315,12 @@ pub fn prepare_tree(PrepareTreeArgs { dir, prepare_root }: &PrepareTreeArgs) -> 
             .ok_or_else(|| anyhow::anyhow!("no strata-prepare-root found beside {}; build it with scripts/build-prepare-root or pass --prepare-root", exe.display()))?,
     };
     let p = strata_boot::prepare_tree::run(dir, &exe, &helper)?;
+    if !p.initramfs_rebuilt {
+        eprintln!(
+            "warning: {} has no initramfs-tools (usr/sbin/update-initramfs): its initramfs was kept as it is, without strata's hook, and boots a strata deployment only if it already runs strata-prepare-root",
+            dir.display()
+        );
+    }
     println!(
         "{} is bootable with kernel {}; commit it with `strata commit --bootable`",
         dir.display(),
