@@ -50,6 +50,9 @@ pub struct DeployOptions {
     pub refspec: Option<String>,
     /// Kernel arguments; `None` carries over those of the current default.
     pub kargs: Option<Vec<String>>,
+    /// The packages the commit layers on its base (see `strata-layer`);
+    /// `None` for a commit deployed as it is.
+    pub layer: Option<crate::origin::Layer>,
 }
 
 /// What [`Sysroot::deploy`] did.
@@ -332,6 +335,7 @@ impl Sysroot {
         let origin = Origin {
             refspec: opts.refspec.clone(),
             kargs,
+            layer: opts.layer.clone(),
         };
         durable::write_file(&self.origin_path(&id), origin.to_text().as_bytes(), 0o644)?;
         self.repo()

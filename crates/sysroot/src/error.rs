@@ -14,6 +14,9 @@ pub enum Error {
     /// Writing the ESP or preparing the disk failed.
     #[error(transparent)]
     Boot(#[from] strata_boot::Error),
+    /// Building layered packages again on a new base failed.
+    #[error(transparent)]
+    Layer(Box<dyn std::error::Error + Send + Sync>),
     /// An operation refused for the reason given in the message.
     #[error("{0}")]
     Refused(String),

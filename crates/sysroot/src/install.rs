@@ -111,6 +111,7 @@ pub fn install_into(
             stateroot: opts.stateroot.clone(),
             refspec: Some(refspec),
             kargs: Some(opts.kargs.clone()),
+            layer: None,
         },
     )?;
     if let Some(uuid) = esp_uuid {

@@ -58,6 +58,7 @@ pub struct Sysroot {
     repo: Repo,
     esp: Esp,
     root_karg: String,
+    relayer: Option<Box<dyn crate::upgrade::Relayer>>,
 }
 
 impl Sysroot {
@@ -139,7 +140,20 @@ impl Sysroot {
             repo: Repo::open(&root.join(REPO))?,
             esp: Esp::new(&esp),
             root_karg: c.get("sysroot", "root-karg").unwrap_or("rw").to_owned(),
+            relayer: None,
         })
+    }
+
+    /// Gives upgrades the way to build layered packages again on a new
+    /// base (see [`crate::upgrade::Relayer`]); without one, upgrading a
+    /// deployment with layered packages is refused.
+    pub fn set_relayer(&mut self, relayer: Box<dyn crate::upgrade::Relayer>) {
+        self.relayer = Some(relayer);
+    }
+
+    /// The relayer given by [`Sysroot::set_relayer`].
+    pub fn relayer(&self) -> Option<&dyn crate::upgrade::Relayer> {
+        self.relayer.as_deref()
     }
 
     /// The sysroot's directory.

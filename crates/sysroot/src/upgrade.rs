@@ -8,6 +8,7 @@ use strata_store::{Checksum, RefName};
 
 use crate::deploy::{DeployOptions, DeployReport};
 use crate::error::{Error, Result};
+use crate::origin::Layer;
 use crate::status::entries_by_deployment;
 use crate::sysroot::Sysroot;
 
@@ -31,6 +32,8 @@ pub enum UpgradeOutcome {
         from: Checksum,
         /// The staged deployment.
         id: crate::deployment::DeploymentId,
+        /// Layered packages the new base contains: no longer layered.
+        dropped: Vec<String>,
     },
     /// The new commit was deployed and is the default from the next boot.
     Deployed {
@@ -38,7 +41,34 @@ pub enum UpgradeOutcome {
         from: Option<Checksum>,
         /// What the deploy did.
         report: DeployReport,
+        /// Layered packages the new base contains: no longer layered.
+        dropped: Vec<String>,
     },
+}
+
+/// A layered commit built on a new base by a [`Relayer`].
+#[derive(Debug, Clone)]
+pub struct Relayered {
+    /// The new local commit: the base with the packages added.
+    pub commit: Checksum,
+    /// The layer as applied, for the new deployment's origin; `None` when
+    /// nothing is left to layer (`commit` is then the base itself).
+    pub layer: Option<Layer>,
+    /// Requested packages the new base contains already: no longer layered.
+    pub dropped: Vec<String>,
+}
+
+/// Builds a deployment's layered packages again on a new base. The
+/// `strata-layer` crate implements it; the sysroot only decides when.
+pub trait Relayer {
+    /// Adds `layer`'s packages to commit `base`, in a new commit.
+    fn relayer(
+        &self,
+        s: &Sysroot,
+        base: &Checksum,
+        layer: &Layer,
+        progress: &dyn Progress,
+    ) -> std::result::Result<Relayered, Box<dyn std::error::Error + Send + Sync>>;
 }
 
 /// How [`Sysroot::upgrade`] upgrades.
@@ -105,9 +135,18 @@ impl Sysroot {
             opts.check_only && opts.commit_only,
             progress,
         )?;
-        let default = entries.first().map(|(id, ..)| id.commit);
-        let staged = self.staged().map(|id| id.commit);
-        if new == current.commit || Some(new) == default || Some(new) == staged {
+        // A layered deployment is up to date when its base is the new commit.
+        let base_of = |id: &crate::deployment::DeploymentId| -> Result<Checksum> {
+            Ok(self.load_origin(id)?.layer.map_or(id.commit, |l| l.base))
+        };
+        let mut known = vec![base_of(&current)?];
+        if let Some((id, ..)) = entries.first() {
+            known.push(base_of(id)?);
+        }
+        if let Some(id) = self.staged() {
+            known.push(base_of(&id)?);
+        }
+        if known.contains(&new) {
             return Ok(UpgradeOutcome::UpToDate(new));
         }
         let failure = self.failure(&new)?;
@@ -128,22 +167,40 @@ impl Sysroot {
         if failure.is_some() {
             self.forget_failure(&new)?;
         }
+        let (commit, layer, dropped) = match origin.layer.filter(|l| !l.is_empty()) {
+            None => (new, None, Vec::new()),
+            Some(layer) => {
+                let relayer = self.relayer().ok_or_else(|| {
+                    Error::Refused(format!(
+                        "deployment {} has layered packages and this program cannot add them to the new commit",
+                        current.rel_path()
+                    ))
+                })?;
+                let r = relayer
+                    .relayer(self, &new, &layer, progress)
+                    .map_err(Error::Layer)?;
+                (r.commit, r.layer, r.dropped)
+            }
+        };
         let deploy_opts = DeployOptions {
             stateroot: stateroot.to_owned(),
             refspec: Some(refspec),
             kargs: None,
+            layer,
         };
         if opts.stage {
-            let id = self.stage(&new, &deploy_opts)?;
+            let id = self.stage(&commit, &deploy_opts)?;
             return Ok(UpgradeOutcome::Staged {
                 from: current.commit,
                 id,
+                dropped,
             });
         }
-        let report = self.deploy(&new, &deploy_opts)?;
+        let report = self.deploy(&commit, &deploy_opts)?;
         Ok(UpgradeOutcome::Deployed {
             from: Some(current.commit),
             report,
+            dropped,
         })
     }
 
@@ -163,6 +220,7 @@ impl Sysroot {
                 stateroot: stateroot.to_owned(),
                 refspec: Some(refspec.to_owned()),
                 kargs,
+                layer: None,
             },
         )
     }
@@ -191,6 +249,7 @@ impl Sysroot {
                 stateroot: stateroot.to_owned(),
                 refspec: followed_ref(target),
                 kargs,
+                layer: None,
             },
         )
     }

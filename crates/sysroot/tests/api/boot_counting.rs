@@ -38,6 +38,7 @@ fn deploy_following(s: &Sysroot, c: &Checksum) -> strata_sysroot::deploy::Deploy
         stateroot: STATEROOT.into(),
         refspec: Some(STATEROOT.into()),
         kargs: None,
+        layer: None,
     };
     s.deploy(c, &opts).expect("deploy")
 }
@@ -172,6 +173,7 @@ fn tries_fallback_denylist() {
                 stateroot: STATEROOT.into(),
                 refspec: None,
                 kargs: None,
+                layer: None,
             },
         )
         .expect_err("bad settings");

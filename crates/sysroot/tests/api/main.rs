@@ -85,6 +85,7 @@ fn try_deploy(
         stateroot: STATEROOT.into(),
         refspec: None,
         kargs: kargs.map(|k| k.iter().map(|&a| a.to_owned()).collect()),
+        layer: None,
     };
     s.deploy(commit, &opts)
 }
