@@ -143,6 +143,22 @@ pub enum Command {
     EtcDiff,
     /// Show or change the kernel arguments of the default deployment.
     Kargs(KargsArgs),
+    /// Add Debian packages to the image as a layer, kept across upgrades.
+    ///
+    /// The packages are installed with the image's own apt and dpkg into a
+    /// new local commit (the base plus the packages, maintainer scripts
+    /// confined by bubblewrap without network), deployed like any other:
+    /// it runs after a reboot, and `strata rollback` goes back. Every
+    /// `strata upgrade` installs them again on the new base.
+    ///
+    /// Example: strata layer add htop ./tool_1.0_amd64.deb --apply-live
+    #[command(subcommand)]
+    Layer(LayerCommand),
+    /// Make /usr writable until the next boot: an overlay whose changes
+    /// vanish at reboot (as `ostree admin unlock`), for quick experiments
+    /// such as `apt-get install` on the running system.
+    #[command(alias = "unlock")]
+    UsrOverlay,
     /// Run the health checks; at boot (`--boot`), also judge the boot.
     ///
     /// Checks are executables in /usr/lib/strata/health.d/ and
@@ -357,6 +373,44 @@ pub struct DeployArgs {
     /// Kernel arguments for this deployment (repeatable; default: the current ones).
     #[arg(long = "karg", value_name = "ARG")]
     pub kargs: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LayerCommand {
+    /// Add packages (names apt resolves from /etc/apt's sources, or .deb
+    /// files) and deploy the result.
+    Add(LayerAddArgs),
+    /// Remove layered packages: the base with the others, built anew.
+    Remove(LayerRemoveArgs),
+    /// List the layered packages of the booted (else default) deployment.
+    List(LayerListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LayerAddArgs {
+    /// Package names, or paths of .deb files (anything ending in .deb or
+    /// holding a /).
+    #[arg(required = true, value_name = "PKG|FILE.deb")]
+    pub packages: Vec<String>,
+    /// Also make the packages usable now, without a reboot: the new
+    /// deployment's /usr is mounted over the running one's until the next
+    /// boot (only when packages are added, on the running base).
+    #[arg(long)]
+    pub apply_live: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LayerRemoveArgs {
+    /// Names of layered packages.
+    #[arg(required = true, value_name = "PKG")]
+    pub packages: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LayerListArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

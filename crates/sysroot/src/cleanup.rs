@@ -1,7 +1,8 @@
 //! Removing what no boot entry needs: old deployments, duplicate entries,
 //! staging leftovers, unused kernels, and repository objects.
 //!
-//! Kept: the default, the rollback target, the booted and the staged
+//! Kept: the default, the rollback target, the booted, the live (see
+//! [`crate::live`]) and the staged
 //! deployment. Order
 //! matters for crashes: entries go first (durably), then the deployments
 //! they named, so no entry ever names a half-removed deployment (fault
@@ -55,6 +56,10 @@ impl Sysroot {
         }
         if let Some(staged) = self.staged() {
             keep.insert(staged);
+        }
+        // Its /usr is mounted over the booted one's until the next boot.
+        if let Some(live) = self.live() {
+            keep.insert(live);
         }
         let kept_names: HashSet<String> = kept_entries
             .iter()

@@ -16,6 +16,7 @@ pub mod failure;
 pub mod health;
 pub mod install;
 mod kargs;
+pub mod live;
 pub mod origin;
 mod rollback;
 pub mod settings;

@@ -61,6 +61,14 @@ pub struct DeploymentStatus {
     /// Its commit failed to boot here: when and why (`upgrade` will not
     /// deploy it again without `--allow-failed`).
     pub failed: Option<Failure>,
+    /// The commit its packages are layered on; `None` when not layered.
+    pub base_commit: Option<String>,
+    /// Packages layered on the base, by name (see `strata layer`).
+    pub layered: Vec<String>,
+    /// Booted and changed until the next boot: `live` when a newer
+    /// deployment's `/usr` is mounted over it (`--apply-live`),
+    /// `usr-overlay` when `/usr` is a writable overlay; `None` otherwise.
+    pub live: Option<&'static str>,
 }
 
 /// The state of a sysroot: the `status --json` document.
@@ -160,6 +168,32 @@ impl Sysroot {
                     .filter(|n| boot_state(n, is_booted) == "trial")
                     .and_then(|n| n.counter.map(|c| c.0)),
                 failed: self.failure(&id.commit)?,
+                base_commit: origin.layer.as_ref().map(|l| l.base.to_hex()),
+                layered: origin
+                    .layer
+                    .as_ref()
+                    .map(|l| {
+                        let local = l.local.iter().map(|r| r.split(':').next().unwrap_or(r));
+                        let mut v: Vec<String> = l
+                            .packages
+                            .iter()
+                            .map(String::as_str)
+                            .chain(local)
+                            .map(str::to_owned)
+                            .collect();
+                        v.sort();
+                        v
+                    })
+                    .unwrap_or_default(),
+                live: if !is_booted {
+                    None
+                } else if self.usr_overlay().is_some() {
+                    Some("usr-overlay")
+                } else if self.live().is_some() {
+                    Some("live")
+                } else {
+                    None
+                },
             });
         }
         Ok(Status {

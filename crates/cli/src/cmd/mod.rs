@@ -4,6 +4,7 @@
 
 mod health;
 mod inspect;
+mod layer;
 mod maintain;
 mod publish;
 mod system;
@@ -18,7 +19,7 @@ use anyhow::{Context, Result};
 use strata_store::Repo;
 use strata_sysroot::Sysroot;
 
-use crate::args::{Cli, Command, RemoteCommand, SysrootCommand};
+use crate::args::{Cli, Command, LayerCommand, RemoteCommand, SysrootCommand};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let sysroot = cli.sysroot.clone().unwrap_or_else(Sysroot::default_root);
@@ -74,5 +75,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::FinalizeStaged(a) => system::finalize_staged(&sysroot, a),
         Command::AutoUpdate => update::auto_update(&sysroot, &cli.stateroot),
         Command::Prune(a) => maintain::prune(&open()?, a),
+        Command::Layer(LayerCommand::Add(a)) => layer::add(&sysroot, a),
+        Command::Layer(LayerCommand::Remove(a)) => layer::remove(&sysroot, a),
+        Command::Layer(LayerCommand::List(a)) => layer::list(&sysroot, a),
+        Command::UsrOverlay => layer::usr_overlay(&sysroot),
     }
 }

@@ -27,7 +27,7 @@ pub fn init(root: &Path, SysrootInitArgs { esp, root_karg }: &SysrootInitArgs) -
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_deployed(r: &DeployReport) {
+pub(super) fn print_deployed(r: &DeployReport) {
     println!(
         "deployed {} as the default (boot entry generation {})",
         r.id.rel_path(),
@@ -157,6 +157,19 @@ pub fn status(root: &Path, &StatusArgs { json }: &StatusArgs) -> Result<ExitCode
         if let Some(f) = &d.failed {
             println!("    Failed:  {} ({})", f.reason, format_rfc3339(f.time));
         }
+        if let Some(base) = &d.base_commit {
+            println!("    Base:    {base}");
+            println!("    Layered: {}", d.layered.join(" "));
+        }
+        match d.live {
+            Some("live") => println!(
+                "    Live:    a newer deployment's /usr is mounted over this one's until the next boot (--apply-live)"
+            ),
+            Some("usr-overlay") => println!(
+                "    Live:    /usr is a writable overlay; changes vanish at the next boot (strata usr-overlay)"
+            ),
+            _ => {}
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -170,7 +183,8 @@ pub fn upgrade(
         stage,
     }: &UpgradeArgs,
 ) -> Result<ExitCode> {
-    let s = Sysroot::open(root)?;
+    let mut s = Sysroot::open(root)?;
+    s.set_relayer(super::layer::relayer());
     let bar = Bar::on_terminal();
     let opts = UpgradeOptions {
         check_only: check,
@@ -189,14 +203,18 @@ pub fn upgrade(
             }
         }
         UpgradeOutcome::Available { from, to } => println!("update available: {from} -> {to}"),
-        UpgradeOutcome::Staged { id, .. } => {
+        UpgradeOutcome::Staged { id, dropped, .. } => {
+            super::layer::print_dropped(&dropped);
             println!(
                 "staged {}: /etc is merged and the boot entry written at shutdown",
                 id.rel_path()
             );
             start_finalize_unit(&s)?;
         }
-        UpgradeOutcome::Deployed { report, .. } => {
+        UpgradeOutcome::Deployed {
+            report, dropped, ..
+        } => {
+            super::layer::print_dropped(&dropped);
             print_deployed(&report);
             println!("reboot to use it; `strata rollback` goes back");
         }

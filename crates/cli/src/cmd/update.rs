@@ -19,7 +19,8 @@ use crate::time::format_rfc3339;
 const POLL: Duration = Duration::from_secs(5);
 
 pub fn auto_update(root: &Path, stateroot: &str) -> Result<ExitCode> {
-    let s = Sysroot::open(root)?;
+    let mut s = Sysroot::open(root)?;
+    s.set_relayer(super::layer::relayer());
     let settings = s.settings()?;
     let bar = Bar::on_terminal();
     let out = s.auto_update(stateroot, &settings, &bar);

@@ -11,6 +11,7 @@ mod etc;
 mod install;
 mod kargs;
 mod kernel;
+mod layer;
 mod lifecycle;
 mod staged;
 mod update;

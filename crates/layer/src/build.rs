@@ -1,0 +1,314 @@
+//! Building a layered commit: the base checked out (hardlinks), an
+//! overlay over it, apt and dpkg run in a bubblewrap sandbox (`sandbox.rs`), the overlay's
+//! upper directory committed on top of the base (only what changed is
+//! read), `/var` content turned into tmpfiles.d ([`crate::var_capture`]).
+//!
+//! Everything happens in `strata/layer/tmp/<id>/` of the sysroot and is
+//! removed afterwards; a build killed half-way leaves that directory (and
+//! maybe its mounts), which the next build removes. Nothing outside it
+//! changes until the commit is written, and that commit is only a new
+//! object in the repository until something deploys it.
+//!
+//! Fault points: `layer-installed` (apt done, nothing committed),
+//! `layer-committed` (the commit written, not deployed).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use strata_store::checkout::CheckoutOptions;
+use strata_store::gvariant::{Type, Value};
+use strata_store::write::{CommitOptions, Parent, Source};
+use strata_store::{Checksum, RefName, Repo};
+
+use crate::error::{Error, IoContext, Result};
+use crate::mounts::{Overlay, unmount_leftover};
+use crate::request::Request;
+use crate::sandbox::{DEBS, Sandbox};
+use crate::tree::{ensure_dir_like, remove_mount_point_dir};
+use crate::{Progress, Step, dpkg_status};
+
+/// Where a prepared tree keeps the dpkg database.
+pub const DPKG_DATABASE: &str = "usr/share/dpkg/database";
+/// The tmpfiles.d file a layer's `/var` content becomes.
+pub const TMPFILES: &str = "usr/lib/tmpfiles.d/strata-layer.conf";
+/// Commit metadata: the base commit (bytes of the checksum, hex string).
+pub const META_BASE: &str = "strata.layer.base";
+/// Commit metadata: the requested packages (`as`).
+pub const META_PACKAGES: &str = "strata.layer.packages";
+
+/// The inputs of a build that come from the machine.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    /// The sysroot's `strata/layer` directory: local `.deb` files, build
+    /// directories, the lock.
+    pub layer_dir: PathBuf,
+    /// The machine's `/etc/apt` (sources and keys).
+    pub apt_etc: PathBuf,
+    /// The machine's `/var` (apt's lists and downloads are kept there).
+    pub var: PathBuf,
+}
+
+/// What [`build`] made.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The new commit; the base itself when nothing is left to layer.
+    pub commit: Checksum,
+    /// The request as applied (without `dropped`).
+    pub request: Request,
+    /// Requested packages the base contains already.
+    pub dropped: Vec<String>,
+    /// Installed version of each layered package.
+    pub versions: BTreeMap<String, String>,
+}
+
+/// The installed packages of commit `commit` (its dpkg status file); an
+/// error naming the commit when it has no dpkg database in the image.
+pub fn installed_in(repo: &Repo, commit: &Checksum) -> Result<BTreeMap<String, String>> {
+    let path = format!("{DPKG_DATABASE}/status");
+    let entry = repo.lookup(commit, &path).map_err(|_| {
+        Error::Refused(format!(
+            "commit {commit} has no dpkg database at /{DPKG_DATABASE}: packages can be layered only on a tree made by `strata prepare-tree` from a Debian system"
+        ))
+    })?;
+    let strata_store::tree::Entry::File(csum) = entry else {
+        return Err(Error::Refused(format!("/{path} in {commit} is not a file")));
+    };
+    let (_, data) = repo.load_file(&csum)?;
+    Ok(dpkg_status::installed(&String::from_utf8_lossy(&data)))
+}
+
+/// Removes build directories left by builds that were killed, unmounting
+/// what they left mounted. The caller holds the layer lock.
+pub fn remove_leftovers(layer_dir: &Path) -> Result<()> {
+    let tmp = layer_dir.join("tmp");
+    let Ok(list) = fs::read_dir(&tmp) else {
+        return Ok(());
+    };
+    for e in list.flatten() {
+        let dir = e.path();
+        for m in ["root", "var"] {
+            unmount_leftover(&dir.join(m));
+        }
+        if ["root", "var"]
+            .iter()
+            .any(|m| crate::tree::is_mount_point(&dir.join(m)))
+        {
+            return Err(Error::Refused(format!(
+                "{}: still mounted after unmounting; remove it by hand",
+                dir.display()
+            )));
+        }
+        fs::remove_dir_all(&dir).ctx("remove", &dir)?;
+    }
+    Ok(())
+}
+
+/// A build directory, removed (mounts first) when dropped.
+struct Workspace {
+    dir: PathBuf,
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        for m in ["root", "var"] {
+            unmount_leftover(&self.dir.join(m));
+        }
+        if !["root", "var"]
+            .iter()
+            .any(|m| crate::tree::is_mount_point(&self.dir.join(m)))
+        {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn apt_dirs(var: &Path) -> Result<(PathBuf, PathBuf)> {
+    let lists = var.join("lib/apt/lists");
+    let archives = var.join("cache/apt/archives");
+    for d in [lists.join("partial"), archives.join("partial")] {
+        fs::create_dir_all(&d).ctx("create", &d)?;
+    }
+    Ok((lists, archives))
+}
+
+/// Builds `request` on commit `base` in `repo`; the commit goes to ref
+/// `branch` (which keeps it until a deployment's ref does).
+pub fn build(
+    repo: &Repo,
+    base: &Checksum,
+    request: &Request,
+    machine: &Machine,
+    branch: &RefName,
+    progress: &dyn Progress,
+) -> Result<Built> {
+    let installed = installed_in(repo, base)?;
+    let mut request = request.clone();
+    let dropped = request.drop_installed(&|n| installed.contains_key(n));
+    if request.is_empty() {
+        return Ok(Built {
+            commit: *base,
+            request,
+            dropped,
+            versions: BTreeMap::new(),
+        });
+    }
+    progress.step(Step::Checkout);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let ws = Workspace {
+        dir: machine
+            .layer_dir
+            .join("tmp")
+            .join(format!("{}-{stamp}", std::process::id())),
+    };
+    let d = |n: &str| ws.dir.join(n);
+    for n in [
+        "upper",
+        "work",
+        "root",
+        "var-upper",
+        "var-work",
+        "var",
+        "var-lower",
+    ] {
+        fs::create_dir_all(d(n)).ctx("create", d(n))?;
+    }
+    let lower = d("lower");
+    repo.checkout(base, &lower, &CheckoutOptions::default())?;
+    let factory_var = lower.join("usr/share/factory/var");
+    let var_lower = if factory_var.is_dir() {
+        factory_var
+    } else {
+        d("var-lower")
+    };
+
+    let root_mount = Overlay::mount(&[&lower], Some((&d("upper"), &d("work"))), &d("root"))?;
+    let var_mount = Overlay::mount(
+        &[&var_lower],
+        Some((&d("var-upper"), &d("var-work"))),
+        &d("var"),
+    )?;
+    let var = d("var");
+    let dpkg_link = var.join("lib/dpkg");
+    if fs::symlink_metadata(&dpkg_link).is_ok() {
+        return Err(Error::Refused(format!(
+            "commit {base}: /var/lib/dpkg is in its factory /var; the dpkg database must be only at /{DPKG_DATABASE}"
+        )));
+    }
+    ensure_dir_like(&var, &var_lower, Path::new("lib"))?;
+    std::os::unix::fs::symlink("../../usr/share/dpkg/database", &dpkg_link)
+        .ctx("symlink", &dpkg_link)?;
+    for n in ["log/apt", "lib/apt/lists", "cache/apt/archives"] {
+        fs::create_dir_all(var.join(n)).ctx("create", var.join(n))?;
+    }
+    let (apt_lists, apt_archives) = apt_dirs(&machine.var)?;
+    let debs_dir = machine.layer_dir.join("debs");
+    let sandbox = Sandbox {
+        root: d("root"),
+        var,
+        apt_etc: machine.apt_etc.clone(),
+        apt_lists,
+        apt_archives,
+        debs: (!request.local.is_empty()).then(|| debs_dir.clone()),
+    };
+    let mut targets: Vec<String> = request.packages.iter().cloned().collect();
+    targets.extend(
+        request
+            .local
+            .iter()
+            .map(|l| format!("{DEBS}/{}.deb", l.sha256)),
+    );
+    let install = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = vec!["install".into()];
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a.extend(targets.iter().cloned());
+        a
+    };
+    // Local packages need it too: their dependencies come from the sources.
+    progress.step(Step::Update);
+    sandbox.apt_get(&["update".to_owned()], true, progress)?;
+    progress.step(Step::Download);
+    sandbox.apt_get(&install(&["--download-only"]), true, progress)?;
+    progress.step(Step::Install);
+    sandbox.apt_get(&install(&["--no-download"]), false, progress)?;
+
+    let status = fs::read_to_string(d("root").join(DPKG_DATABASE).join("status"))
+        .ctx("read", d("root").join(DPKG_DATABASE).join("status"))?;
+    let now = dpkg_status::installed(&status);
+    let mut versions = BTreeMap::new();
+    for name in request.names() {
+        let v = now.get(name).ok_or_else(|| {
+            Error::Refused(format!(
+                "{name} is not installed after apt-get install (see its output above)"
+            ))
+        })?;
+        versions.insert(name.to_owned(), v.clone());
+    }
+    var_mount.unmount()?;
+    root_mount.unmount()?;
+    strata_store::fault::point("layer-installed");
+
+    let upper = d("upper");
+    for n in ["etc", "run", "tmp", "dev", "proc"] {
+        remove_mount_point_dir(&upper, &lower, n)?;
+    }
+    let lines = crate::var_capture::capture(&d("var-upper"), &upper, &lower)?;
+    if !lines.is_empty() {
+        let conf = upper.join(TMPFILES);
+        ensure_dir_like(
+            &upper,
+            &lower,
+            Path::new(TMPFILES).parent().unwrap_or(Path::new("")),
+        )?;
+        let mut text =
+            String::from("# Made by strata layer: the /var content of the layered packages.\n");
+        text.push_str(&lines.join("\n"));
+        text.push('\n');
+        fs::write(&conf, text).ctx("write", &conf)?;
+    }
+
+    progress.step(Step::Commit);
+    let base_commit = repo.load_commit(base)?;
+    let names: Vec<&str> = request.names().into_iter().collect();
+    let mut metadata = vec![
+        (META_BASE.to_owned(), Value::str(base.to_hex())),
+        (
+            META_PACKAGES.to_owned(),
+            Value::Array(Type::String, names.iter().map(|n| Value::str(*n)).collect()),
+        ),
+    ];
+    if let Some(v) = base_commit.version() {
+        metadata.push(("version".to_owned(), Value::str(v)));
+    }
+    let opts = CommitOptions {
+        subject: format!("{} + {}", short(base), names.join(", ")),
+        body: String::new(),
+        timestamp: None,
+        metadata,
+        parent: Parent::Commit(*base),
+        no_bindings: true,
+    };
+    let result = strata_store::write::commit(
+        repo,
+        branch,
+        &Source::Overlay {
+            base: *base,
+            upper: upper.clone(),
+        },
+        &opts,
+    )?;
+    strata_store::fault::point("layer-committed");
+    Ok(Built {
+        commit: result.checksum,
+        request,
+        dropped,
+        versions,
+    })
+}
+
+fn short(c: &Checksum) -> String {
+    c.to_hex()[..12].to_owned()
+}
