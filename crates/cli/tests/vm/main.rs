@@ -48,7 +48,8 @@ fn bootable_debian() -> PathBuf {
             // systemd-boot: systemd-bless-boot, which blesses counted
             // boots; dbus and libpam-systemd: logind and its sessions,
             // whose sessions and inhibitors the updater honours.
-            "dbus,initramfs-tools,libpam-systemd,linux-image-amd64,systemd-boot,systemd-sysv,udev",
+            // bubblewrap: strata layer confines apt and dpkg with it.
+            "bubblewrap,dbus,initramfs-tools,libpam-systemd,linux-image-amd64,systemd-boot,systemd-sysv,udev",
         ]));
     assert!(r.status.success(), "debian-tree.sh failed: {r:#?}");
     PathBuf::from(r.stdout.trim_end().lines().last().unwrap_or_default())
@@ -69,6 +70,12 @@ fn make_tree(base: &Path, dest: &Path, helper: &Path, customize: impl FnOnce(&Pa
     fs::create_dir_all(&dropin).expect("create getty drop-in dir");
     fs::write(dropin.join("autologin.conf"), "[Service]\nExecStart=\nExecStart=-/sbin/agetty --autologin root --noclear %I 115200 linux\n").expect("write drop-in");
     fs::write(dest.join("etc/hostname"), "strata-vm\n").expect("write hostname");
+    // apt's only source: the test packages on the updates disk.
+    fs::write(
+        dest.join("etc/apt/sources.list"),
+        "deb [trusted=yes] file:/mnt/updates/debs ./\n",
+    )
+    .expect("write sources.list");
     run(Command::new("chroot")
         .arg(dest)
         .args(["passwd", "-d", "root"]))
@@ -158,6 +165,11 @@ fn install_boot_upgrade_rollback_power_cut() {
     // The builder's archive repository, signed.
     let updates = t.join("updates");
     let srv = updates.join("repo");
+    // Packages for `strata layer`, on every updates disk.
+    run(Command::new("bash")
+        .arg(fixture_script("deb-repo.sh"))
+        .arg(updates.join("debs")))
+    .ok();
     let key = publish::keygen(&t.join("builder.key"));
     init(&srv, "archive");
     let commit_v = |v: &str, ts: &str| commit_version(t, &srv, &key, v, ts);
@@ -453,7 +465,7 @@ fn self_healing(
         let _ = fs::remove_file(&systemd);
         write_exec(&systemd, "#!/bin/sh\necho 'v5: init exits'\nexit 1\n");
     });
-    for v in ["v6", "v7", "v8"] {
+    for v in ["v6", "v7", "v8", "v9"] {
         derived_tree(t, v, |d| {
             demo_service(d, true);
             fs::write(d.join("usr/share/strata-release"), format!("{v}\n")).expect("marker");
@@ -478,8 +490,9 @@ fn self_healing(
     let v6_img = publish_disk(t, srv, key, "v6", "2024-06-01T00:00:00Z");
     let v7_img = publish_disk(t, srv, key, "v7", "2024-07-01T00:00:00Z");
     let v8_img = publish_disk(t, srv, key, "v8", "2024-08-01T00:00:00Z");
-    step("build and publish v3 (bad service) to v8", clock);
-    // vdb: v2, vdc: v3, vdd: v4, vde: v5, vdf: v6, vdg: v7, vdh: v8.
+    let v9_img = publish_disk(t, srv, key, "v9", "2024-09-01T00:00:00Z");
+    step("build and publish v3 (bad service) to v9", clock);
+    // vdb: v2, vdc: v3, vdd: v4, vde: v5, vdf: v6, vdg: v7, vdh: v8, vdi: v9.
     let disks = [
         updates_img,
         v3_img.as_path(),
@@ -488,6 +501,7 @@ fn self_healing(
         v6_img.as_path(),
         v7_img.as_path(),
         v8_img.as_path(),
+        v9_img.as_path(),
     ];
     let mount = |dev: &str| {
         format!(
@@ -760,6 +774,8 @@ fn self_healing(
         clock,
     );
 
+    layering(&mut vm, &mount("vdi"), clock);
+
     // Clean shutdown: the hook's report on the console, and the root file
     // system clean as the host sees it.
     let before = fs::read(log).map(|l| l.len()).unwrap_or(0);
@@ -781,6 +797,71 @@ fn self_healing(
         "the journal needs replay: {state}"
     );
     step("power off: every file system read-only, root clean", clock);
+}
+
+/// The booted deployment in `status --json`.
+fn booted(st: &serde_json::Value) -> &serde_json::Value {
+    st["deployments"]
+        .as_array()
+        .and_then(|a| a.iter().find(|d| d["booted"] == true))
+        .unwrap_or_else(|| panic!("no booted deployment in {st}"))
+}
+
+/// Packages on the booted machine (issue 12), from the updates disk
+/// (`mount_v9` mounts the one with v9 and the test packages): apt-get
+/// refused on the image; `strata layer add --apply-live` usable at once;
+/// a writable /usr overlay gone after the reboot while the layer stays;
+/// an upgrade of the base keeps the layer.
+fn layering(vm: &mut Vm, mount_v9: &str, clock: &mut std::time::Instant) {
+    let long = Duration::from_secs(900);
+    vm.ok(mount_v9);
+    let (code, out) = vm.sh(
+        "apt-get -q update >/dev/null 2>&1; apt-get -y install strata-hello 2>&1",
+        long,
+    );
+    assert_ne!(code, 0, "apt-get install on the read-only image: {out}");
+    assert!(out.contains("strata layer add PKG"), "{out}");
+    let (code, out) = vm.sh("strata layer add --apply-live strata-hello 2>&1", long);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(vm.ok("strata-hello").trim(), "hello from a layered package");
+    assert_eq!(booted(&status(vm))["live"], "live");
+    step("apt-get refused; strata layer add --apply-live", clock);
+    vm.ok("strata usr-overlay");
+    let (code, out) = vm.sh("apt-get -y install strata-post 2>&1", long);
+    assert_eq!(code, 0, "apt-get on the writable overlay: {out}");
+    assert_eq!(
+        vm.ok("cat /usr/share/strata-post-made-by-postinst").trim(),
+        "postinst ran"
+    );
+    assert_eq!(booted(&status(vm))["live"], "usr-overlay");
+    show_status(vm);
+    vm.send("sync; systemctl reboot");
+    vm.shell();
+    assert_eq!(vm.ok("strata-hello").trim(), "hello from a layered package");
+    vm.ok("test ! -e /usr/share/strata-post-made-by-postinst && ! dpkg -s strata-post >/dev/null 2>&1");
+    vm.ok("dpkg -s strata-hello | grep -q 'Status: install ok installed'");
+    let st = status(vm);
+    assert_eq!(
+        booted(&st)["layered"],
+        serde_json::json!(["strata-hello"]),
+        "{st}"
+    );
+    assert!(booted(&st)["live"].is_null(), "{st}");
+    step(
+        "usr-overlay + apt-get; reboot: layer kept, overlay gone",
+        clock,
+    );
+    vm.ok(mount_v9);
+    let (code, out) = vm.sh("strata upgrade 2>&1", long);
+    assert_eq!(code, 0, "{out}");
+    vm.send("sync; systemctl reboot");
+    vm.shell();
+    show_status(vm);
+    let st = status(vm);
+    assert_eq!(booted_version(&st), "v9", "{st}");
+    assert_eq!(vm.ok("cat /usr/share/strata-release").trim(), "v9");
+    assert_eq!(vm.ok("strata-hello").trim(), "hello from a layered package");
+    step("upgrade the base to v9: the layer is built again", clock);
 }
 
 /// `dumpe2fs -h` of the installed disk's root file system (partition 2).
