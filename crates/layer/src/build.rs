@@ -25,6 +25,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::mounts::{Overlay, unmount_leftover};
 use crate::request::Request;
 use crate::sandbox::{DEBS, Sandbox};
+use crate::sources::{FileSources, rewrite};
 use crate::tree::{ensure_dir_like, remove_mount_point_dir};
 use crate::{Progress, Step, dpkg_status};
 
@@ -132,6 +133,40 @@ fn apt_dirs(var: &Path) -> Result<(PathBuf, PathBuf)> {
     Ok((lists, archives))
 }
 
+/// Copies the machine's `/etc/apt` to `to`, its sources rewritten for the
+/// sandbox (see [`crate::sources`]); a machine without one gets an empty
+/// directory (apt then finds no sources and says so).
+fn copy_apt_etc(from: &Path, to: &Path, found: &mut FileSources) -> Result<()> {
+    fs::create_dir_all(to).ctx("create", to)?;
+    let Ok(list) = fs::read_dir(from) else {
+        return Ok(());
+    };
+    let mut entries: Vec<_> = list.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let (src, dest) = (e.path(), to.join(e.file_name()));
+        let m = fs::symlink_metadata(&src).ctx("stat", &src)?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if m.is_dir() {
+            copy_apt_etc(&src, &dest, found)?;
+        } else if m.file_type().is_symlink() {
+            let t = fs::read_link(&src).ctx("read symlink", &src)?;
+            std::os::unix::fs::symlink(t, &dest).ctx("symlink", &dest)?;
+        } else if m.is_file() {
+            let is_sources = name == "sources.list"
+                || (src.parent().is_some_and(|p| p.ends_with("sources.list.d"))
+                    && (name.ends_with(".list") || name.ends_with(".sources")));
+            if is_sources {
+                let text = fs::read_to_string(&src).ctx("read", &src)?;
+                fs::write(&dest, rewrite(&text, found)).ctx("write", &dest)?;
+            } else {
+                fs::copy(&src, &dest).ctx("copy to", &dest)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Builds `request` on commit `base` in `repo`; the commit goes to ref
 /// `branch` (which keeps it until a deployment's ref does).
 pub fn build(
@@ -205,11 +240,14 @@ pub fn build(
         fs::create_dir_all(var.join(n)).ctx("create", var.join(n))?;
     }
     let (apt_lists, apt_archives) = apt_dirs(&machine.var)?;
+    let mut file_sources = FileSources::default();
+    copy_apt_etc(&machine.apt_etc, &d("apt-etc"), &mut file_sources)?;
     let debs_dir = machine.layer_dir.join("debs");
     let sandbox = Sandbox {
         root: d("root"),
         var,
-        apt_etc: machine.apt_etc.clone(),
+        apt_etc: d("apt-etc"),
+        file_sources,
         apt_lists,
         apt_archives,
         debs: (!request.local.is_empty()).then(|| debs_dir.clone()),
@@ -233,7 +271,11 @@ pub fn build(
     progress.step(Step::Download);
     sandbox.apt_get(&install(&["--download-only"]), true, progress)?;
     progress.step(Step::Install);
-    sandbox.apt_get(&install(&["--no-download"]), false, progress)?;
+    // Everything is downloaded, and there is no network to fetch more. Not
+    // --no-download: with it apt 2.6 fails on a flat file: repository
+    // ("Pathname to install is not absolute"), whose packages it uses
+    // in place instead of copying them.
+    sandbox.apt_get(&install(&[]), false, progress)?;
 
     let status = fs::read_to_string(d("root").join(DPKG_DATABASE).join("status"))
         .ctx("read", d("root").join(DPKG_DATABASE).join("status"))?;

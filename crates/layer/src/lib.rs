@@ -18,6 +18,7 @@ mod mounts;
 pub mod ops;
 pub mod request;
 mod sandbox;
+pub mod sources;
 mod tree;
 pub mod var_capture;
 

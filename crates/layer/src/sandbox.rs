@@ -15,8 +15,7 @@ use std::process::{Command, Stdio};
 use crate::Progress;
 use crate::error::{Error, Result};
 
-/// Where the machine's `/etc/apt` appears inside the sandbox.
-const APT_ETC: &str = "/run/strata/apt";
+use crate::sources::{APT_ETC, FileSources};
 /// Where local `.deb` files appear inside the sandbox.
 pub const DEBS: &str = "/run/strata/debs";
 
@@ -27,8 +26,11 @@ pub struct Sandbox {
     pub root: PathBuf,
     /// Its scratch `/var` (the merged `/var` overlay).
     pub var: PathBuf,
-    /// The machine's `/etc/apt`: sources and keys.
+    /// A copy of the machine's `/etc/apt` (sources and keys), rewritten
+    /// for the sandbox (see [`crate::sources`]).
     pub apt_etc: PathBuf,
+    /// The `file:` repositories its sources name, bound read-only.
+    pub file_sources: FileSources,
     /// apt's package lists, kept between builds.
     pub apt_lists: PathBuf,
     /// apt's downloaded packages, kept between builds.
@@ -67,6 +69,10 @@ impl Sandbox {
             a.push(arg(to));
         }
         a.extend(bind("--ro-bind", &self.apt_etc, APT_ETC));
+        for (n, p) in self.file_sources.paths.iter().enumerate() {
+            // -try: a source whose disk is not mounted fails in apt, by URI.
+            a.extend(bind("--ro-bind-try", p, &FileSources::target(n)));
+        }
         if let Some(d) = &self.debs {
             a.extend(bind("--ro-bind", d, DEBS));
         }

@@ -17,7 +17,7 @@ use crate::common::*;
 struct Layered {
     m: Machine,
     debs: PathBuf,
-    _nginx: Nginx,
+    nginx: Nginx,
     /// The prepared base tree of release 1 (later releases copy it).
     tree: PathBuf,
     c1: String,
@@ -82,7 +82,7 @@ fn layered_machine() -> Option<Layered> {
     Some(Layered {
         m,
         debs,
-        _nginx: nginx,
+        nginx,
         tree,
         c1,
     })
@@ -423,7 +423,15 @@ fn a_local_deb_is_layered_and_kept() {
     };
     let m = &l.m;
     let deb = l.debs.join("strata-dep_1.0_all.deb");
-    // Its dependency comes from the repository.
+    // The machine's own apt source (its /etc, not the image's): a file:
+    // repository, which the sandbox sees only through strata's bind.
+    fs::write(
+        m.deployment_of(&l.c1).join("etc/apt/sources.list"),
+        format!("deb [trusted=yes] file:{} ./\n", l.debs.display()),
+    )
+    .expect("write sources.list");
+    drop(l.nginx);
+    // Its dependency comes from that repository.
     m.sys(["layer".as_ref(), "add".as_ref(), deb.as_os_str()])
         .ok();
     let dir = m.default_deployment();
