@@ -49,6 +49,11 @@ pub const UNITS: &[Unit] = &[
         text: include_str!("../units/strata-finalize-failed.service"),
         enabled_in: &["multi-user.target.wants"],
     },
+    Unit {
+        name: "systemd-sysusers.service.d/strata.conf",
+        text: include_str!("../units/systemd-sysusers-strata.conf"),
+        enabled_in: &[],
+    },
 ];
 
 /// The default settings, all commented out: `/etc/strata/strata.conf`
@@ -67,8 +72,9 @@ pub const UNIT_DIR: &str = "usr/lib/systemd/system";
 pub fn install(tree: &Path) -> Result<()> {
     let dir = tree.join(UNIT_DIR);
     for u in UNITS {
-        fs::create_dir_all(&dir).io_ctx("create", &dir)?;
         let path = dir.join(u.name);
+        let parent = path.parent().unwrap_or(&dir);
+        fs::create_dir_all(parent).io_ctx("create", parent)?;
         fs::write(&path, u.text).io_ctx("write", &path)?;
         for d in u.enabled_in {
             let wants = dir.join(d);

@@ -9,11 +9,13 @@
 //! changes until the commit is written, and that commit is only a new
 //! object in the repository until something deploys it.
 //!
-//! Fault points: `layer-installed` (apt done, nothing committed),
+//! Fault points: `layer-mounted` (apt done, the overlays still mounted),
+//! `layer-installed` (apt done, unmounted, nothing committed),
 //! `layer-committed` (the commit written, not deployed).
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use strata_store::checkout::CheckoutOptions;
@@ -26,15 +28,25 @@ use crate::mounts::{Overlay, unmount_leftover};
 use crate::request::Request;
 use crate::sandbox::{DEBS, Sandbox};
 use crate::sources::{FileSources, rewrite};
-use crate::tree::{ensure_dir_like, remove_mount_point_dir};
+use crate::tree::{
+    copy_dir_meta, ensure_dir_like, remove_mount_point_dir, remove_mount_point_file,
+};
 use crate::{Progress, Step, dpkg_status};
 
 /// Where a prepared tree keeps the dpkg database.
 pub const DPKG_DATABASE: &str = "usr/share/dpkg/database";
+/// Where `policy-rc.d` is bound while a layer is built.
+const POLICY_RC_D_PATH: &str = "/usr/sbin/policy-rc.d";
+/// It forbids every service start (invoke-rc.d's exit code 101).
+const POLICY_RC_D: &str =
+    "#!/bin/sh\n# strata layer: no service starts while a layer is built.\nexit 101\n";
+
+/// The sysusers.d file for the users and groups layered packages made.
+pub const SYSUSERS: &str = "usr/lib/sysusers.d/strata-layer.conf";
 /// The tmpfiles.d file a layer's `/var` content becomes.
 pub const TMPFILES: &str = "usr/lib/tmpfiles.d/strata-layer.conf";
-/// Commit metadata: the base commit (bytes of the checksum, hex string).
-pub const META_BASE: &str = "strata.layer.base";
+/// Commit metadata: the base commit (hex string).
+pub const META_BASE: &str = strata_sysroot::origin::META_LAYER_BASE;
 /// Commit metadata: the requested packages (`as`).
 pub const META_PACKAGES: &str = "strata.layer.packages";
 
@@ -48,6 +60,10 @@ pub struct Machine {
     pub apt_etc: PathBuf,
     /// The machine's `/var` (apt's lists and downloads are kept there).
     pub var: PathBuf,
+    /// Where local `.deb` files are kept.
+    pub local_debs: PathBuf,
+    /// The machine's `resolv.conf`, for the downloads.
+    pub resolv_conf: PathBuf,
 }
 
 /// What [`build`] made.
@@ -67,10 +83,11 @@ pub struct Built {
 /// error naming the commit when it has no dpkg database in the image.
 pub fn installed_in(repo: &Repo, commit: &Checksum) -> Result<BTreeMap<String, String>> {
     let path = format!("{DPKG_DATABASE}/status");
-    let entry = repo.lookup(commit, &path).map_err(|_| {
-        Error::Refused(format!(
+    let entry = repo.lookup(commit, &path).map_err(|e| match e {
+        strata_store::Error::NoSuchPath { .. } => Error::Refused(format!(
             "commit {commit} has no dpkg database at /{DPKG_DATABASE}: packages can be layered only on a tree made by `strata prepare-tree` from a Debian system"
-        ))
+        )),
+        e => Error::Store(e),
     })?;
     let strata_store::tree::Entry::File(csum) = entry else {
         return Err(Error::Refused(format!("/{path} in {commit} is not a file")));
@@ -213,6 +230,8 @@ pub fn build(
     }
     let lower = d("lower");
     repo.checkout(base, &lower, &CheckoutOptions::default())?;
+    // The upper directory's own metadata becomes the root's in the commit.
+    copy_dir_meta(&lower, &d("upper"))?;
     let factory_var = lower.join("usr/share/factory/var");
     let var_lower = if factory_var.is_dir() {
         factory_var
@@ -242,8 +261,30 @@ pub fn build(
     let (apt_lists, apt_archives) = apt_dirs(&machine.var)?;
     let mut file_sources = FileSources::default();
     copy_apt_etc(&machine.apt_etc, &d("apt-etc"), &mut file_sources)?;
-    let debs_dir = machine.layer_dir.join("debs");
+    let debs_dir = machine.local_debs.clone();
+    // Maintainer scripts start no services in a build (invoke-rc.d asks
+    // policy-rc.d; 101: "action forbidden").
+    let policy = d("policy-rc.d");
+    fs::write(&policy, POLICY_RC_D).ctx("write", &policy)?;
+    fs::set_permissions(&policy, fs::Permissions::from_mode(0o755)).ctx("chmod", &policy)?;
+    let apt_conf = d("apt.conf");
+    fs::write(&apt_conf, crate::sandbox::apt_config()).ctx("write", &apt_conf)?;
+    let mut files = vec![
+        (policy, POLICY_RC_D_PATH.to_owned()),
+        (apt_conf, crate::sandbox::APT_CONFIG.to_owned()),
+    ];
+    // The machine's name servers, for the downloads; not when the image's
+    // resolv.conf is a link (into /run, say), which the sandbox cannot follow.
+    let image_resolv = lower.join("usr/etc/resolv.conf");
+    if !fs::symlink_metadata(&image_resolv).is_ok_and(|m| m.file_type().is_symlink())
+        && let Ok(text) = fs::read(&machine.resolv_conf)
+    {
+        let copy = d("resolv.conf");
+        fs::write(&copy, text).ctx("write", &copy)?;
+        files.push((copy, "/etc/resolv.conf".to_owned()));
+    }
     let sandbox = Sandbox {
+        files,
         root: d("root"),
         var,
         apt_etc: d("apt-etc"),
@@ -260,7 +301,9 @@ pub fn build(
             .map(|l| format!("{DEBS}/{}.deb", l.sha256)),
     );
     let install = |extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = vec!["install".into()];
+        // --no-remove: a layer only adds; a package that conflicts with one
+        // already there is refused by apt instead of replacing it.
+        let mut a: Vec<String> = vec!["install".into(), "--no-remove".into()];
         a.extend(extra.iter().map(|s| (*s).to_owned()));
         a.extend(targets.iter().cloned());
         a
@@ -289,13 +332,36 @@ pub fn build(
         })?;
         versions.insert(name.to_owned(), v.clone());
     }
+    strata_store::fault::point("layer-mounted");
     var_mount.unmount()?;
     root_mount.unmount()?;
     strata_store::fault::point("layer-installed");
 
     let upper = d("upper");
+    remove_mount_point_file(&upper, &lower, &POLICY_RC_D_PATH[1..])?;
+    remove_mount_point_file(&upper, &lower, "usr/etc/resolv.conf")?;
     for n in ["etc", "run", "tmp", "dev", "proc"] {
         remove_mount_point_dir(&upper, &lower, n)?;
+    }
+    let read = |p: PathBuf| fs::read_to_string(p).unwrap_or_default();
+    let users = crate::sysusers::lines(
+        &read(lower.join("usr/etc/passwd")),
+        &read(upper.join("usr/etc/passwd")),
+        &read(lower.join("usr/etc/group")),
+        &read(upper.join("usr/etc/group")),
+    );
+    if !users.is_empty() && upper.join("usr/etc/passwd").exists() {
+        let conf = upper.join(SYSUSERS);
+        ensure_dir_like(
+            &upper,
+            &lower,
+            Path::new(SYSUSERS).parent().unwrap_or(Path::new("")),
+        )?;
+        let text = format!(
+            "# Made by strata layer: users and groups of the layered packages.\n{}\n",
+            users.join("\n")
+        );
+        fs::write(&conf, text).ctx("write", &conf)?;
     }
     let lines = crate::var_capture::capture(&d("var-upper"), &upper, &lower)?;
     if !lines.is_empty() {

@@ -14,7 +14,7 @@ pub enum Error {
     Sysroot(#[from] strata_sysroot::Error),
     /// A request names something that cannot be a package.
     #[error(
-        "{0:?} is not a Debian package name (lowercase letters, digits, + - . and at least 2 characters; a local package is a path ending in .deb)"
+        "{0:?} is not a Debian package name (lowercase letters, digits, + - . and at least 2 characters, not ending in -; a local package is a path ending in .deb)"
     )]
     BadName(String),
     /// A request that cannot be carried out, for the reason given.

@@ -19,6 +19,7 @@ pub mod ops;
 pub mod request;
 mod sandbox;
 pub mod sources;
+pub mod sysusers;
 mod tree;
 pub mod var_capture;
 

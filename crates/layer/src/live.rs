@@ -80,12 +80,15 @@ pub fn apply_live(s: &Sysroot, new: &DeploymentId) -> Result<Vec<String>> {
     }
     let dir = s.deployment_path(new);
     let usr = dir.join("usr");
-    rustix::mount::mount_bind(&usr, "/usr").map_err(|e| {
-        tool(
+    // Recorded first: cleanup must keep the deployment whose files /usr shows.
+    s.set_live(new)?;
+    if let Err(e) = rustix::mount::mount_bind(&usr, "/usr") {
+        s.clear_live()?;
+        return Err(tool(
             format!("bind-mount {} over /usr", usr.display()),
             std::io::Error::from(e),
-        )
-    })?;
+        ));
+    }
     rustix::mount::mount_remount("/usr", MountFlags::BIND | MountFlags::RDONLY, "").map_err(
         |e| {
             tool(
@@ -94,11 +97,14 @@ pub fn apply_live(s: &Sysroot, new: &DeploymentId) -> Result<Vec<String>> {
             )
         },
     )?;
-    s.set_live(new)?;
     let mut warnings = Vec::new();
-    let mut try_run = |cmd: &mut Command, what: &str| match cmd.status() {
-        Ok(st) if st.success() => {}
-        Ok(st) => warnings.push(format!("{what}: {st}")),
+    let mut try_run = |cmd: &mut Command, what: &str| match cmd.output() {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => warnings.push(format!(
+            "{what}: {}: {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
         Err(e) => warnings.push(format!("{what}: {e}")),
     };
     // New configuration files; the ones /etc has stay as the machine has them.
@@ -109,6 +115,13 @@ pub fn apply_live(s: &Sysroot, new: &DeploymentId) -> Result<Vec<String>> {
             .arg("/etc/"),
         "copy the new files of /etc",
     );
+    let sysusers = Path::new("/").join(crate::build::SYSUSERS);
+    if sysusers.exists() {
+        try_run(
+            Command::new("systemd-sysusers").arg(&sysusers),
+            "systemd-sysusers for the layer",
+        );
+    }
     let tmpfiles = Path::new("/").join(crate::build::TMPFILES);
     if tmpfiles.exists() {
         try_run(
@@ -151,12 +164,18 @@ pub fn usr_overlay(s: &Sysroot) -> Result<UsrOverlay> {
     for d in [&upper, &work] {
         std::fs::create_dir_all(d).ctx("create", d)?;
     }
-    let o = Overlay::mount(
+    s.set_usr_overlay(&dir)?;
+    let mounted = Overlay::mount(
         &[Path::new("/usr")],
         Some((&upper, &work)),
         Path::new("/usr"),
-    )?;
-    o.keep();
-    s.set_usr_overlay(&dir)?;
+    );
+    match mounted {
+        Ok(o) => o.keep(),
+        Err(e) => {
+            s.clear_usr_overlay()?;
+            return Err(e);
+        }
+    }
     Ok(UsrOverlay::Mounted(dir))
 }

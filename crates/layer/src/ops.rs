@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -15,7 +14,6 @@ use strata_sysroot::Sysroot;
 use strata_sysroot::deploy::{DeployOptions, DeployReport};
 use strata_sysroot::deployment::DeploymentId;
 use strata_sysroot::origin::{Layer, Origin};
-use strata_sysroot::status::entries_by_deployment;
 use strata_sysroot::upgrade::Relayered;
 
 use crate::build::{Built, Machine, build, installed_in, remove_leftovers};
@@ -33,16 +31,11 @@ fn build_ref(stateroot: &str) -> Result<RefName> {
     Ok(RefName::parse(&format!("strata/layer/{stateroot}"))?)
 }
 
-/// The deployment layering starts from: the booted one, else the default.
+/// The deployment layering starts from: the pending one (staged, else
+/// default, else booted; see [`Sysroot::pending`]), so packages added
+/// since the boot are kept.
 pub fn current(s: &Sysroot) -> Result<(DeploymentId, Origin)> {
-    let id = match s.booted() {
-        Some(b) => b,
-        None => entries_by_deployment(s)?
-            .into_iter()
-            .next()
-            .map(|(id, ..)| id)
-            .ok_or(strata_sysroot::Error::NothingDeployed)?,
-    };
+    let id = s.pending()?.ok_or(strata_sysroot::Error::NothingDeployed)?;
     let origin = s.load_origin(&id)?;
     Ok((id, origin))
 }
@@ -52,6 +45,9 @@ fn machine(s: &Sysroot, id: &DeploymentId) -> Machine {
         layer_dir: layer_dir(s),
         apt_etc: s.deployment_path(id).join("etc/apt"),
         var: s.state_var(&id.stateroot),
+        local_debs: s.root().join(strata_sysroot::origin::LOCAL_DEBS),
+        // A directory sysroot's deployment has no name servers of its own.
+        resolv_conf: PathBuf::from("/etc/resolv.conf"),
     }
 }
 
@@ -64,27 +60,21 @@ fn lock(s: &Sysroot) -> Result<RepoLock> {
     Ok(l)
 }
 
-/// The hex SHA-256 of a file.
-fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = fs::File::open(path).ctx("open", path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf).ctx("read", path)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
-}
-
 /// Keeps a local `.deb` in `strata/layer/debs/<sha256>.deb` (durably: it
 /// is built again on every upgrade) and names it from its control file.
 pub fn import_deb(s: &Sysroot, path: &Path) -> Result<LocalDeb> {
+    // Read once: what is hashed is what is kept and what dpkg-deb reads.
+    let data = fs::read(path).ctx("read", path)?;
+    let sha256 = hex::encode(Sha256::digest(&data));
+    let debs = s.root().join(strata_sysroot::origin::LOCAL_DEBS);
+    fs::create_dir_all(&debs).ctx("create", &debs)?;
+    let dest = debs.join(format!("{sha256}.deb"));
+    if !dest.exists() {
+        strata_store::durable::write_file(&dest, &data, 0o644)?;
+    }
     let out = Command::new("dpkg-deb")
         .arg("--field")
-        .arg(path)
+        .arg(&dest)
         .arg("Package")
         .output()
         .map_err(|e| Error::Tool {
@@ -100,14 +90,6 @@ pub fn import_deb(s: &Sysroot, path: &Path) -> Result<LocalDeb> {
     }
     let name = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     check_name(&name)?;
-    let sha256 = sha256_file(path)?;
-    let debs = layer_dir(s).join("debs");
-    fs::create_dir_all(&debs).ctx("create", &debs)?;
-    let dest = debs.join(format!("{sha256}.deb"));
-    if !dest.exists() {
-        let data = fs::read(path).ctx("read", path)?;
-        strata_store::durable::write_file(&dest, &data, 0o644)?;
-    }
     Ok(LocalDeb { name, sha256 })
 }
 
@@ -189,7 +171,9 @@ fn rebuild(
         },
     )?;
     // The deployment's own ref keeps the commit now.
-    let _ = s.repo().delete_ref(&branch);
+    if let Err(e) = s.repo().delete_ref(&branch) {
+        tracing::warn!(%e, "could not delete the build ref");
+    }
     Ok(Changed { built, report })
 }
 
@@ -223,8 +207,7 @@ pub struct Listing {
 /// The layer of the current deployment (booted, else default).
 pub fn list(s: &Sysroot) -> Result<Listing> {
     let (id, origin) = current(s)?;
-    let installed: BTreeMap<String, String> =
-        installed_in(s.repo(), &id.commit).unwrap_or_default();
+    let installed: BTreeMap<String, String> = installed_in(s.repo(), &id.commit)?;
     let layer = origin.layer.unwrap_or(Layer {
         base: id.commit,
         packages: Vec::new(),

@@ -21,7 +21,9 @@ pub fn check_name(name: &str) -> Result<()> {
             .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && name
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b));
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
+        // apt reads a trailing '-' as "remove".
+        && !name.ends_with('-');
     if ok {
         Ok(())
     } else {
@@ -184,7 +186,7 @@ mod tests {
             check_name(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
         for bad in [
-            "", "a", "-o", "--yes", "Htop", "a b", "../x", "a/b", "pkg=1.0", "x;y", ".x",
+            "", "a", "-o", "--yes", "Htop", "a b", "../x", "a/b", "pkg=1.0", "x;y", ".x", "curl-",
         ] {
             assert!(check_name(bad).is_err(), "{bad:?} accepted");
         }

@@ -37,7 +37,45 @@ pub struct Sandbox {
     pub apt_archives: PathBuf,
     /// Local `.deb` files, if the request has any.
     pub debs: Option<PathBuf>,
+    /// Files bound read-only over paths of the tree (`policy-rc.d`,
+    /// `resolv.conf`); the caller removes the mount points they leave.
+    pub files: Vec<(PathBuf, String)>,
 }
+
+/// Where [`apt_config`]'s file is bound; `APT_CONFIG` names it.
+pub const APT_CONFIG: &str = "/run/strata/apt.conf";
+
+/// apt's configuration in the sandbox, given by `APT_CONFIG`: everything
+/// the machine's `/etc/apt` says (proxies, credentials, pinning, sources,
+/// keys), from the copy at [`APT_ETC`].
+pub fn apt_config() -> String {
+    [
+        ("main", "apt.conf"),
+        ("parts", "apt.conf.d"),
+        ("sourcelist", "sources.list"),
+        ("sourceparts", "sources.list.d"),
+        ("trusted", "trusted.gpg"),
+        ("trustedparts", "trusted.gpg.d"),
+        ("preferences", "preferences"),
+        ("preferencesparts", "preferences.d"),
+        ("netrc", "auth.conf"),
+        ("netrcparts", "auth.conf.d"),
+    ]
+    .iter()
+    .map(|(k, v)| format!("Dir::Etc::{k} \"{APT_ETC}/{v}\";\n"))
+    .collect()
+}
+
+/// Proxy settings passed through to apt, as the machine's user set them.
+const PROXY_VARS: &[&str] = &[
+    "http_proxy",
+    "https_proxy",
+    "ftp_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+];
 
 fn arg(s: &str) -> OsString {
     s.into()
@@ -76,6 +114,9 @@ impl Sandbox {
         if let Some(d) = &self.debs {
             a.extend(bind("--ro-bind", d, DEBS));
         }
+        for (from, to) in &self.files {
+            a.extend(bind("--ro-bind", from, to));
+        }
         for u in [
             "--unshare-pid",
             "--unshare-ipc",
@@ -95,8 +136,14 @@ impl Sandbox {
             ("DEBCONF_NONINTERACTIVE_SEEN", "true"),
             ("LC_ALL", "C.UTF-8"),
             ("HOME", "/root"),
+            ("APT_CONFIG", APT_CONFIG),
         ] {
             a.extend([arg("--setenv"), arg(k), arg(v)]);
+        }
+        for k in PROXY_VARS {
+            if let Ok(v) = std::env::var(k) {
+                a.extend([arg("--setenv"), arg(k), OsString::from(v)]);
+            }
         }
         a.extend([arg("--chdir"), arg("/")]);
         a
@@ -108,10 +155,6 @@ impl Sandbox {
         let mut cmd = Command::new("bwrap");
         cmd.args(self.bwrap_args(network)).arg("apt-get");
         let apt_opts = [
-            format!("Dir::Etc::sourcelist={APT_ETC}/sources.list"),
-            format!("Dir::Etc::sourceparts={APT_ETC}/sources.list.d"),
-            format!("Dir::Etc::trusted={APT_ETC}/trusted.gpg"),
-            format!("Dir::Etc::trustedparts={APT_ETC}/trusted.gpg.d"),
             // Layers stay small; rpm-ostree likewise adds only what is asked.
             "APT::Install-Recommends=false".to_owned(),
             "Dpkg::Use-Pty=false".to_owned(),
@@ -151,8 +194,19 @@ fn run_streaming(mut cmd: Command, what: &str, progress: &dyn Progress) -> Resul
     drop(cmd);
     let mut tail: VecDeque<String> = VecDeque::new();
     let mut errors: Vec<String> = Vec::new();
-    for line in BufReader::new(reader).lines() {
-        let Ok(line) = line else { break };
+    let mut reader = BufReader::new(reader);
+    let mut buf = Vec::new();
+    loop {
+        // Bytes, not lines of UTF-8: a package's non-UTF-8 output must not
+        // end the reading (and the child with SIGPIPE).
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let line = String::from_utf8_lossy(&buf)
+            .trim_end_matches(['\n', '\r'])
+            .to_owned();
         progress.output(&line);
         if line.starts_with("E: ") || line.starts_with("dpkg: error") || line.starts_with("bwrap: ")
         {

@@ -30,6 +30,27 @@ pub fn ensure_dir_like(upper: &Path, lower: &Path, rel: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Gives directory `to` the mode, owner and extended attributes of `from`
+/// (the overlay's upper root stands for the tree's root in the commit).
+pub fn copy_dir_meta(from: &Path, to: &Path) -> Result<()> {
+    let m = fs::symlink_metadata(from).ctx("stat", from)?;
+    std::os::unix::fs::lchown(to, Some(m.uid()), Some(m.gid())).ctx("chown", to)?;
+    fs::set_permissions(to, fs::Permissions::from_mode(m.mode() & 0o7777)).ctx("chmod", to)?;
+    strata_store::xattr::set_path(to, &strata_store::xattr::read(from)?)?;
+    Ok(())
+}
+
+/// Removes a file that a sandbox bind made as a mount point in the upper
+/// directory (`usr/sbin/policy-rc.d`), when the base has none there.
+pub fn remove_mount_point_file(upper: &Path, lower: &Path, rel: &str) -> Result<()> {
+    let at = upper.join(rel);
+    let made = fs::symlink_metadata(&at).is_ok_and(|m| m.is_file() && m.len() == 0);
+    if made && fs::symlink_metadata(lower.join(rel)).is_err() {
+        fs::remove_file(&at).ctx("remove", &at)?;
+    }
+    Ok(())
+}
+
 /// Whether `path` is a mount point (its device differs from its parent's).
 pub fn is_mount_point(path: &Path) -> bool {
     let (Ok(m), Some(Ok(p))) = (

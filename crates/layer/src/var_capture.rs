@@ -10,7 +10,11 @@
 //! - under `/var/opt` and `/var/usrlocal` (where `/opt` and `/usr/local`
 //!   point), files move to `usr/lib/opt/…` and `usr/lib/usrlocal/…`, and
 //!   each becomes a link, so they follow the image on upgrades;
-//! - caches, logs, apt's and dpkg's own state are left out;
+//! - under `/var/opt`, a package's own directory (`/var/opt/google`) moves
+//!   whole to `usr/lib/opt/…` and becomes one link, as rpm-ostree does,
+//!   so programs that find their files relative to themselves work;
+//! - under `/var/log` and `/var/cache` only directories are kept; apt's,
+//!   dpkg's and debconf's own state is left out;
 //! - anything else (a fifo, a device) is refused, naming the path.
 
 use std::fs;
@@ -20,8 +24,27 @@ use std::path::Path;
 use crate::error::{Error, IoContext, Result};
 use crate::tree::ensure_dir_like;
 
-/// Paths under `/var` that are the build's own state, not the packages'.
-const LEFT_OUT: &[&str] = &["lib/apt", "lib/dpkg", "cache", "log", "tmp", "backups"];
+/// Paths under `/var` that are the build's own state (apt's, dpkg's,
+/// debconf's, ldconfig's), not the packages'.
+const LEFT_OUT: &[&str] = &[
+    "lib/apt",
+    "lib/dpkg",
+    "cache/apt",
+    "cache/debconf",
+    "cache/ldconfig",
+    "log/apt",
+    "log/dpkg.log",
+    "log/alternatives.log",
+    "tmp",
+    "backups",
+];
+
+/// Where a prepared tree keeps its `/var` content.
+const FACTORY_VAR: &str = "usr/share/factory/var";
+
+/// Under these only directories are kept (`/var/log/nginx` must exist);
+/// files there are the build's logs and caches, made again at run time.
+const DIRS_ONLY: &[&str] = &["log/", "cache/"];
 
 /// Where a file under `/var` goes in the image, and the line that puts it
 /// back. Pure.
@@ -48,6 +71,7 @@ fn escape(path: &str) -> String {
     path.replace('\\', "\\x5c")
         .replace(' ', "\\x20")
         .replace('\t', "\\x09")
+        .replace('%', "%%")
 }
 
 fn left_out(rel: &str) -> bool {
@@ -106,14 +130,30 @@ fn walk(
         let m = fs::symlink_metadata(&path).ctx("stat", &path)?;
         let ft = m.file_type();
         if ft.is_dir() {
-            lines.push(format!(
-                "d {} {:04o} {} {} -",
-                escape(&shown),
-                m.mode() & 0o7777,
-                m.uid(),
-                m.gid()
-            ));
+            let new_opt_dir = rel_dir == "opt"
+                && fs::symlink_metadata(lower.join(FACTORY_VAR).join(&rel)).is_err();
+            if new_opt_dir {
+                let image = format!("usr/lib/opt/{name}");
+                ensure_dir_like(upper, lower, Path::new("usr/lib/opt"))?;
+                let dest = upper.join(&image);
+                fs::rename(&path, &dest).ctx("move into the image", &dest)?;
+                lines.push(format!("L {} - - - - /{}", escape(&shown), escape(&image)));
+                continue;
+            }
+            // One the base has is made by the base's own tmpfiles.d lines.
+            let in_base = fs::symlink_metadata(lower.join(FACTORY_VAR).join(&rel)).is_ok();
+            if !in_base {
+                lines.push(format!(
+                    "d {} {:04o} {} {} -",
+                    escape(&shown),
+                    m.mode() & 0o7777,
+                    m.uid(),
+                    m.gid()
+                ));
+            }
             walk(var_upper, &rel, upper, lower, lines)?;
+        } else if DIRS_ONLY.iter().any(|p| rel.starts_with(p)) {
+            continue;
         } else if ft.is_symlink() {
             let t = fs::read_link(&path).ctx("read symlink", &path)?;
             let t = t.to_str().ok_or_else(|| Error::CannotLayer {
@@ -165,6 +205,10 @@ mod tests {
             )
         );
         assert_eq!(placement("usrlocal/bin/t").0, "usr/lib/usrlocal/bin/t");
+        assert_eq!(
+            placement("lib/a%b").1,
+            "C /var/lib/a%%b - - - - /usr/share/factory/var/lib/a%%b"
+        );
     }
 
     #[test]
@@ -178,7 +222,14 @@ mod tests {
         ] {
             assert!(left_out(rel), "{rel}");
         }
-        for rel in ["lib/aptitude", "lib/foo", "opt/x", "cachefoo"] {
+        for rel in [
+            "lib/aptitude",
+            "lib/foo",
+            "opt/x",
+            "cachefoo",
+            "log/nginx",
+            "cache/man",
+        ] {
             assert!(!left_out(rel), "{rel}");
         }
     }

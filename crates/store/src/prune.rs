@@ -31,6 +31,8 @@ pub struct PruneOptions {
     pub older_than: Option<u64>,
     /// Compute and report, delete nothing.
     pub dry_run: bool,
+    /// Commits kept as if a ref named them (a layered deployment's base).
+    pub keep: Vec<Checksum>,
 }
 
 /// What [`Repo::prune`] deleted (with `dry_run`, would delete).
@@ -51,7 +53,12 @@ impl Repo {
     pub fn prune(&self, opts: &PruneOptions) -> Result<PruneReport> {
         let _lock = RepoLock::exclusive(self.path())?;
         let objects = self.list_objects()?;
-        let heads: HashSet<Checksum> = self.list_refs()?.into_iter().map(|(_, c)| c).collect();
+        let mut heads: HashSet<Checksum> = self.list_refs()?.into_iter().map(|(_, c)| c).collect();
+        heads.extend(
+            opts.keep
+                .iter()
+                .filter(|c| self.has_object(c, ObjectType::Commit)),
+        );
 
         let mut roots: HashSet<Checksum> = HashSet::new();
         if opts.refs_only || opts.depth.is_some() {

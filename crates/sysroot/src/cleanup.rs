@@ -141,14 +141,58 @@ impl Sysroot {
             }
         }
         // Objects: what the kept deployments' refs and the remotes' refs need.
+        // A kept layered deployment's base: what `strata layer` builds on.
+        let mut bases = Vec::new();
+        for id in &keep {
+            if let Some(l) = self.load_origin(id)?.layer {
+                bases.push(l.base);
+            }
+        }
+        self.remove_unused_debs()?;
         let pruned = self.repo().prune(&PruneOptions {
             refs_only: true,
             depth: Some(0),
             older_than: None,
             dry_run: false,
+            keep: bases,
         })?;
         report.objects_removed = pruned.objects_deleted;
         report.bytes_freed = pruned.bytes_freed;
         Ok(report)
+    }
+
+    /// Removes local `.deb` files no deployment's layer names. One made in
+    /// the last hour stays: a layer build that has not deployed yet may be
+    /// using it (cleanup does not wait for builds).
+    fn remove_unused_debs(&self) -> Result<()> {
+        let dir = self.root().join(crate::origin::LOCAL_DEBS);
+        let Ok(list) = fs::read_dir(&dir) else {
+            return Ok(());
+        };
+        let mut used: HashSet<String> = HashSet::new();
+        for id in self.deployments_on_disk()? {
+            for rec in self
+                .load_origin(&id)?
+                .layer
+                .map(|l| l.local)
+                .unwrap_or_default()
+            {
+                if let Some((_, sha)) = rec.split_once(':') {
+                    used.insert(format!("{sha}.deb"));
+                }
+            }
+        }
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for e in list.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let recent = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t > hour_ago);
+            if !used.contains(&name) && !recent {
+                fs::remove_file(e.path()).io_ctx("remove", e.path())?;
+            }
+        }
+        Ok(())
     }
 }

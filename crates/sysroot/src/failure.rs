@@ -110,6 +110,22 @@ impl Sysroot {
             f.to_text().as_bytes(),
             0o644,
         )?;
+        // A layered commit is built anew on every upgrade, so its own record
+        // would never match again: the base it failed on is recorded too.
+        let base = self
+            .load_origin(id)
+            .ok()
+            .and_then(|o| o.layer)
+            .map(|l| l.base);
+        if let Some(base) = base
+            && self.failure(&base)?.is_none()
+        {
+            let f = Failure {
+                reason: format!("{reason} (with packages layered on it)"),
+                ..f
+            };
+            durable::write_file(&self.failure_path(&base), f.to_text().as_bytes(), 0o644)?;
+        }
         Ok(true)
     }
 

@@ -9,7 +9,9 @@
 //!   at reboot (`strata usr-overlay`, as `ostree admin unlock`).
 //!
 //! The mounts themselves are made by `strata-layer`; this module only
-//! keeps the records.
+//! keeps the records, written before the mount (a kill in between leaves
+//! a record of a mount that may not be there, which errs on the side of
+//! keeping the deployment).
 
 use std::fs;
 use std::path::PathBuf;
@@ -41,6 +43,16 @@ impl Sysroot {
         })?;
         durable::write_file(&dir.join(LIVE), id.rel_path().as_bytes(), 0o644)?;
         Ok(())
+    }
+
+    /// Forgets the live record (the mount it recorded failed).
+    pub fn clear_live(&self) -> Result<()> {
+        crate::sysroot::remove_if_present(&self.run_dir().join(LIVE), false)
+    }
+
+    /// Forgets the `/usr` overlay record (the mount it recorded failed).
+    pub fn clear_usr_overlay(&self) -> Result<()> {
+        crate::sysroot::remove_if_present(&self.run_dir().join(USR_OVERLAY), false)
     }
 
     /// Where the writable `/usr` overlay keeps its changes, when there is one.

@@ -11,11 +11,18 @@
 //! [layer]
 //! base=<the commit the packages were added to>
 //! packages=htop;strace
-//! local=<sha256 of a .deb>;...
+//! local=<package name>:<sha256 of the .deb>;...
 //! ```
 
 use strata_store::Checksum;
 use strata_store::config::Config;
+
+/// Where the local `.deb` files of layers are kept, in the sysroot, as
+/// `<sha256>.deb`.
+pub const LOCAL_DEBS: &str = "strata/layer/debs";
+
+/// Commit metadata of a layered commit: the base commit's checksum (hex).
+pub const META_LAYER_BASE: &str = "strata.layer.base";
 
 /// Packages layered on a base commit: what the deployment's commit was
 /// built from, and what `upgrade` builds again on the new base.
@@ -26,7 +33,7 @@ pub struct Layer {
     pub base: Checksum,
     /// Package names, as requested, sorted.
     pub packages: Vec<String>,
-    /// Local `.deb` files, by the SHA-256 of their bytes (kept in
+    /// Local `.deb` files, as `NAME:SHA256` (the file is kept in
     /// `strata/layer/debs/<sha256>.deb`), sorted.
     pub local: Vec<String>,
 }

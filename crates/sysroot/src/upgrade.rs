@@ -123,11 +123,11 @@ impl Sysroot {
         progress: &dyn Progress,
     ) -> Result<UpgradeOutcome> {
         let entries = entries_by_deployment(self)?;
-        let current = self
-            .booted()
-            .or_else(|| entries.first().map(|(id, ..)| id.clone()))
-            .ok_or(Error::NothingDeployed)?;
-        let origin = self.load_origin(&current)?;
+        // What follows comes from the pending deployment: a switch or a
+        // layer added since the boot is what the next boot runs.
+        let pending = self.pending()?.ok_or(Error::NothingDeployed)?;
+        let current = self.booted().unwrap_or_else(|| pending.clone());
+        let origin = self.load_origin(&pending)?;
         let refspec = origin.refspec.ok_or_else(|| Error::Refused(format!("deployment {} follows no ref (deployed from a checksum); use `strata switch REMOTE:REF`", current.rel_path())))?;
         let new = fetch(
             self,
@@ -164,24 +164,10 @@ impl Sysroot {
                 to: new,
             });
         }
+        let (commit, layer, dropped) = self.layered_onto(&pending, origin.layer, new, progress)?;
         if failure.is_some() {
             self.forget_failure(&new)?;
         }
-        let (commit, layer, dropped) = match origin.layer.filter(|l| !l.is_empty()) {
-            None => (new, None, Vec::new()),
-            Some(layer) => {
-                let relayer = self.relayer().ok_or_else(|| {
-                    Error::Refused(format!(
-                        "deployment {} has layered packages and this program cannot add them to the new commit",
-                        current.rel_path()
-                    ))
-                })?;
-                let r = relayer
-                    .relayer(self, &new, &layer, progress)
-                    .map_err(Error::Layer)?;
-                (r.commit, r.layer, r.dropped)
-            }
-        };
         let deploy_opts = DeployOptions {
             stateroot: stateroot.to_owned(),
             refspec: Some(refspec),
@@ -204,8 +190,86 @@ impl Sysroot {
         })
     }
 
+    /// What to deploy for `target` when `current` (with `layer`) is what
+    /// runs: `target` itself, or the layered packages built again on it
+    /// (with the layer as applied and the packages `target` has already).
+    /// A target that is a layered commit itself deploys as it is.
+    fn layered_onto(
+        &self,
+        current: &crate::deployment::DeploymentId,
+        layer: Option<Layer>,
+        target: Checksum,
+        progress: &dyn Progress,
+    ) -> Result<(Checksum, Option<Layer>, Vec<String>)> {
+        let Some(layer) = layer.filter(|l| !l.is_empty()) else {
+            return Ok((target, None, Vec::new()));
+        };
+        if self
+            .repo()
+            .load_commit(&target)?
+            .meta(crate::origin::META_LAYER_BASE)
+            .is_some()
+        {
+            return Ok((target, None, Vec::new()));
+        }
+        let relayer = self.relayer().ok_or_else(|| {
+            Error::Refused(format!(
+                "deployment {} has layered packages and this program cannot add them to the new commit",
+                current.rel_path()
+            ))
+        })?;
+        let r = relayer
+            .relayer(self, &target, &layer, progress)
+            .map_err(Error::Layer)?;
+        Ok((r.commit, r.layer, r.dropped))
+    }
+
+    /// The deployment changes start from: the staged one, else the
+    /// default, else the booted one (the next boot's, as rpm-ostree's
+    /// pending deployment).
+    pub fn pending(&self) -> Result<Option<crate::deployment::DeploymentId>> {
+        if let Some(s) = self.staged() {
+            return Ok(Some(s));
+        }
+        let default = entries_by_deployment(self)?
+            .into_iter()
+            .next()
+            .map(|(id, ..)| id);
+        Ok(default.or_else(|| self.booted()))
+    }
+
+    /// [`Sysroot::pending`], with its layer.
+    fn current_layer(&self) -> Result<Option<(crate::deployment::DeploymentId, Option<Layer>)>> {
+        match self.pending()? {
+            None => Ok(None),
+            Some(id) => {
+                let layer = self.load_origin(&id)?.layer;
+                Ok(Some((id, layer)))
+            }
+        }
+    }
+
+    /// [`Sysroot::deploy`] of `target`, with the current deployment's
+    /// layered packages built again on it (see [`Relayer`]).
+    fn deploy_keeping_layer(
+        &self,
+        target: Checksum,
+        mut opts: DeployOptions,
+        progress: &dyn Progress,
+    ) -> Result<DeployReport> {
+        let (commit, layer) = match self.current_layer()? {
+            Some((id, layer)) => {
+                let (c, l, _) = self.layered_onto(&id, layer, target, progress)?;
+                (c, l)
+            }
+            None => (target, None),
+        };
+        opts.layer = layer;
+        self.deploy(&commit, &opts)
+    }
+
     /// Deploys what `refspec` points at (pulled first) and follows it from
-    /// now on; `kargs` as in [`DeployOptions`].
+    /// now on; `kargs` as in [`DeployOptions`]. Layered packages are kept.
     pub fn switch(
         &self,
         stateroot: &str,
@@ -214,14 +278,15 @@ impl Sysroot {
         progress: &dyn Progress,
     ) -> Result<DeployReport> {
         let new = fetch(self, refspec, false, progress)?;
-        self.deploy(
-            &new,
-            &DeployOptions {
+        self.deploy_keeping_layer(
+            new,
+            DeployOptions {
                 stateroot: stateroot.to_owned(),
                 refspec: Some(refspec.to_owned()),
                 kargs,
                 layer: None,
             },
+            progress,
         )
     }
 
@@ -229,7 +294,8 @@ impl Sysroot {
     /// remote is pulled first and followed from now on, as
     /// [`Sysroot::switch`] does; any other target is a revision of the
     /// local repository, followed by upgrades when it is a ref name and not
-    /// when it is a checksum. `kargs` as in [`DeployOptions`].
+    /// when it is a checksum. `kargs` as in [`DeployOptions`]. Layered
+    /// packages are kept (built again on the target).
     pub fn deploy_target(
         &self,
         stateroot: &str,
@@ -243,14 +309,15 @@ impl Sysroot {
             return self.switch(stateroot, target, kargs, progress);
         }
         let commit = self.repo().resolve_rev(target)?;
-        self.deploy(
-            &commit,
-            &DeployOptions {
+        self.deploy_keeping_layer(
+            commit,
+            DeployOptions {
                 stateroot: stateroot.to_owned(),
                 refspec: followed_ref(target),
                 kargs,
                 layer: None,
             },
+            progress,
         )
     }
 }

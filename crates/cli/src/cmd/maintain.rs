@@ -63,6 +63,7 @@ pub fn prune(repo: &Repo, a: &PruneArgs) -> Result<ExitCode> {
         depth: depth.and_then(|d| u64::try_from(d).ok()),
         older_than,
         dry_run,
+        keep: Vec::new(),
     };
     let r = repo.prune(&opts)?;
     println!(

@@ -61,7 +61,8 @@ pub fn deploy(
     stateroot: &str,
     DeployArgs { target, kargs }: &DeployArgs,
 ) -> Result<ExitCode> {
-    let s = Sysroot::open(root)?;
+    let mut s = Sysroot::open(root)?;
+    s.set_relayer(super::layer::relayer());
     let kargs = (!kargs.is_empty()).then(|| kargs.to_vec());
     let bar = Bar::on_terminal();
     let r = s.deploy_target(stateroot, target, kargs, &bar);
@@ -272,7 +273,8 @@ pub fn switch(
     stateroot: &str,
     SwitchArgs { refspec }: &SwitchArgs,
 ) -> Result<ExitCode> {
-    let s = Sysroot::open(root)?;
+    let mut s = Sysroot::open(root)?;
+    s.set_relayer(super::layer::relayer());
     let bar = Bar::on_terminal();
     let r = s.switch(stateroot, refspec, None, &bar);
     bar.finish();

@@ -8,7 +8,9 @@
 //! - a character device 0:0 is a whiteout: the name is deleted;
 //! - a directory with `trusted.overlay.opaque=y` replaces the base's
 //!   directory of that name instead of merging with it;
-//! - `trusted.overlay.*` attributes are overlayfs's own and are not stored.
+//! - `trusted.overlay.*` attributes are overlayfs's own and are not stored;
+//! - the upper directory's own mode, owner and attributes are the root's
+//!   (give it the base root's before mounting).
 
 use std::collections::BTreeMap;
 use std::fs;

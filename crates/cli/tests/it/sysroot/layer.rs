@@ -211,21 +211,32 @@ fn add_upgrade_and_remove_keep_the_layer() {
 
     // Add: Debian's hello (real ELF), a dependency chain, a postinst, a
     // systemd unit, /var and /opt content, and a local .deb.
-    let r = m
-        .sys([
-            "layer",
-            "add",
-            "hello",
-            "strata-dep",
-            "strata-post",
-            "strata-unit",
-            "strata-var",
-        ])
-        .ok();
+    // With a umask that would make new directories 0700: the tree's root
+    // keeps the base's mode (regression: it took the build directory's).
+    let c = m.cmd([
+        "layer",
+        "add",
+        "hello",
+        "strata-dep",
+        "strata-post",
+        "strata-unit",
+        "strata-var",
+    ]);
+    let r = run(Command::new("sh")
+        .args(["-c", "umask 077 && exec \"$0\" \"$@\""])
+        .arg(c.get_program())
+        .args(c.get_args()))
+    .ok();
     assert!(r.stdout.contains("layered hello 2."), "{r:#?}");
     m.assert_sound("after layer add");
     let new = m.default_deployment();
     assert_ne!(new, base_dir);
+    let mode = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(p).expect("stat").permissions().mode() & 0o7777
+    };
+    assert_eq!(mode(&new), mode(&base_dir), "the root's mode");
+    assert_eq!(mode(&new.join("usr")), mode(&base_dir.join("usr")));
     let c_layered = m.default_commit();
     assert_ne!(c_layered, l.c1, "a new local commit");
     for p in [
@@ -268,7 +279,8 @@ fn add_upgrade_and_remove_keep_the_layer() {
     for line in [
         "d /var/lib/strata-post 0755 0 0 -",
         "C /var/lib/strata-var/data - - - - /usr/share/factory/var/lib/strata-var/data",
-        "L /var/opt/strata-var/bin/tool - - - - /usr/lib/opt/strata-var/bin/tool",
+        // A package's own /opt directory is one link, as rpm-ostree makes it.
+        "L /var/opt/strata-var - - - - /usr/lib/opt/strata-var",
     ] {
         assert!(
             tmpfiles.lines().any(|l| l == line),
@@ -280,10 +292,22 @@ fn add_upgrade_and_remove_keep_the_layer() {
         "state shipped by the package\n"
     );
     assert!(new.join("usr/lib/opt/strata-var/bin/tool").is_file());
+    // apt's, dpkg's and debconf's own state stays out; directories the
+    // base has are the base's lines; logs and caches keep no files.
+    for left_out in [
+        "/var/lib/apt",
+        "/var/cache/apt",
+        "/var/log/apt",
+        "/var/cache/debconf",
+        "d /var/log ",
+        "d /var/lib ",
+    ] {
+        assert!(!tmpfiles.contains(left_out), "{left_out} in:\n{tmpfiles}");
+    }
     assert!(
-        !tmpfiles.contains("/var/lib/apt")
-            && !tmpfiles.contains("/var/cache")
-            && !tmpfiles.contains("/var/log")
+        !tmpfiles
+            .lines()
+            .any(|l| l.starts_with("C /var/log") || l.starts_with("C /var/cache"))
     );
     // Metadata and origin name the base and the request.
     let show = show_json(&m.repo(), &c_layered);
@@ -464,12 +488,15 @@ fn failures_leave_the_machine_as_it_was() {
     let m = &l.m;
     m.sys(["layer", "add", "strata-hello"]).ok();
     let before = snapshot(m);
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["layer", "add", "no-such-package"],
             "Unable to locate package no-such-package",
         ),
-        (&["layer", "add", "strata-conflict"], "strata-conflict"),
+        (
+            &["layer", "add", "strata-conflict"],
+            "strata-conflict : Conflicts: strata-hello",
+        ),
         (
             &["layer", "add", "strata-failing"],
             "strata-failing: this postinst fails on purpose",
@@ -482,7 +509,14 @@ fn failures_leave_the_machine_as_it_was() {
             &["layer", "remove", "bash"],
             "bash is not a layered package",
         ),
-        (&["layer", "add", "./nothing-here.deb"], "nothing-here.deb"),
+        (
+            &["layer", "add", "./nothing-here.deb"],
+            "read ./nothing-here.deb: No such file",
+        ),
+        (
+            &["layer", "add", "curl-"],
+            "\"curl-\" is not a Debian package name",
+        ),
     ];
     for (args, says) in cases {
         let r = m.sys(args).failed();
@@ -519,6 +553,7 @@ fn a_crash_at_each_step_leaves_a_bootable_default_and_nothing_half_made() {
     };
     let m = &l.m;
     for point in [
+        "layer-mounted",
         "layer-installed",
         "layer-committed",
         "deploy-checked-out",
@@ -531,9 +566,78 @@ fn a_crash_at_each_step_leaves_a_bootable_default_and_nothing_half_made() {
         // The next run cleans up (mounts included) and succeeds.
         m.sys(["layer", "add", "strata-post"]).ok();
         assert_no_build_left(m, point);
+        let mounts = read(Path::new("/proc/self/mountinfo"));
+        let ours = m.sysroot.display().to_string();
+        assert!(
+            !mounts.lines().any(|l| l.contains(&ours)),
+            "{point}: mounts left under the sysroot:\n{mounts}"
+        );
         assert!(dpkg_version(&m.default_deployment(), "strata-post").is_some());
         m.sys(["layer", "remove", "strata-post"]).ok();
     }
     m.sys(["cleanup"]).ok();
     m.assert_clean("after the crashes");
+}
+
+#[test]
+fn layering_starts_from_the_pending_deployment() {
+    let Some(l) = layered_machine() else {
+        return;
+    };
+    let m = &l.m;
+    // Booted on the plain base; two additions before any reboot.
+    m.mark_booted(m.default_entry().deployment());
+    m.sys(["layer", "add", "strata-hello"]).ok();
+    m.sys(["layer", "add", "strata-post"]).ok();
+    assert_eq!(listed(m), ["strata-hello", "strata-post"]);
+    let dir = m.default_deployment();
+    assert!(dpkg_version(&dir, "strata-hello").is_some());
+    assert!(dpkg_version(&dir, "strata-post").is_some());
+    // An upgrade (as the unattended updater runs it) keeps both.
+    let v2 = m.path("v2");
+    copy_tree(&l.tree, &v2);
+    write_files(&v2, &[("usr/share/strata-release", "2\n")]);
+    m.release(&v2, 2);
+    m.sys(["upgrade"]).ok();
+    assert_eq!(listed(m), ["strata-hello", "strata-post"]);
+    assert!(dpkg_version(&m.default_deployment(), "strata-post").is_some());
+    // The rollback deployment's base survives cleanup: layering from it works.
+    m.sys(["rollback"]).ok();
+    m.sys(["cleanup"]).ok();
+    m.sys(["layer", "remove", "strata-post"]).ok();
+    assert_eq!(listed(m), ["strata-hello"]);
+}
+
+#[test]
+fn users_made_by_packages_reach_a_machine_with_its_own_passwd() {
+    let Some(l) = layered_machine() else {
+        return;
+    };
+    let m = &l.m;
+    let dir = m.deployment_of(&l.c1);
+    assert!(
+        dir.join("usr/lib/systemd/system/systemd-sysusers.service.d/strata.conf")
+            .is_file(),
+        "sysusers runs on every boot"
+    );
+    // The machine's own passwd: the /etc merge keeps it whole.
+    let passwd = dir.join("etc/passwd");
+    let mut text = read(&passwd);
+    text.push_str("local:x:1500:1500::/home/local:/bin/sh\n");
+    fs::write(&passwd, text).expect("write passwd");
+    m.sys(["layer", "add", "strata-user"]).ok();
+    let new = m.default_deployment();
+    assert!(!read(&new.join("etc/passwd")).contains("strata-svc"));
+    assert!(read(&new.join("etc/passwd")).contains("local:x:1500"));
+    let conf = read(&new.join("usr/lib/sysusers.d/strata-layer.conf"));
+    assert!(
+        conf.lines()
+            .any(|l| l.starts_with("u strata-svc ")
+                && l.ends_with(" /nonexistent /usr/sbin/nologin")),
+        "{conf}"
+    );
+    assert!(
+        conf.lines().any(|l| l.starts_with("g strata-svc ")),
+        "{conf}"
+    );
 }
