@@ -821,9 +821,16 @@ fn layering(vm: &mut Vm, mount_v9: &str, clock: &mut std::time::Instant) {
     );
     assert_ne!(code, 0, "apt-get install on the read-only image: {out}");
     assert!(out.contains("strata layer add PKG"), "{out}");
-    let (code, out) = vm.sh("strata layer add --apply-live strata-hello 2>&1", long);
+    // A machine with its own /etc/passwd (the /etc merge keeps it whole):
+    // the user strata-user's postinst makes reaches it through sysusers.d.
+    vm.ok("useradd localuser");
+    let (code, out) = vm.sh(
+        "strata layer add --apply-live strata-hello strata-user 2>&1",
+        long,
+    );
     assert_eq!(code, 0, "{out}");
     assert_eq!(vm.ok("strata-hello").trim(), "hello from a layered package");
+    vm.ok("getent passwd strata-svc");
     assert_eq!(booted(&status(vm))["live"], "live");
     step("apt-get refused; strata layer add --apply-live", clock);
     vm.ok("strata usr-overlay");
@@ -840,10 +847,11 @@ fn layering(vm: &mut Vm, mount_v9: &str, clock: &mut std::time::Instant) {
     assert_eq!(vm.ok("strata-hello").trim(), "hello from a layered package");
     vm.ok("test ! -e /usr/share/strata-post-made-by-postinst && ! dpkg -s strata-post >/dev/null 2>&1");
     vm.ok("dpkg -s strata-hello | grep -q 'Status: install ok installed'");
+    vm.ok("getent passwd strata-svc && getent passwd localuser");
     let st = status(vm);
     assert_eq!(
         booted(&st)["layered"],
-        serde_json::json!(["strata-hello"]),
+        serde_json::json!(["strata-hello", "strata-user"]),
         "{st}"
     );
     assert!(booted(&st)["live"].is_null(), "{st}");
