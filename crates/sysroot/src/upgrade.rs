@@ -128,7 +128,13 @@ impl Sysroot {
         let pending = self.pending()?.ok_or(Error::NothingDeployed)?;
         let current = self.booted().unwrap_or_else(|| pending.clone());
         let origin = self.load_origin(&pending)?;
-        let refspec = origin.refspec.ok_or_else(|| Error::Refused(format!("deployment {} follows no ref (deployed from a checksum); use `strata switch REMOTE:REF`", current.rel_path())))?;
+        // A pending deployment of a bare checksum follows nothing; then the
+        // running one's ref is followed, as before it was deployed.
+        let refspec = match origin.refspec.clone() {
+            Some(r) => Some(r),
+            None => self.load_origin(&current)?.refspec,
+        };
+        let refspec = refspec.ok_or_else(|| Error::Refused(format!("deployment {} follows no ref (deployed from a checksum); use `strata switch REMOTE:REF`", pending.rel_path())))?;
         let new = fetch(
             self,
             &refspec,
