@@ -212,6 +212,26 @@ mod tests {
     }
 
     #[test]
+    fn a_fifo_in_var_is_refused_by_path() {
+        let t = tempfile::tempdir().expect("tmp");
+        let (var, upper, lower) = (t.path().join("v"), t.path().join("u"), t.path().join("l"));
+        for d in [&var, &upper, &lower] {
+            fs::create_dir_all(d.join("lib/pkg")).expect("mkdir");
+        }
+        fs::write(var.join("lib/pkg/data"), "x").expect("write");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            var.join("lib/pkg/pipe"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .expect("mkfifo");
+        let e = capture(&var, &upper, &lower).expect_err("a fifo");
+        assert!(e.to_string().starts_with("/var/lib/pkg/pipe: "), "{e}");
+    }
+
+    #[test]
     fn build_state_is_left_out() {
         for rel in [
             "lib/apt",
