@@ -150,6 +150,29 @@ fn apt_dirs(var: &Path) -> Result<(PathBuf, PathBuf)> {
     Ok((lists, archives))
 }
 
+/// Where the machine's resolv.conf goes in the sandbox, given the image's
+/// (`usr/etc/resolv.conf`, seen at `/etc/resolv.conf`): over it when it is
+/// a file or absent, at its target when it links into `/run`; `None` for a
+/// link elsewhere. Pure but for reading the link.
+fn resolv_target(image_resolv: &Path) -> Option<String> {
+    let Ok(target) = fs::read_link(image_resolv) else {
+        return Some("/etc/resolv.conf".to_owned());
+    };
+    let mut abs = PathBuf::from("/etc");
+    for c in target.components() {
+        match c {
+            std::path::Component::RootDir => abs = PathBuf::from("/"),
+            std::path::Component::ParentDir => {
+                abs.pop();
+            }
+            std::path::Component::Normal(n) => abs.push(n),
+            _ => {}
+        }
+    }
+    let s = abs.to_str()?.to_owned();
+    s.starts_with("/run/").then_some(s)
+}
+
 /// Copies the machine's `/etc/apt` to `to`, its sources rewritten for the
 /// sandbox (see [`crate::sources`]); a machine without one gets an empty
 /// directory (apt then finds no sources and says so).
@@ -273,15 +296,16 @@ pub fn build(
         (policy, POLICY_RC_D_PATH.to_owned()),
         (apt_conf, crate::sandbox::APT_CONFIG.to_owned()),
     ];
-    // The machine's name servers, for the downloads; not when the image's
-    // resolv.conf is a link (into /run, say), which the sandbox cannot follow.
-    let image_resolv = lower.join("usr/etc/resolv.conf");
-    if !fs::symlink_metadata(&image_resolv).is_ok_and(|m| m.file_type().is_symlink())
-        && let Ok(text) = fs::read(&machine.resolv_conf)
-    {
+    // The machine's name servers, for the downloads: over the image's
+    // resolv.conf, or where its link points in /run (systemd-resolved's
+    // stub-resolv.conf), which is the sandbox's own tmpfs.
+    if let (Some(at), Ok(text)) = (
+        resolv_target(&lower.join("usr/etc/resolv.conf")),
+        fs::read(&machine.resolv_conf),
+    ) {
         let copy = d("resolv.conf");
         fs::write(&copy, text).ctx("write", &copy)?;
-        files.push((copy, "/etc/resolv.conf".to_owned()));
+        files.push((copy, at));
     }
     let sandbox = Sandbox {
         files,
@@ -419,4 +443,33 @@ pub fn build(
 
 fn short(c: &Checksum) -> String {
     c.to_hex()[..12].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_goes_over_the_file_or_where_the_link_points_in_run() {
+        let t = tempfile::tempdir().expect("tmp");
+        let p = t.path().join("resolv.conf");
+        assert_eq!(resolv_target(&p).as_deref(), Some("/etc/resolv.conf"));
+        let cases = [
+            (
+                "../run/systemd/resolve/stub-resolv.conf",
+                Some("/run/systemd/resolve/stub-resolv.conf"),
+            ),
+            (
+                "/run/resolvconf/resolv.conf",
+                Some("/run/resolvconf/resolv.conf"),
+            ),
+            ("/etc/other.conf", None),
+            ("../../../run/x", Some("/run/x")),
+        ];
+        for (link, want) in cases {
+            let _ = fs::remove_file(&p);
+            std::os::unix::fs::symlink(link, &p).expect("symlink");
+            assert_eq!(resolv_target(&p).as_deref(), want, "{link}");
+        }
+    }
 }
