@@ -141,8 +141,15 @@ impl Drop for Workspace {
     }
 }
 
+/// apt's lists and downloads for builds, in the machine's `/var`. The
+/// lists are the builds' own: the sandbox names `file:` sources by other
+/// URIs (see [`crate::sources`]), and an `apt-get update` deletes the list
+/// files of sources it does not know, so sharing `/var/lib/apt/lists`
+/// would empty the machine's own apt's (regression: after a layer build
+/// `apt-get install` on the machine found nothing). Downloads are named
+/// by package and version and are shared.
 fn apt_dirs(var: &Path) -> Result<(PathBuf, PathBuf)> {
-    let lists = var.join("lib/apt/lists");
+    let lists = var.join("lib/strata/layer-apt-lists");
     let archives = var.join("cache/apt/archives");
     for d in [lists.join("partial"), archives.join("partial")] {
         fs::create_dir_all(&d).ctx("create", &d)?;

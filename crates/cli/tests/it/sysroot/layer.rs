@@ -455,9 +455,14 @@ fn a_local_deb_is_layered_and_kept() {
     )
     .expect("write sources.list");
     drop(l.nginx);
+    // The machine's own apt lists (regression: a build's apt-get update,
+    // with its own names for file: sources, deleted them).
+    let lists = m.sysroot.join("strata/state/default/var/lib/apt/lists");
+    write_files(&lists, &[("machine_Packages", "Package: x\n")]);
     // Its dependency comes from that repository.
     m.sys(["layer".as_ref(), "add".as_ref(), deb.as_os_str()])
         .ok();
+    assert_eq!(read(&lists.join("machine_Packages")), "Package: x\n");
     let dir = m.default_deployment();
     assert!(dpkg_version(&dir, "strata-dep").is_some());
     assert!(dpkg_version(&dir, "strata-hello").is_some());
