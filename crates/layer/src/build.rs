@@ -64,6 +64,12 @@ pub struct Machine {
     pub local_debs: PathBuf,
     /// The machine's `resolv.conf`, for the downloads.
     pub resolv_conf: PathBuf,
+    /// A deployment of the base commit as it is (not layered): its
+    /// directory is the overlay's lower layer instead of a new checkout.
+    /// Overlayfs never writes to a lower layer; its `/etc` (the machine's)
+    /// is hidden under the image's `usr/etc` in the sandbox and no part of
+    /// the commit, which is the base's tree plus the upper directory.
+    pub base_checkout: Option<PathBuf>,
 }
 
 /// What [`build`] made.
@@ -258,8 +264,16 @@ pub fn build(
     ] {
         fs::create_dir_all(d(n)).ctx("create", d(n))?;
     }
-    let lower = d("lower");
-    repo.checkout(base, &lower, &CheckoutOptions::default())?;
+    // Measured on minbase: a checkout and its removal are a quarter of a
+    // layer add (0.11 of 0.45 s); the deployment of the base has the tree.
+    let lower = match &machine.base_checkout {
+        Some(dir) if dir.join(DPKG_DATABASE).is_dir() => dir.clone(),
+        _ => {
+            let lower = d("lower");
+            repo.checkout(base, &lower, &CheckoutOptions::default())?;
+            lower
+        }
+    };
     // The upper directory's own metadata becomes the root's in the commit.
     copy_dir_meta(&lower, &d("upper"))?;
     let factory_var = lower.join("usr/share/factory/var");

@@ -40,7 +40,8 @@ pub fn current(s: &Sysroot) -> Result<(DeploymentId, Origin)> {
     Ok((id, origin))
 }
 
-fn machine(s: &Sysroot, id: &DeploymentId) -> Machine {
+/// The machine's inputs for a build on `base`, from deployment `id`.
+fn machine(s: &Sysroot, id: &DeploymentId, base: &Checksum) -> Machine {
     Machine {
         layer_dir: layer_dir(s),
         apt_etc: s.deployment_path(id).join("etc/apt"),
@@ -48,6 +49,9 @@ fn machine(s: &Sysroot, id: &DeploymentId) -> Machine {
         local_debs: s.root().join(strata_sysroot::origin::LOCAL_DEBS),
         // A directory sysroot's deployment has no name servers of its own.
         resolv_conf: PathBuf::from("/etc/resolv.conf"),
+        // Only a deployment of exactly the base, unlayered.
+        base_checkout: (id.commit == *base && !s.load_origin(id).is_ok_and(|o| o.layer.is_some()))
+            .then(|| s.deployment_path(id)),
     }
 }
 
@@ -159,7 +163,14 @@ fn rebuild(
     progress: &dyn Progress,
 ) -> Result<Changed> {
     let branch = build_ref(&id.stateroot)?;
-    let built = build(s.repo(), &base, request, &machine(s, id), &branch, progress)?;
+    let built = build(
+        s.repo(),
+        &base,
+        request,
+        &machine(s, id, &base),
+        &branch,
+        progress,
+    )?;
     progress.step(Step::Deploy);
     let report = s.deploy(
         &built.commit,
@@ -261,7 +272,7 @@ impl strata_sysroot::upgrade::Relayer for Relayer {
             s.repo(),
             base,
             &request,
-            &machine(s, &id),
+            &machine(s, &id, base),
             &build_ref(&id.stateroot)?,
             self.progress.as_ref(),
         )
