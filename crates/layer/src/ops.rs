@@ -97,6 +97,17 @@ pub fn import_deb(s: &Sysroot, path: &Path) -> Result<LocalDeb> {
     Ok(LocalDeb { name, sha256 })
 }
 
+/// The pending deployment ([`current`]), its base and its request.
+fn layered(s: &Sysroot) -> Result<(DeploymentId, Origin, Checksum, Request)> {
+    let (id, origin) = current(s)?;
+    let base = origin.layer.as_ref().map_or(id.commit, |l| l.base);
+    let request = match &origin.layer {
+        Some(l) => Request::from_layer(l)?,
+        None => Request::default(),
+    };
+    Ok((id, origin, base, request))
+}
+
 /// What [`add`] and [`remove`] did.
 #[derive(Debug)]
 pub struct Changed {
@@ -118,12 +129,7 @@ pub fn add(
         check_name(p)?;
     }
     let _lock = lock(s)?;
-    let (id, origin) = current(s)?;
-    let base = origin.layer.as_ref().map_or(id.commit, |l| l.base);
-    let request = match &origin.layer {
-        Some(l) => Request::from_layer(l)?,
-        None => Request::default(),
-    };
+    let (id, origin, base, request) = layered(s)?;
     let in_base = installed_in(s.repo(), &base)?;
     for p in packages {
         if let Some(v) = in_base.get(p) {
@@ -144,12 +150,7 @@ pub fn add(
 /// from scratch.
 pub fn remove(s: &Sysroot, names: &[String], progress: &dyn Progress) -> Result<Changed> {
     let _lock = lock(s)?;
-    let (id, origin) = current(s)?;
-    let base = origin.layer.as_ref().map_or(id.commit, |l| l.base);
-    let request = match &origin.layer {
-        Some(l) => Request::from_layer(l)?,
-        None => Request::default(),
-    };
+    let (id, origin, base, request) = layered(s)?;
     let request = request.removing(names)?;
     rebuild(s, &id, &origin, base, &request, progress)
 }

@@ -83,6 +83,26 @@ pub fn import_dir(
     root_tree.write(tx, root_meta)
 }
 
+/// The entries of `dir` by name, sorted; a name OSTree cannot hold (not
+/// UTF-8, `.`, `..`, with `/`) is an error naming the path.
+pub(super) fn entry_names(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut entries: Vec<(String, PathBuf)> = Vec::new();
+    for e in fs::read_dir(dir).io_ctx("read directory", dir)? {
+        let e = e.io_ctx("read directory", dir)?;
+        let name = e.file_name().into_string().map_err(|n| Error::BadInput {
+            path: dir.join(&n),
+            what: "file name is not valid UTF-8 (OSTree requires UTF-8 names)".into(),
+        })?;
+        validate_entry_name(&name).map_err(|what| Error::BadInput {
+            path: dir.join(&name),
+            what,
+        })?;
+        entries.push((name, e.path()));
+    }
+    entries.sort();
+    Ok(entries)
+}
+
 /// Stores the dirmeta of directory `path`; returns its checksum.
 pub(super) fn dir_meta(tx: &Transaction<'_>, path: &Path, meta: &fs::Metadata) -> Result<Checksum> {
     let dm = DirMeta {
@@ -123,21 +143,7 @@ fn walk(
     opts: &DirImportOptions,
     out: &mut Walked,
 ) -> Result<()> {
-    let mut entries: Vec<(String, PathBuf)> = Vec::new();
-    for e in fs::read_dir(dir).io_ctx("read directory", dir)? {
-        let e = e.io_ctx("read directory", dir)?;
-        let name = e.file_name().into_string().map_err(|n| Error::BadInput {
-            path: dir.join(&n),
-            what: "file name is not valid UTF-8 (OSTree requires UTF-8 names)".into(),
-        })?;
-        validate_entry_name(&name).map_err(|what| Error::BadInput {
-            path: dir.join(&name),
-            what,
-        })?;
-        entries.push((name, e.path()));
-    }
-    entries.sort();
-    for (name, path) in entries {
+    for (name, path) in entry_names(dir)? {
         let meta = fs::symlink_metadata(&path).io_ctx("stat", &path)?;
         let ft = meta.file_type();
         if ft.is_dir() {

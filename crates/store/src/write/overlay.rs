@@ -20,9 +20,9 @@ use std::path::Path;
 use crate::checksum::Checksum;
 use crate::error::{Error, IoContext, Result};
 use crate::objects::dirtree::DirEntry;
-use crate::objects::{DirMeta, DirTree, ObjectType, Xattrs, validate_entry_name};
+use crate::objects::{DirMeta, DirTree, ObjectType, Xattrs};
 use crate::write::Transaction;
-use crate::write::dir::{file_header, store_file};
+use crate::write::dir::{entry_names, file_header, store_file};
 use crate::xattr;
 
 const OVERLAY_XATTR: &[u8] = b"trusted.overlay.";
@@ -82,21 +82,7 @@ fn merge_dir(
             entries.insert(d.name, node);
         }
     }
-    let mut names: Vec<(String, std::path::PathBuf)> = Vec::new();
-    for e in fs::read_dir(dir).io_ctx("read directory", dir)? {
-        let e = e.io_ctx("read directory", dir)?;
-        let name = e.file_name().into_string().map_err(|n| Error::BadInput {
-            path: dir.join(&n),
-            what: "file name is not valid UTF-8 (OSTree requires UTF-8 names)".into(),
-        })?;
-        validate_entry_name(&name).map_err(|what| Error::BadInput {
-            path: dir.join(&name),
-            what,
-        })?;
-        names.push((name, e.path()));
-    }
-    names.sort();
-    for (name, path) in names {
+    for (name, path) in entry_names(dir)? {
         let m = fs::symlink_metadata(&path).io_ctx("stat", &path)?;
         let ft = m.file_type();
         if ft.is_char_device() && m.rdev() == 0 {
