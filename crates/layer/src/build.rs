@@ -163,6 +163,20 @@ fn apt_dirs(var: &Path) -> Result<(PathBuf, PathBuf)> {
     Ok((lists, archives))
 }
 
+/// Writes a configuration file the layer adds (`rel` in the tree, made in
+/// `upper` with directories like `lower`'s): a comment saying `what`, then
+/// `lines`.
+fn write_conf(upper: &Path, lower: &Path, rel: &str, what: &str, lines: &[String]) -> Result<()> {
+    ensure_dir_like(
+        upper,
+        lower,
+        Path::new(rel).parent().unwrap_or(Path::new("")),
+    )?;
+    let conf = upper.join(rel);
+    let text = format!("# Made by strata layer: {what}.\n{}\n", lines.join("\n"));
+    fs::write(&conf, text).ctx("write", &conf)
+}
+
 /// Where the machine's resolv.conf goes in the sandbox, given the image's
 /// (`usr/etc/resolv.conf`, seen at `/etc/resolv.conf`): over it when it is
 /// a file or absent, at its target when it links into `/run`; `None` for a
@@ -396,31 +410,23 @@ pub fn build(
         &read(upper.join("usr/etc/group")),
     );
     if !users.is_empty() && upper.join("usr/etc/passwd").exists() {
-        let conf = upper.join(SYSUSERS);
-        ensure_dir_like(
+        write_conf(
             &upper,
             &lower,
-            Path::new(SYSUSERS).parent().unwrap_or(Path::new("")),
+            SYSUSERS,
+            "users and groups of the layered packages",
+            &users,
         )?;
-        let text = format!(
-            "# Made by strata layer: users and groups of the layered packages.\n{}\n",
-            users.join("\n")
-        );
-        fs::write(&conf, text).ctx("write", &conf)?;
     }
     let lines = crate::var_capture::capture(&d("var-upper"), &upper, &lower)?;
     if !lines.is_empty() {
-        let conf = upper.join(TMPFILES);
-        ensure_dir_like(
+        write_conf(
             &upper,
             &lower,
-            Path::new(TMPFILES).parent().unwrap_or(Path::new("")),
+            TMPFILES,
+            "the /var content of the layered packages",
+            &lines,
         )?;
-        let mut text =
-            String::from("# Made by strata layer: the /var content of the layered packages.\n");
-        text.push_str(&lines.join("\n"));
-        text.push('\n');
-        fs::write(&conf, text).ctx("write", &conf)?;
     }
 
     progress.step(Step::Commit);

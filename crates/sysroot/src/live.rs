@@ -35,14 +35,7 @@ impl Sysroot {
 
     /// Records that `id`'s `/usr` is now mounted over the booted one's.
     pub fn set_live(&self, id: &DeploymentId) -> Result<()> {
-        let dir = self.run_dir();
-        fs::create_dir_all(&dir).map_err(|e| strata_store::Error::Io {
-            action: "create",
-            path: dir.clone(),
-            source: e,
-        })?;
-        durable::write_file(&dir.join(LIVE), id.rel_path().as_bytes(), 0o644)?;
-        Ok(())
+        self.write_run_record(LIVE, &id.rel_path())
     }
 
     /// Forgets the live record (the mount it recorded failed).
@@ -64,17 +57,18 @@ impl Sysroot {
 
     /// Records the writable `/usr` overlay and where its changes are.
     pub fn set_usr_overlay(&self, dir: &std::path::Path) -> Result<()> {
+        self.write_run_record(USR_OVERLAY, &dir.display().to_string())
+    }
+
+    /// Writes `text` to record `name` in the run directory.
+    fn write_run_record(&self, name: &str, text: &str) -> Result<()> {
         let run = self.run_dir();
         fs::create_dir_all(&run).map_err(|e| strata_store::Error::Io {
             action: "create",
             path: run.clone(),
             source: e,
         })?;
-        durable::write_file(
-            &run.join(USR_OVERLAY),
-            dir.display().to_string().as_bytes(),
-            0o644,
-        )?;
+        durable::write_file(&run.join(name), text.as_bytes(), 0o644)?;
         Ok(())
     }
 }
