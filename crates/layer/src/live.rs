@@ -23,7 +23,9 @@ use crate::error::{Error, IoContext, Result};
 use crate::mounts::Overlay;
 use crate::request::Request;
 
-fn running(s: &Sysroot, what: &str) -> Result<DeploymentId> {
+/// The booted deployment of the running system `s` is; refused (naming
+/// `what`) when `s` is not the running system's sysroot.
+pub fn running(s: &Sysroot, what: &str) -> Result<DeploymentId> {
     if !s.is_running_system() {
         return Err(Error::Refused(format!(
             "{what} changes the running system: it works only on the booted machine's own sysroot"

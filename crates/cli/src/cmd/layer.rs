@@ -53,6 +53,10 @@ pub fn print_dropped(dropped: &[String]) {
 
 pub fn add(root: &Path, a: &LayerAddArgs) -> Result<ExitCode> {
     let s = Sysroot::open(root)?;
+    if a.apply_live {
+        // Before anything is built: nothing to apply it to.
+        live::running(&s, "--apply-live")?;
+    }
     let (files, names): (Vec<&String>, Vec<&String>) = a
         .packages
         .iter()

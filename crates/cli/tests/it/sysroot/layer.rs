@@ -493,7 +493,11 @@ fn failures_leave_the_machine_as_it_was() {
     let m = &l.m;
     m.sys(["layer", "add", "strata-hello"]).ok();
     let before = snapshot(m);
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
+        (
+            &["layer", "add", "--apply-live", "strata-post"],
+            "--apply-live changes the running system",
+        ),
         (
             &["layer", "add", "no-such-package"],
             "Unable to locate package no-such-package",
