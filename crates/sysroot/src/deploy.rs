@@ -21,7 +21,6 @@
 //! kernel were durable before the entry was written.
 
 use std::fs;
-use std::io::Read;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -62,7 +61,8 @@ pub struct DeployReport {
     pub id: DeploymentId,
     /// Its boot entry's generation: one more than the highest before.
     pub generation: u64,
-    /// Its kernel directory on the ESP (`<stateroot>-<hash of the files>`),
+    /// Its kernel directory on the ESP (`<stateroot>-<hash of the kernel's
+    /// and initramfs's object checksums>`),
     /// shared by deployments with the same kernel and initramfs.
     pub kernel_dir: String,
     /// The /etc merge, when there was a deployment to merge from.
@@ -151,20 +151,16 @@ fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     x.len().cmp(&y.len())
 }
 
-fn hash_files(paths: &[&Path]) -> Result<String> {
+/// The kernel directory's name part for a kernel and initramfs: from
+/// their content objects' checksums, which the repository has verified
+/// already. Hashing the files instead read them twice per deploy (80 MB
+/// for the benchmark's kernel, 0.1 s of a 0.45 s `layer add`). Equal
+/// objects (content, mode, owner) share a directory, as before.
+fn kernel_key(vmlinuz: &Checksum, initramfs: &Checksum) -> String {
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    for p in paths {
-        let mut f = fs::File::open(p).io_ctx("open", p)?;
-        loop {
-            let n = f.read(&mut buf).io_ctx("read", p)?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-        }
-    }
-    Ok(hex_prefix(&h.finalize()))
+    h.update(vmlinuz.as_bytes());
+    h.update(initramfs.as_bytes());
+    hex_prefix(&h.finalize())
 }
 
 fn hex_prefix(bytes: &[u8]) -> String {
@@ -382,7 +378,10 @@ impl Sysroot {
         let kernel = find_kernel(self, commit)?;
         let vmlinuz = self.repo().object_path(&kernel.vmlinuz, ObjectType::File);
         let initramfs = self.repo().object_path(&kernel.initramfs, ObjectType::File);
-        let dir = format!("{stateroot}-{}", hash_files(&[&vmlinuz, &initramfs])?);
+        let dir = format!(
+            "{stateroot}-{}",
+            kernel_key(&kernel.vmlinuz, &kernel.initramfs)
+        );
         Ok(KernelFiles {
             dir,
             vmlinuz,
@@ -442,7 +441,7 @@ impl Sysroot {
 }
 
 /// A commit's kernel files in the repository and their ESP directory
-/// (`<stateroot>-<hash of the files>`).
+/// (`<stateroot>-<hash of their object checksums>`).
 struct KernelFiles {
     dir: String,
     vmlinuz: std::path::PathBuf,
