@@ -23,6 +23,9 @@ const SRC: &str = "/run/strata/src";
 pub struct FileSources {
     /// Host paths; the n-th is bound at `/run/strata/src/<n>`.
     pub paths: Vec<PathBuf>,
+    /// Whether any other URI (`http://`, `https://`, …) was seen, even in
+    /// a comment: without one nothing needs the network.
+    pub remote: bool,
 }
 
 impl FileSources {
@@ -58,6 +61,18 @@ fn file_uri(token: &str) -> Option<(&str, &str)> {
     None
 }
 
+/// Whether `token` is a URI (`scheme:rest`; not a deb822 field name such
+/// as `URIs:`, nor an option such as `signed-by=/p`).
+fn is_uri(token: &str) -> bool {
+    token.split_once(':').is_some_and(|(scheme, rest)| {
+        !rest.is_empty()
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+    })
+}
+
 /// Rewrites one sources file's text for the sandbox.
 pub fn rewrite(text: &str, found: &mut FileSources) -> String {
     let mut out = String::with_capacity(text.len());
@@ -73,6 +88,7 @@ pub fn rewrite(text: &str, found: &mut FileSources) -> String {
                     rewritten.push('/');
                 }
             } else {
+                found.remote |= is_uri(token);
                 rewritten.push_str(&token.replace("/etc/apt/", &format!("{APT_ETC}/")));
             }
             token.clear();
@@ -124,5 +140,26 @@ mod tests {
         );
         let http = "deb http://example.org/debian ./\n";
         assert_eq!(rewrite(http, &mut f), http);
+        assert!(f.remote);
+    }
+
+    #[test]
+    fn any_other_scheme_counts_as_remote() {
+        for (text, remote) in [
+            (
+                "Types: deb\nURIs: file:/m\nSuites: ./\nSigned-By: /etc/apt/k.gpg\n",
+                false,
+            ),
+            (
+                "deb [arch=amd64 signed-by=/etc/apt/k.gpg] copy:/m ./\n",
+                false,
+            ),
+            ("deb mirror+file:/etc/apt/mirrors.txt bookworm main\n", true),
+            ("URIs: https://deb.debian.org/debian\n", true),
+        ] {
+            let mut f = FileSources::default();
+            rewrite(text, &mut f);
+            assert_eq!(f.remote, remote, "{text}");
+        }
     }
 }
