@@ -47,23 +47,28 @@ pub const APT_CONFIG: &str = "/run/strata/apt.conf";
 
 /// apt's configuration in the sandbox, given by `APT_CONFIG`: everything
 /// the machine's `/etc/apt` says (proxies, credentials, pinning, sources,
-/// keys), from the copy at [`APT_ETC`].
+/// keys), from the copy at [`APT_ETC`]. dpkg is told not to fsync what
+/// it unpacks (`--force-unsafe-io`, as mmdebstrap builds): the tree is
+/// scratch until strata commits it, and the commit is made durable whole.
 pub fn apt_config() -> String {
-    [
-        ("main", "apt.conf"),
-        ("parts", "apt.conf.d"),
-        ("sourcelist", "sources.list"),
-        ("sourceparts", "sources.list.d"),
-        ("trusted", "trusted.gpg"),
-        ("trustedparts", "trusted.gpg.d"),
-        ("preferences", "preferences"),
-        ("preferencesparts", "preferences.d"),
-        ("netrc", "auth.conf"),
-        ("netrcparts", "auth.conf.d"),
-    ]
-    .iter()
-    .map(|(k, v)| format!("Dir::Etc::{k} \"{APT_ETC}/{v}\";\n"))
-    .collect()
+    let mut conf = String::from("DPkg::Options:: \"--force-unsafe-io\";\n");
+    conf.extend(
+        [
+            ("main", "apt.conf"),
+            ("parts", "apt.conf.d"),
+            ("sourcelist", "sources.list"),
+            ("sourceparts", "sources.list.d"),
+            ("trusted", "trusted.gpg"),
+            ("trustedparts", "trusted.gpg.d"),
+            ("preferences", "preferences"),
+            ("preferencesparts", "preferences.d"),
+            ("netrc", "auth.conf"),
+            ("netrcparts", "auth.conf.d"),
+        ]
+        .iter()
+        .map(|(k, v)| format!("Dir::Etc::{k} \"{APT_ETC}/{v}\";\n")),
+    );
+    conf
 }
 
 /// Proxy settings passed through to apt, as the machine's user set them.
