@@ -555,6 +555,11 @@ pub struct CommitArgs {
     /// Leave out device nodes, fifos and sockets instead of failing.
     #[arg(long)]
     pub skip_special: bool,
+    /// Commit every file as owned by root, without setuid, setgid, sticky
+    /// or group/other write bits, and without xattrs (ostree's flag of the
+    /// same name; what Flatpak apps are committed with). --tree only.
+    #[arg(long, conflicts_with = "tar")]
+    pub canonical_permissions: bool,
     /// Commit this directory.
     #[arg(long, conflicts_with = "tar", required_unless_present = "tar")]
     pub tree: Option<PathBuf>,

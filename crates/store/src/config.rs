@@ -73,6 +73,16 @@ impl Config {
     pub fn section_names(&self) -> impl Iterator<Item = &str> {
         self.sections.iter().map(|(s, _)| s.as_str())
     }
+
+    /// The keys and values of `section` (of every section of that name),
+    /// in file order.
+    pub fn entries<'a>(&'a self, section: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.sections
+            .iter()
+            .filter(move |(s, _)| s == section)
+            .flat_map(|(_, e)| e.iter())
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
 }
 
 impl std::fmt::Display for Config {

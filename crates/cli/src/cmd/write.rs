@@ -63,6 +63,7 @@ pub fn commit(repo: &Repo, a: &CommitArgs) -> Result<ExitCode> {
             t.clone(),
             DirImportOptions {
                 skip_special: a.skip_special,
+                canonical_permissions: a.canonical_permissions,
             },
         ),
         (None, Some(t)) => Source::Tar(

@@ -148,6 +148,46 @@ fn commit_options_match_ostree() {
     ostree_on(&ours, ["fsck"]).ok();
 }
 
+/// `--canonical-permissions` (what `flatpak build-export` commits apps
+/// with) gives ostree's commit: owners, setuid and write bits, xattrs.
+#[test]
+fn canonical_permissions_match_ostree() {
+    if !have_ostree() {
+        return;
+    }
+    let tmp = tempdir();
+    let tree = special_tree(&tmp.path().join("tree"));
+    write_files(
+        &tree,
+        &[("files/bin/suid", "#!/bin/sh\n"), ("files/shared/x", "x")],
+    );
+    fs::set_permissions(
+        tree.join("files/bin/suid"),
+        fs::Permissions::from_mode(0o6777),
+    )
+    .expect("chmod");
+    fs::set_permissions(
+        tree.join("files/shared"),
+        fs::Permissions::from_mode(0o1777),
+    )
+    .expect("chmod");
+    let (ours, theirs) = (tmp.path().join("strata"), tmp.path().join("ostree"));
+    init(&ours, "archive");
+    ostree_init(&theirs, "archive");
+    let plain = commit(&ours, "plain", &tree, &[]);
+    let a = commit(&ours, "main", &tree, &["--canonical-permissions"]);
+    let b = ostree_commit(&theirs, "main", &tree, &["--canonical-permissions"]);
+    assert_eq!(a, b, "strata and ostree disagree on the canonical commit");
+    assert_ne!(a, plain, "the option changed nothing");
+    let ls = on(&ours, ["ls", "-R", &a, "/files"]).stdout;
+    assert!(
+        ls.lines()
+            .any(|l| l.starts_with("-00755 0 0") && l.ends_with("/files/bin/suid")),
+        "{ls}"
+    );
+    ostree_on(&ours, ["fsck"]).ok();
+}
+
 /// GNU tar's archive of a tree, plain and compressed, gives the same commit
 /// as the tree itself.
 #[test]

@@ -22,6 +22,10 @@ use crate::xattr;
 pub struct DirImportOptions {
     /// Skip device nodes, sockets and fifos instead of failing on them.
     pub skip_special: bool,
+    /// ostree's `--canonical-permissions`, which `flatpak build-export`
+    /// commits with: every owner root, no setuid, setgid or sticky bit,
+    /// no write bit but the owner's, no xattrs (symlinks keep their mode).
+    pub canonical_permissions: bool,
 }
 
 /// Files up to this size are read whole; larger ones are streamed twice
@@ -52,7 +56,7 @@ pub fn import_dir(
         files: Vec::new(),
         dirs: Vec::new(),
     };
-    let root_meta = dir_meta(tx, root, &meta)?;
+    let root_meta = dir_meta(tx, root, &meta, opts.canonical_permissions)?;
     walked.dirs.push((0, String::new(), root_meta));
     walk(tx, root, 0, opts, &mut walked)?;
 
@@ -103,15 +107,48 @@ pub(super) fn entry_names(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(entries)
 }
 
-/// Stores the dirmeta of directory `path`; returns its checksum.
-pub(super) fn dir_meta(tx: &Transaction<'_>, path: &Path, meta: &fs::Metadata) -> Result<Checksum> {
-    let dm = DirMeta {
-        uid: meta.uid(),
-        gid: meta.gid(),
-        mode: meta.mode(),
-        xattrs: xattr::read(path)?,
+/// Stores the dirmeta of directory `path` (see
+/// [`DirImportOptions::canonical_permissions`]); returns its checksum.
+pub(super) fn dir_meta(
+    tx: &Transaction<'_>,
+    path: &Path,
+    meta: &fs::Metadata,
+    canonical: bool,
+) -> Result<Checksum> {
+    let dm = if canonical {
+        DirMeta {
+            uid: 0,
+            gid: 0,
+            mode: meta.mode() & (S_IFMT | 0o755),
+            xattrs: Vec::new(),
+        }
+    } else {
+        DirMeta {
+            uid: meta.uid(),
+            gid: meta.gid(),
+            mode: meta.mode(),
+            xattrs: xattr::read(path)?,
+        }
     };
     tx.write_meta(ObjectType::DirMeta, &dm.to_bytes())
+}
+
+const S_IFMT: u32 = 0o170000;
+
+/// `header` as [`DirImportOptions::canonical_permissions`] has it.
+fn canonical_file(header: FileHeader) -> FileHeader {
+    let mode = if header.symlink_target.is_empty() {
+        header.mode & (S_IFMT | 0o755)
+    } else {
+        header.mode
+    };
+    FileHeader {
+        uid: 0,
+        gid: 0,
+        mode,
+        xattrs: Vec::new(),
+        ..header
+    }
 }
 
 /// The header of regular file or symlink `path`, whose lstat is `meta`.
@@ -147,12 +184,15 @@ fn walk(
         let meta = fs::symlink_metadata(&path).io_ctx("stat", &path)?;
         let ft = meta.file_type();
         if ft.is_dir() {
-            let m = dir_meta(tx, &path, &meta)?;
+            let m = dir_meta(tx, &path, &meta, opts.canonical_permissions)?;
             out.dirs.push((index, name, m));
             let child = out.dirs.len() - 1;
             walk(tx, &path, child, opts, out)?;
         } else if ft.is_file() || ft.is_symlink() {
-            let header = file_header(&path, &meta)?;
+            let mut header = file_header(&path, &meta)?;
+            if opts.canonical_permissions {
+                header = canonical_file(header);
+            }
             out.files.push((index, name, path, header, meta.len()));
         } else if opts.skip_special {
             tracing::info!(path = %path.display(), "skipping special file");
