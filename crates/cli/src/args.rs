@@ -193,6 +193,114 @@ pub enum Command {
     AutoUpdate,
     /// Remove objects no ref (or commit) reaches.
     Prune(PruneArgs),
+    /// Sandboxed apps in Flatpak's format, from the same repository as the
+    /// OS and verified as it is.
+    ///
+    /// Apps and their runtimes are pulled from a configured remote (strata
+    /// remote add) into the machine's repository, so their files equal to
+    /// the OS's are the same objects, and checked out under
+    /// /var/lib/strata/apps (untouched by OS upgrades and rollbacks). Each
+    /// runs in bubblewrap with the runtime at /usr and the app at /app,
+    /// read-only, its own PID and IPC namespaces, no network unless its
+    /// metadata says shared=network, none of the host's files but what
+    /// filesystems= grants, its data in ~/.var/app/ID, and a seccomp
+    /// filter blocking what Flatpak blocks.
+    ///
+    /// Example: strata app install apps org.example.Hello && strata app run org.example.Hello
+    #[command(subcommand)]
+    App(AppCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Install an app and the runtime it names from a remote.
+    Install(AppInstallArgs),
+    /// Run an installed app in its sandbox.
+    Run(AppRunArgs),
+    /// List installed apps and runtimes.
+    List(AppListArgs),
+    /// Update an app and its runtime (all when no ID is given); the old
+    /// version runs until the new one is complete, and stays for rollback.
+    Update(AppUpdateArgs),
+    /// Make the version before an app's last update active again.
+    Rollback(AppIdArgs),
+    /// Remove an app, and the runtimes no other app uses.
+    Remove(AppIdArgs),
+    /// An app's permissions, sizes, commits and runtime.
+    Info(AppInfoArgs),
+    /// Commit an app or runtime directory (metadata, files/, export/) as
+    /// Flatpak's `build-export` does, to app/ID/ARCH/BRANCH or
+    /// runtime/ID/ARCH/BRANCH in --repo; then sign it and update the
+    /// summary to serve it, to strata and to flatpak alike.
+    Publish(AppPublishArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AppInstallArgs {
+    /// A configured remote (strata remote add).
+    pub remote: String,
+    /// The app's ID, as org.example.Hello.
+    pub id: String,
+    /// The branch; default: the remote's only branch of the app.
+    pub branch: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AppRunArgs {
+    /// Run this command instead of the metadata's command=.
+    #[arg(long, value_name = "CMD")]
+    pub command: Option<String>,
+    /// The app's ID.
+    pub id: String,
+    /// Arguments for the command.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AppListArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AppUpdateArgs {
+    /// The app's ID; default: every app and runtime.
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AppIdArgs {
+    /// The app's ID.
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AppInfoArgs {
+    /// The app's ID.
+    pub id: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AppPublishArgs {
+    /// The app or runtime directory.
+    pub dir: PathBuf,
+    /// The branch.
+    #[arg(long, default_value = "stable")]
+    pub branch: String,
+    /// The arch; default: this machine's.
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// The commit's subject.
+    #[arg(short, long)]
+    pub subject: Option<String>,
+    /// The commit's time (RFC 3339, or seconds since the epoch).
+    #[arg(long, value_parser = crate::time::parse_timestamp)]
+    pub timestamp: Option<u64>,
 }
 
 #[derive(Debug, Args)]

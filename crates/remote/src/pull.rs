@@ -98,6 +98,55 @@ struct Puller<'a> {
     last_flush_ms: AtomicU64,
 }
 
+/// The remote's summary, if it has one; its signature is verified when
+/// `keys` are given and the remote signed it.
+fn fetch_summary(fetcher: &Fetcher, keys: Option<&TrustedKeys>) -> Result<Option<Summary>> {
+    let Some(bytes) = fetcher.get("summary", MAX_METADATA)? else {
+        return Ok(None);
+    };
+    if let Some(keys) = keys
+        && let Some(sig) = fetcher.get("summary.sig", MAX_METADATA)?
+    {
+        let detached = parse_detached(&sig).map_err(|e| Error::BadObject {
+            object: "summary.sig".into(),
+            url: fetcher.url_of("summary.sig"),
+            what: e.to_string(),
+        })?;
+        sign::verify(
+            &bytes,
+            &detached,
+            &keys.trusted,
+            &keys.revoked,
+            "the summary",
+        )?;
+    }
+    Summary::from_bytes(&bytes)
+        .map(Some)
+        .map_err(|what| Error::BadObject {
+            object: "summary".into(),
+            url: fetcher.url_of("summary"),
+            what,
+        })
+}
+
+/// The refs remote `name` lists in its summary (verified as a pull
+/// verifies it); an error names the URL when it has no summary.
+pub fn remote_refs(repo: &Repo, name: &str) -> Result<Vec<crate::summary::SummaryRef>> {
+    let remote = remotes::get(repo, name)?;
+    let keys = if remote.sign_verify {
+        Some(remote.keys()?)
+    } else {
+        None
+    };
+    let fetcher = Fetcher::new(&remote.url, 1)?;
+    match fetch_summary(&fetcher, keys.as_ref())? {
+        Some(s) => Ok(s.refs),
+        None => Err(Error::NotFound {
+            url: fetcher.url_of("summary"),
+        }),
+    }
+}
+
 /// Pulls what `opts` names into `repo` (see the module docs).
 pub fn run(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<PullReport> {
     let remote = remotes::get(repo, &opts.remote)?;
@@ -293,31 +342,10 @@ impl Puller<'_> {
     /// `refs/heads/<ref>`.
     fn resolve(&self, name: &str, keys: Option<&TrustedKeys>) -> Result<Checksum> {
         strata_store::refs::validate_ref_name(name)?;
-        if let Some(bytes) = self.fetcher.get("summary", MAX_METADATA)? {
-            if let Some(keys) = keys
-                && let Some(sig) = self.fetcher.get("summary.sig", MAX_METADATA)?
-            {
-                let detached = parse_detached(&sig).map_err(|e| Error::BadObject {
-                    object: "summary.sig".into(),
-                    url: self.fetcher.url_of("summary.sig"),
-                    what: e.to_string(),
-                })?;
-                sign::verify(
-                    &bytes,
-                    &detached,
-                    &keys.trusted,
-                    &keys.revoked,
-                    "the summary",
-                )?;
-            }
-            let summary = Summary::from_bytes(&bytes).map_err(|what| Error::BadObject {
-                object: "summary".into(),
-                url: self.fetcher.url_of("summary"),
-                what,
-            })?;
-            if let Some(r) = summary.lookup(name) {
-                return Ok(r.commit);
-            }
+        if let Some(summary) = fetch_summary(&self.fetcher, keys)?
+            && let Some(r) = summary.lookup(name)
+        {
+            return Ok(r.commit);
         }
         let rel = format!("refs/heads/{name}");
         let url = self.fetcher.url_of(&rel);

@@ -2,6 +2,7 @@
 //! the result. Decisions belong to the libraries; what is chosen here is
 //! only which sysroot and repository the arguments name.
 
+mod app;
 mod health;
 mod inspect;
 mod layer;
@@ -19,7 +20,7 @@ use anyhow::{Context, Result};
 use strata_store::Repo;
 use strata_sysroot::Sysroot;
 
-use crate::args::{Cli, Command, LayerCommand, RemoteCommand, SysrootCommand};
+use crate::args::{AppCommand, Cli, Command, LayerCommand, RemoteCommand, SysrootCommand};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let sysroot = cli.sysroot.clone().unwrap_or_else(Sysroot::default_root);
@@ -79,5 +80,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Layer(LayerCommand::Remove(a)) => layer::remove(&sysroot, a),
         Command::Layer(LayerCommand::List(a)) => layer::list(&sysroot, a),
         Command::UsrOverlay => layer::usr_overlay(&sysroot),
+        Command::App(AppCommand::Publish(a)) => app::publish(&open()?, a),
+        Command::App(c) => {
+            let inst = app::installation(&sysroot, &cli.stateroot)?;
+            match c {
+                AppCommand::Install(a) => app::install(&inst, a),
+                AppCommand::Run(a) => app::run(&inst, a),
+                AppCommand::List(a) => app::list(&inst, a),
+                AppCommand::Update(a) => app::update(&inst, a),
+                AppCommand::Rollback(a) => app::rollback(&inst, a),
+                AppCommand::Remove(a) => app::remove(&inst, a),
+                AppCommand::Info(a) => app::info(&inst, a),
+                AppCommand::Publish(_) => unreachable!("matched above"),
+            }
+        }
     }
 }

@@ -9,6 +9,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod app;
 mod cli;
 mod conformance;
 mod faults;
