@@ -113,8 +113,23 @@ impl World {
     }
 
     /// The shell-script app, printing `version`; `context` is appended to
-    /// its metadata.
+    /// its metadata. It also tries to export a desktop file not named
+    /// after it (which real flatpak 1.14 fails to install, with "No such
+    /// file or directory", so not in the apps flatpak installs).
     fn sh_app(&self, version: &str, context: &str) -> PathBuf {
+        let dir = self.clean_sh_app(version, context);
+        write_files(
+            &dir,
+            &[(
+                "export/share/applications/evil.desktop",
+                "[Desktop Entry]\n",
+            )],
+        );
+        dir
+    }
+
+    /// [`Self::sh_app`] exporting only what is its own.
+    fn clean_sh_app(&self, version: &str, context: &str) -> PathBuf {
         let dir = self.path(&format!("src/sh-{version}"));
         let _ = fs::remove_dir_all(&dir);
         write_files(
@@ -133,10 +148,6 @@ impl World {
                 (
                     &format!("export/share/applications/{SH_APP}.desktop"),
                     "[Desktop Entry]\nName=Hello\nExec=hello %U\nType=Application\n",
-                ),
-                (
-                    "export/share/applications/evil.desktop",
-                    "[Desktop Entry]\n",
                 ),
             ],
         );
@@ -650,4 +661,146 @@ fn an_app_with_a_setuid_file_is_refused() {
     );
     let m = fs::metadata(dir.join("files/bin/hello")).expect("stat");
     assert_eq!(m.mode() & 0o4000, 0o4000, "the test's file is setuid");
+}
+
+/// `flatpak` as a user whose home is `home`.
+fn flatpak<'a>(home: &Path, args: impl IntoIterator<Item = &'a str>) -> Run {
+    run(Command::new("flatpak")
+        .arg("--user")
+        .args(args)
+        .env("HOME", home)
+        .env_remove("XDG_DATA_HOME"))
+}
+
+/// The real flatpak installs and runs an app that strata published.
+#[test]
+fn flatpak_installs_and_runs_a_strata_app() {
+    if !have_tool("flatpak") {
+        return;
+    }
+    let Some(w) = World::new() else {
+        return;
+    };
+    w.publish(&w.clean_sh_app("v1", ""), "stable");
+    w.update_summary();
+    let home = w.path("flatpak-home");
+    fs::create_dir_all(&home).expect("mkdir");
+    // Flatpak verifies GPG only, not ostree's ed25519 (flatpak#4100).
+    flatpak(
+        &home,
+        ["remote-add", "--no-gpg-verify", "strata", &w.nginx.url()],
+    )
+    .ok();
+    let r = flatpak(
+        &home,
+        ["install", "-y", "--noninteractive", "strata", SH_APP],
+    )
+    .ok();
+    assert!(
+        r.stdout.contains(&format!("runtime/{RUNTIME}/x86_64/1")),
+        "{r:#?}"
+    );
+    let r = flatpak(&home, ["run", SH_APP, "from", "flatpak"]).ok();
+    assert_eq!(
+        r.stdout,
+        format!("hello v1 from {SH_APP}: from flatpak\n"),
+        "{r:#?}"
+    );
+    let r = flatpak(&home, ["run", GNU_APP]);
+    assert!(!r.status.success(), "not installed yet: {r:#?}");
+    flatpak(
+        &home,
+        ["install", "-y", "--noninteractive", "strata", GNU_APP],
+    )
+    .ok();
+    assert_eq!(
+        flatpak(&home, ["run", GNU_APP]).ok().stdout,
+        "Hello, world!\n"
+    );
+}
+
+/// strata installs and runs an app and a runtime that `flatpak
+/// build-export` made, once strata signed them.
+#[test]
+fn strata_installs_and_runs_a_flatpak_built_app() {
+    if !have_tool("flatpak") {
+        return;
+    }
+    let Some(w) = World::new() else {
+        return;
+    };
+    let debian = debian_tree().expect("debian tree");
+    let repo = w.path("flatpak-repo");
+    run(Command::new("ostree")
+        .arg(format!("--repo={}", repo.display()))
+        .args(["init", "--mode=archive"]))
+    .ok();
+    let rt = w.path("src/flatpak-runtime");
+    fs::create_dir_all(&rt).expect("mkdir");
+    run(Command::new("cp")
+        .arg("-a")
+        .arg(debian.join("usr"))
+        .arg(rt.join("usr")))
+    .ok();
+    write_files(
+        &rt,
+        &[("metadata", "[Runtime]\nname=org.flatpak.Platform\n")],
+    );
+    run(Command::new("flatpak")
+        .args(["build-export", "--runtime", "--files=usr"])
+        .arg(&repo)
+        .arg(&rt)
+        .arg("1"))
+    .ok();
+    let app = w.path("src/flatpak-app");
+    write_files(
+        &app,
+        &[
+            (
+                "metadata",
+                "[Application]\nname=org.flatpak.Built\nruntime=org.flatpak.Platform/x86_64/1\ncommand=built\n",
+            ),
+            (
+                "files/bin/built",
+                "#!/bin/sh\necho \"built by flatpak: $*\"\n",
+            ),
+            ("export/.keep", ""),
+        ],
+    );
+    make_executable(&app.join("files/bin/built"));
+    fs::remove_file(app.join("export/.keep")).expect("rm");
+    run(Command::new("flatpak")
+        .arg("build-export")
+        .arg(&repo)
+        .arg(&app)
+        .arg("stable"))
+    .ok();
+    // Flatpak does not sign with ed25519; the publisher signs with strata.
+    for r in [
+        "app/org.flatpak.Built/x86_64/stable",
+        "runtime/org.flatpak.Platform/x86_64/1",
+    ] {
+        crate::common::publish::sign(&repo, r, &w.key);
+    }
+    crate::common::publish::update_summary(&repo, Some(&w.key));
+    let server = Nginx::start(&repo);
+    w.sys_cmd([
+        "remote",
+        "add",
+        "flatpak-built",
+        &server.url(),
+        "--sign-pubkey",
+        &w.key.public,
+    ])
+    .ok();
+    let r = w
+        .sys_cmd(["app", "install", "flatpak-built", "org.flatpak.Built"])
+        .ok();
+    assert!(
+        r.stdout
+            .contains("runtime runtime/org.flatpak.Platform/x86_64/1 installed"),
+        "{r:#?}"
+    );
+    let r = w.sys_cmd(["app", "run", "org.flatpak.Built", "x"]).ok();
+    assert_eq!(r.stdout, "built by flatpak: x\n");
 }
