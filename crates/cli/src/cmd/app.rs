@@ -250,8 +250,15 @@ pub fn info(inst: &Installation, a: &AppInfoArgs) -> Result<ExitCode> {
         yes_no(meta.context.shares("network"))
     );
     println!("    ipc:         {}", yes_no(meta.context.shares("ipc")));
-    println!("    sockets:     {}", meta.context.sockets.join(" "));
-    println!("    devices:     {}", meta.context.devices.join(" "));
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "(none)".to_owned()
+        } else {
+            v.join(" ")
+        }
+    };
+    println!("    sockets:     {}", list(&meta.context.sockets));
+    println!("    devices:     {}", list(&meta.context.devices));
     for g in &v["permissions"]["filesystems"]
         .as_array()
         .cloned()
