@@ -200,7 +200,7 @@ impl Installation {
         })?;
         let previous = read_link_name(&dir.join("previous"))
             .and_then(|p| Checksum::from_hex(&p).ok())
-            .filter(|p| dir.join(p.to_string()).is_dir());
+            .filter(|p| *p != commit && dir.join(p.to_string()).is_dir());
         let origin_path = dir.join("origin");
         let origin = fs::read_to_string(&origin_path)
             .ctx("read", &origin_path)?
@@ -294,8 +294,7 @@ impl Installation {
                         runtime_ref.triple()
                     ))
                 })?;
-                let rt_meta = self.tree_metadata(&c)?;
-                check_is(&rt_meta, &runtime_ref, &c)?;
+                check_is(&self.tree_metadata(&c)?, &runtime_ref, &c)?;
                 self.stage(&runtime_ref, &c)?;
                 Some(c)
             }
@@ -304,18 +303,26 @@ impl Installation {
         let staged_app = (|| -> Result<Checksum> {
             progress.step(&format!("pulling {app_ref} from {remote}"));
             let c = self.pull(remote, &app_ref, false, progress)?;
-            let tree_meta = self.tree_metadata(&c)?;
-            check_is(&tree_meta, &app_ref, &c)?;
+            check_is(&self.tree_metadata(&c)?, &app_ref, &c)?;
             self.stage(&app_ref, &c)?;
             Ok(c)
         })();
         let c = match staged_app {
             Ok(c) => c,
             Err(e) => {
+                // Nothing of this install stays: no checkout, and no ref
+                // keeping what was pulled.
+                let mut refs = vec![&app_ref];
                 if new_runtime.is_some() {
-                    remove_tree(&self.branch_dir(&runtime_ref))?;
+                    refs.push(&runtime_ref);
                 }
-                remove_tree(&self.branch_dir(&app_ref))?;
+                for r in refs {
+                    self.remove_branch_dir(r)?;
+                    let pulled = RefName::parse(&format!("{remote}:{r}"))?;
+                    if self.repo.read_ref(&pulled)?.is_some() {
+                        self.repo.delete_ref(&pulled)?;
+                    }
+                }
                 return Err(e);
             }
         };
@@ -397,8 +404,27 @@ impl Installation {
         }
     }
 
-    /// The `metadata` file in a commit's tree.
+    /// The `metadata` file in a commit's tree, which must be the commit's
+    /// `xa.metadata` byte for byte (as Flatpak requires: what was shown
+    /// before the download is what runs).
     fn tree_metadata(&self, c: &Checksum) -> Result<Metadata> {
+        let (text, meta) = self.tree_metadata_text(c)?;
+        let commit = self.repo.load_commit(c)?;
+        let xa = commit
+            .metadata
+            .iter()
+            .find(|(k, _)| k == crate::publish::XA_METADATA)
+            .and_then(|(_, v)| v.as_str());
+        if xa != Some(text.as_str()) {
+            return Err(Error::BadMetadata {
+                source_name: format!("commit {c}"),
+                what: "its metadata file differs from its xa.metadata".into(),
+            });
+        }
+        Ok(meta)
+    }
+
+    fn tree_metadata_text(&self, c: &Checksum) -> Result<(String, Metadata)> {
         let src = format!("metadata of commit {c}");
         let entry = self
             .repo
@@ -425,7 +451,8 @@ impl Installation {
             source_name: src.clone(),
             what: "is not UTF-8".into(),
         })?;
-        metadata::parse(&text, &src)
+        let meta = metadata::parse(&text, &src)?;
+        Ok((text, meta))
     }
 
     /// Checks out commit `c` of `r` beside the active version, checked,
@@ -433,7 +460,7 @@ impl Installation {
     fn stage(&self, r: &FlatpakRef, c: &Checksum) -> Result<()> {
         let dir = self.branch_dir(r);
         fs::create_dir_all(&dir).ctx("create", &dir)?;
-        remove_temporaries(&dir)?;
+        self.sweep(r)?;
         let dest = dir.join(c.to_string());
         if !dest.is_dir() {
             let tmp = dir.join(format!(".tmp-{c}"));
@@ -450,29 +477,51 @@ impl Installation {
 
     /// Makes the staged commit `c` of `r` the active version; the one
     /// active before becomes the previous, and the one before that goes.
+    /// Each link moves atomically: a crash between the two leaves
+    /// `previous` equal to `active` (no previous, see [`Self::get`]) and
+    /// an unused checkout, which the next change sweeps away.
     fn activate(&self, r: &FlatpakRef, c: &Checksum, origin: &str) -> Result<Installed> {
         let dir = self.branch_dir(r);
         durable::write_file(&dir.join("origin"), format!("{origin}\n").as_bytes(), 0o644)?;
-        let old = read_link_name(&dir.join("active"));
-        let old_previous = read_link_name(&dir.join("previous"));
         let name = c.to_string();
-        if let Some(old) = old.as_deref().filter(|o| *o != name) {
-            replace_link(&dir.join("previous"), old)?;
-            self.repo.write_ref(
-                &deploy_ref(r, "previous")?,
-                &Checksum::from_hex(old)
-                    .map_err(|e| Error::Refused(format!("{}: {e}", dir.display())))?,
-            )?;
+        if let Some(old) = read_link_name(&dir.join("active")).filter(|o| *o != name) {
+            replace_link(&dir.join("previous"), &old)?;
         }
         replace_link(&dir.join("active"), &name)?;
-        self.repo.write_ref(&deploy_ref(r, "active")?, c)?;
-        // Keep two versions: the active one and the one before.
-        let keep = [Some(name), read_link_name(&dir.join("previous"))];
-        if let Some(gone) = old_previous.filter(|p| !keep.contains(&Some(p.clone()))) {
-            remove_tree(&dir.join(gone))?;
-        }
+        self.sweep(r)?;
         self.get(r)?
             .ok_or_else(|| Error::NotFound(format!("{r}: not active after deploying")))
+    }
+
+    /// Brings the repository's refs in line with the `active` and
+    /// `previous` links of `r`, and removes checkouts neither names.
+    fn sweep(&self, r: &FlatpakRef) -> Result<()> {
+        let dir = self.branch_dir(r);
+        remove_temporaries(&dir)?;
+        let installed = self.get(r)?;
+        let keep: Vec<Checksum> = installed
+            .iter()
+            .flat_map(|i| std::iter::once(i.commit).chain(i.previous))
+            .collect();
+        for (which, commit) in [
+            ("active", installed.as_ref().map(|i| i.commit)),
+            ("previous", installed.as_ref().and_then(|i| i.previous)),
+        ] {
+            let name = deploy_ref(r, which)?;
+            match commit {
+                Some(c) => self.repo.write_ref(&name, &c)?,
+                None if self.repo.read_ref(&name)?.is_some() => self.repo.delete_ref(&name)?,
+                None => {}
+            }
+        }
+        for name in sorted_names(&dir)? {
+            if let Ok(c) = Checksum::from_hex(&name)
+                && !keep.contains(&c)
+            {
+                remove_tree(&dir.join(&name))?;
+            }
+        }
+        Ok(())
     }
 
     /// Updates app `id` and its runtime (every app and runtime when `None`)
@@ -503,6 +552,12 @@ impl Installation {
             let r = i.flatpak_ref();
             progress.step(&format!("updating {r} from {}", i.origin));
             let c = self.pull(&i.origin, &r, false, progress)?;
+            if c == i.commit && r.kind == Kind::App {
+                // Also mends exports a crash after an install left out.
+                if let Some(now) = self.get(&r)? {
+                    exports::update(&self.dir, &now)?;
+                }
+            }
             if c != i.commit {
                 let meta = self.tree_metadata(&c)?;
                 check_is(&meta, &r, &c)?;
@@ -532,7 +587,10 @@ impl Installation {
         Ok(out)
     }
 
-    /// Makes the version of app `id` before its last update active again.
+    /// Makes the version of app `id` before its last update active again
+    /// (if the runtime it names is installed). `active` moves first: a
+    /// crash before `previous` follows leaves the old version running
+    /// without a way forward, never a broken app.
     pub fn rollback(&self, id: &str) -> Result<Updated> {
         let _lock = self.lock()?;
         let app = self.app(id)?;
@@ -541,11 +599,20 @@ impl Installation {
             Error::NotFound(format!("app {id} has no previous version to go back to"))
         })?;
         let dir = self.branch_dir(&r);
-        replace_link(&dir.join("previous"), &app.commit.to_string())?;
-        self.repo
-            .write_ref(&deploy_ref(&r, "previous")?, &app.commit)?;
+        let meta_path = dir.join(prev.to_string()).join("metadata");
+        let text = fs::read_to_string(&meta_path).ctx("read", &meta_path)?;
+        let meta = metadata::parse(&text, &meta_path.display().to_string())?;
+        if let Some(rt) = &meta.runtime
+            && self.get(rt)?.is_none()
+        {
+            return Err(Error::Refused(format!(
+                "the previous version of {id} needs runtime {}, which is not installed",
+                rt.triple()
+            )));
+        }
         replace_link(&dir.join("active"), &prev.to_string())?;
-        self.repo.write_ref(&deploy_ref(&r, "active")?, &prev)?;
+        replace_link(&dir.join("previous"), &app.commit.to_string())?;
+        self.sweep(&r)?;
         if let Some(now) = self.get(&r)? {
             exports::update(&self.dir, &now)?;
         }
@@ -565,13 +632,25 @@ impl Installation {
         self.remove_ref(&app)?;
         removed.refs.push(app.flatpak_ref());
         let rest = self.list()?;
-        let used: Vec<FlatpakRef> = rest
-            .iter()
-            .filter(|i| i.kind == Kind::App)
-            .filter_map(|i| i.metadata().ok().and_then(|m| m.runtime))
-            .collect();
+        // The runtimes of every app's active and previous versions; if one
+        // cannot be read, every runtime stays.
+        let mut used: Vec<FlatpakRef> = Vec::new();
+        let mut unknown = false;
+        for i in rest.iter().filter(|i| i.kind == Kind::App) {
+            let dir = self.branch_dir(&i.flatpak_ref());
+            for c in std::iter::once(i.commit).chain(i.previous) {
+                let p = dir.join(c.to_string()).join("metadata");
+                match fs::read_to_string(&p)
+                    .ok()
+                    .and_then(|t| metadata::parse(&t, "").ok())
+                {
+                    Some(m) => used.extend(m.runtime),
+                    None => unknown = true,
+                }
+            }
+        }
         for rt in rest.iter().filter(|i| i.kind == Kind::Runtime) {
-            if !used.contains(&rt.flatpak_ref()) {
+            if !unknown && !used.contains(&rt.flatpak_ref()) {
                 self.remove_ref(rt)?;
                 removed.refs.push(rt.flatpak_ref());
             }
@@ -587,7 +666,7 @@ impl Installation {
         let active = dir.join("active");
         fs::remove_file(&active).ctx("remove", &active)?;
         durable::sync_dir(&dir)?;
-        remove_tree(&dir)?;
+        self.remove_branch_dir(&r)?;
         for which in ["active", "previous"] {
             let name = deploy_ref(&r, which)?;
             if self.repo.read_ref(&name)?.is_some() {
@@ -598,12 +677,19 @@ impl Installation {
         if self.repo.read_ref(&remote_ref)?.is_some() {
             self.repo.delete_ref(&remote_ref)?;
         }
-        // Empty parents: arch, then ID.
+        Ok(())
+    }
+
+    /// Removes `r`'s directory, and its arch and ID directories when
+    /// nothing else is in them.
+    fn remove_branch_dir(&self, r: &FlatpakRef) -> Result<()> {
+        let dir = self.branch_dir(r);
+        remove_tree(&dir)?;
         for d in [dir.parent(), dir.parent().and_then(Path::parent)]
             .into_iter()
             .flatten()
         {
-            if sorted_names(d)?.is_empty() {
+            if d.is_dir() && sorted_names(d)?.is_empty() {
                 fs::remove_dir(d).ctx("remove", d)?;
             }
         }
@@ -628,29 +714,56 @@ fn check_is(meta: &Metadata, r: &FlatpakRef, c: &Checksum) -> Result<()> {
     Ok(())
 }
 
-/// Refuses a checkout that an app must not have: no `files` directory,
-/// setuid or setgid files (the checkout is on the host, outside any
-/// sandbox), anything but files, directories and symlinks.
+/// Refuses a checkout that an app must not have: `files` (or `export`,
+/// `export/share`) not a real directory (a symlink would bind or export
+/// the host's files), setuid, setgid or sticky bits, group- or
+/// other-writable files (the checkout is on the host, outside any
+/// sandbox), file capabilities. What `flatpak build-export` commits
+/// never has any of these.
 fn check_tree(root: &Path, r: &FlatpakRef) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
-    if !root.join("files").is_dir() {
-        return Err(Error::Refused(format!(
-            "{r}: its tree has no files/ directory: not a Flatpak app or runtime"
-        )));
-    }
+    let real_dir = |rel: &str, required: bool| -> Result<()> {
+        match fs::symlink_metadata(root.join(rel)) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(Error::Refused(format!(
+                "{r}: {rel} is not a directory (a Flatpak app or runtime has files/, and export/ and export/share only as directories)"
+            ))),
+        }
+    };
+    real_dir("files", true)?;
+    real_dir("export", false)?;
+    real_dir("export/share", false)?;
+    let refuse = |p: &Path, why: &str| {
+        Error::Refused(format!(
+            "{r}: {} {why}, which apps may not have",
+            p.strip_prefix(root).unwrap_or(p).display()
+        ))
+    };
     let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
         for e in fs::read_dir(&dir).ctx("read directory", &dir)? {
             let e = e.ctx("read directory", &dir)?;
-            let m = e.metadata().ctx("stat", e.path())?;
+            let p = e.path();
+            // Not following symlinks.
+            let m = e.metadata().ctx("stat", &p)?;
+            if m.file_type().is_symlink() {
+                continue;
+            }
             if m.mode() & 0o6000 != 0 {
-                return Err(Error::Refused(format!(
-                    "{r}: {} is setuid or setgid, which apps may not have",
-                    e.path().strip_prefix(root).unwrap_or(&e.path()).display()
-                )));
+                return Err(refuse(&p, "is setuid or setgid"));
+            }
+            if m.mode() & 0o1022 != 0 {
+                return Err(refuse(&p, "is writable by group or others (or sticky)"));
+            }
+            let mut none: [u8; 0] = [];
+            if m.is_file()
+                && rustix::fs::lgetxattr(&p, "security.capability", &mut none[..]).is_ok()
+            {
+                return Err(refuse(&p, "has file capabilities"));
             }
             if m.is_dir() {
-                stack.push(e.path());
+                stack.push(p);
             }
         }
     }

@@ -67,6 +67,16 @@ pub fn parse(text: &str, source: &str) -> Result<Metadata> {
             ));
         }
     };
+    // GLib takes the last of a key set twice, this parser the first: a
+    // file read differently by strata and by Flatpak's tools is refused.
+    for g in [group, "Context", "Environment"] {
+        let mut seen = std::collections::BTreeSet::new();
+        for (k, _) in kf.entries(g) {
+            if !seen.insert(k) {
+                return Err(bad(format!("[{g}] sets {k} more than once")));
+            }
+        }
+    }
     let name = kf
         .get(group, "name")
         .ok_or_else(|| bad(format!("[{group}] has no name=")))?
@@ -231,6 +241,10 @@ GREETING=hi\\sthere
             (
                 "[Application]\nname=org.a.App\nruntime=../../x/1\n",
                 "runtime=",
+            ),
+            (
+                "[Runtime]\nname=org.a.B\n[Context]\nfilesystems=home;\nfilesystems=\n",
+                "[Context] sets filesystems more than once",
             ),
             (
                 "[Runtime]\nname=org.a.B\n[Application]\nname=org.a.C\n",

@@ -37,6 +37,8 @@ pub struct Prepared {
     pub app: Installed,
     /// Kept open until bwrap has started: it reads them.
     _files: Vec<File>,
+    /// The data directories bwrap binds.
+    _dirs: Vec<OwnedFd>,
 }
 
 /// Variables of the caller's environment an app sees.
@@ -65,6 +67,43 @@ fn inherited(name: &str, data: &[u8]) -> Result<File> {
     f.rewind().ctx("seek", &path)?;
     rustix::io::fcntl_setfd(&f, FdFlags::empty()).map_err(|e| Error::Bwrap(e.into()))?;
     Ok(f)
+}
+
+/// The app's data directory `data` and its `data`, `config` and
+/// `cache`, created when missing and opened (`O_PATH`, inherited) without
+/// following symlinks: the app writes there, and a link it planted would
+/// otherwise bind whatever it points to.
+fn data_dirs(data: &Path) -> Result<Vec<OwnedFd>> {
+    use rustix::fs::{CWD, Mode, OFlags, mkdirat, openat};
+    std::fs::create_dir_all(data).ctx("create", data)?;
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let refused = |p: &Path| {
+        Error::Refused(format!(
+            "{} is not a directory (a symlink?): the app's data must be its own; move it away",
+            p.display()
+        ))
+    };
+    let top = openat(CWD, data, flags, Mode::empty()).map_err(|_| refused(data))?;
+    let mut fds = Vec::new();
+    for sub in ["data", "config", "cache"] {
+        let p = data.join(sub);
+        match mkdirat(&top, sub, Mode::from_raw_mode(0o755)) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => {
+                return Err(Error::Io {
+                    action: "create",
+                    path: p,
+                    source: e.into(),
+                });
+            }
+        }
+        fds.push(openat(&top, sub, flags, Mode::empty()).map_err(|_| refused(&p))?);
+    }
+    fds.insert(0, top);
+    for fd in &fds {
+        rustix::io::fcntl_setfd(fd, FdFlags::empty()).map_err(|e| Error::Bwrap(e.into()))?;
+    }
+    Ok(fds)
 }
 
 fn names(dir: &Path) -> Vec<String> {
@@ -118,12 +157,7 @@ pub fn prepare(inst: &Installation, id: &str, opts: &RunOptions) -> Result<Prepa
         .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
         .collect();
 
-    // The app's data, made before the sandbox binds it.
-    let data = sandbox::data_dir(&home, id);
-    for d in ["data", "config", "cache"] {
-        let p = data.join(d);
-        std::fs::create_dir_all(&p).ctx("create", &p)?;
-    }
+    let data_fds = data_dirs(&sandbox::data_dir(&home, id))?;
     let mut candidates: Vec<PathBuf> = sandbox::NETWORK_FILES
         .iter()
         .chain(sandbox::ALWAYS_FILES)
@@ -180,6 +214,12 @@ pub fn prepare(inst: &Installation, id: &str, opts: &RunOptions) -> Result<Prepa
             group: files[1].as_raw_fd(),
             info: files[2].as_raw_fd(),
             seccomp: seccomp_fds,
+            data: [
+                data_fds[0].as_raw_fd(),
+                data_fds[1].as_raw_fd(),
+                data_fds[2].as_raw_fd(),
+                data_fds[3].as_raw_fd(),
+            ],
         },
     };
     let Decided { args, grants } = sandbox::args(&meta, &launch);
@@ -190,6 +230,7 @@ pub fn prepare(inst: &Installation, id: &str, opts: &RunOptions) -> Result<Prepa
         grants,
         app,
         _files: files,
+        _dirs: data_fds,
     })
 }
 

@@ -61,6 +61,10 @@ pub struct Fds {
     pub info: i32,
     /// The seccomp programs.
     pub seccomp: Vec<i32>,
+    /// The app's data directory and its `data`, `config` and `cache`,
+    /// opened without following symlinks (the app can write there, so a
+    /// path could be a link it planted).
+    pub data: [i32; 4],
 }
 
 /// The per-app data directory, as Flatpak names it.
@@ -237,12 +241,7 @@ pub fn args(meta: &Metadata, launch: &Launch) -> Decided {
         }
     }
 
-    // The app's own data, where Flatpak keeps it.
     let data = data_dir(&launch.home, &launch.app_id);
-    push(&[&"--bind", &data, &data]);
-    for d in ["data", "config", "cache"] {
-        push(&[&"--bind", &data.join(d), &format!("/var/{d}")]);
-    }
     let mut grants = Vec::new();
     for spec in &ctx.filesystems {
         let g = resolve_grant(spec, &launch.home);
@@ -262,6 +261,18 @@ pub fn args(meta: &Metadata, launch: &Launch) -> Decided {
             }
         }
         grants.push(g);
+    }
+    // The app's own data, where Flatpak keeps it, over the grants (so
+    // `home:ro` leaves it writable), and no other app's.
+    let apps_data = launch.home.join(".var/app");
+    push(&[&"--tmpfs", &apps_data]);
+    push(&[&"--bind-fd", &fd(launch.fds.data[0]), &data]);
+    for (n, d) in ["data", "config", "cache"].iter().enumerate() {
+        push(&[
+            &"--bind-fd",
+            &fd(launch.fds.data[n + 1]),
+            &format!("/var/{d}"),
+        ]);
     }
     let runtime_dir = PathBuf::from(format!("/run/user/{}", launch.uid));
     push(&[&"--dir", &runtime_dir]);
@@ -446,6 +457,7 @@ mod tests {
                 group: 4,
                 info: 5,
                 seccomp: vec![6, 7],
+                data: [8, 9, 10, 11],
             },
         }
     }
@@ -471,7 +483,7 @@ mod tests {
             "--symlink /usr/etc/ld.so.cache /etc/ld.so.cache",
             "--ro-bind-data 3 /etc/passwd",
             "--ro-bind /etc/machine-id /etc/machine-id",
-            "--bind /home/u/.var/app/org.example.Hello /home/u/.var/app/org.example.Hello",
+            "--tmpfs /home/u/.var/app --bind-fd 8 /home/u/.var/app/org.example.Hello --bind-fd 9 /var/data",
             "--unshare-pid --unshare-ipc --unshare-net --die-with-parent --cap-drop ALL",
             "--add-seccomp-fd 6 --add-seccomp-fd 7",
             "--clearenv",

@@ -16,6 +16,12 @@
 //!   `perf_event_open`.
 //! - `EAFNOSUPPORT`: sockets of families other than Unix, IPv4, IPv6 and
 //!   netlink.
+//!
+//! On x86-64, x32 calls (the same numbers with bit 30 set, and the same
+//! audit arch, so seccompiler's arch check lets them through) get every
+//! rule too; x32's own `ioctl` is 514. i386 calls are killed by
+//! seccompiler's arch check, so 32-bit apps do not run (Flatpak allows
+//! them through a second filter).
 
 use std::collections::BTreeMap;
 
@@ -79,7 +85,30 @@ fn rule(conditions: Vec<SeccompCondition>) -> Result<SeccompRule> {
     SeccompRule::new(conditions).map_err(|e| Error::Seccomp(e.to_string()))
 }
 
+/// x32 system calls: the x86-64 numbers with this bit.
+const X32: i64 = 0x4000_0000;
+/// x32's own `ioctl` (x32 numbers its compat calls from 512).
+const X32_IOCTL: i64 = X32 | 514;
+
+/// `rules` with each call's rules also under its x32 number.
+fn with_x32(rules: BTreeMap<i64, Vec<SeccompRule>>) -> BTreeMap<i64, Vec<SeccompRule>> {
+    if std::env::consts::ARCH != "x86_64" {
+        return rules;
+    }
+    let mut all = rules.clone();
+    for (nr, r) in rules {
+        let x32 = if nr == libc::SYS_ioctl {
+            X32_IOCTL
+        } else {
+            X32 | nr
+        };
+        all.insert(x32, r);
+    }
+    all
+}
+
 fn compile(rules: BTreeMap<i64, Vec<SeccompRule>>, errno: i32) -> Result<Vec<u8>> {
+    let rules = with_x32(rules);
     let arch = TargetArch::try_from(std::env::consts::ARCH)
         .map_err(|e| Error::Seccomp(format!("{}: {e}", std::env::consts::ARCH)))?;
     let filter = SeccompFilter::new(

@@ -81,6 +81,30 @@ pub fn sign(repo: &Path, rev: &str, key: &Key) {
     .ok();
 }
 
+/// `strata app publish` of app or runtime directory `dir` into `repo` at
+/// `branch`, signed by `key`; returns the commit.
+pub fn publish_app(repo: &Path, dir: &Path, branch: &str, key: &Key) -> String {
+    let out = strata([
+        "app".as_ref(),
+        "publish".as_ref(),
+        "--repo".as_ref(),
+        repo.as_os_str(),
+        dir.as_os_str(),
+        "--branch".as_ref(),
+        branch.as_ref(),
+    ])
+    .ok()
+    .stdout;
+    let commit = out
+        .split("as commit ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no commit in: {out}"))
+        .to_owned();
+    sign(repo, &commit, key);
+    commit
+}
+
 /// Points `refs/heads/<branch>` of `repo` at `commit` by writing the file,
 /// as an administrator (or an attacker) on the server would.
 pub fn write_head(repo: &Path, branch: &str, commit: &str) {

@@ -187,25 +187,27 @@ impl World {
 
     /// `strata app publish` of `dir` at `branch`, signed.
     fn publish(&self, dir: &Path, branch: &str) -> String {
-        let r = strata([
-            "app".as_ref(),
-            "publish".as_ref(),
+        crate::common::publish::publish_app(&self.publ, dir, branch, &self.key)
+    }
+
+    /// Commits `dir` to `branch` as a hostile server could: without
+    /// canonical permissions, `xa.metadata` as given; signed.
+    fn raw_commit(&self, branch: &str, dir: &Path, xa_metadata: &str) -> String {
+        let c = strata([
+            "commit".as_ref(),
             "--repo".as_ref(),
             self.publ.as_os_str(),
-            dir.as_os_str(),
-            "--branch".as_ref(),
+            "-b".as_ref(),
             branch.as_ref(),
+            "--add-metadata-string".as_ref(),
+            format!("xa.metadata={xa_metadata}").as_ref(),
+            "--tree".as_ref(),
+            dir.as_os_str(),
         ])
-        .ok();
-        let commit = r
-            .stdout
-            .split("as commit ")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .expect("commit in output")
-            .to_owned();
-        crate::common::publish::sign(&self.publ, &commit, &self.key);
-        commit
+        .ok()
+        .line();
+        crate::common::publish::sign(&self.publ, &c, &self.key);
+        c
     }
 
     fn update_summary(&self) {
@@ -534,20 +536,33 @@ fn bad_apps_are_refused_and_nothing_is_installed() {
         &bad,
         &[("metadata", "this is not a key file\n"), ("files/x", "x")],
     );
-    let c = strata([
-        "commit".as_ref(),
-        "--repo".as_ref(),
-        w.publ.as_os_str(),
-        "-b".as_ref(),
-        "app/org.strata.Bad/x86_64/stable".as_ref(),
-        "--add-metadata-string".as_ref(),
-        "xa.metadata=this is not a key file".as_ref(),
-        "--tree".as_ref(),
-        bad.as_os_str(),
-    ])
-    .ok()
-    .line();
-    crate::common::publish::sign(&w.publ, &c, &w.key);
+    w.raw_commit(
+        "app/org.strata.Bad/x86_64/stable",
+        &bad,
+        "this is not a key file",
+    );
+    // files/ a symlink to the host's /, which a bind would follow.
+    let link = w.path("src/link");
+    let link_meta =
+        format!("[Application]\nname=org.strata.Link\nruntime={RUNTIME}/x86_64/1\ncommand=sh\n");
+    write_files(&link, &[("metadata", &link_meta)]);
+    std::os::unix::fs::symlink("/", link.join("files")).expect("symlink");
+    w.raw_commit("app/org.strata.Link/x86_64/stable", &link, &link_meta);
+    // The commit shows one metadata, the tree holds another.
+    let two = w.path("src/two-faced");
+    let shown =
+        format!("[Application]\nname=org.strata.Two\nruntime={RUNTIME}/x86_64/1\ncommand=x\n");
+    write_files(
+        &two,
+        &[
+            (
+                "metadata",
+                &format!("{shown}[Context]\nfilesystems=home;\n"),
+            ),
+            ("files/bin/x", "#!/bin/sh\n"),
+        ],
+    );
+    w.raw_commit("app/org.strata.Two/x86_64/stable", &two, &shown);
     // An app whose commit is not signed.
     let unsigned = w.sh_app("unsigned", "");
     let r = strata([
@@ -595,6 +610,14 @@ fn bad_apps_are_refused_and_nothing_is_installed() {
         (
             vec!["app", "run", SH_APP],
             &format!("app {SH_APP} is not installed"),
+        ),
+        (
+            vec!["app", "install", "apps", "org.strata.Link"],
+            "files is not a directory",
+        ),
+        (
+            vec!["app", "install", "apps", "org.strata.Two"],
+            "its metadata file differs from its xa.metadata",
         ),
     ] {
         let r = w.sys_cmd(args.iter().copied()).failed();
@@ -803,4 +826,77 @@ fn strata_installs_and_runs_a_flatpak_built_app() {
     );
     let r = w.sys_cmd(["app", "run", "org.flatpak.Built", "x"]).ok();
     assert_eq!(r.stdout, "built by flatpak: x\n");
+}
+
+/// What an app can write it cannot turn against the host: a symlink it
+/// plants in its data directory, exports beyond desktop files and icons;
+/// and `home:ro` leaves its own data writable and hides other apps'.
+#[test]
+fn an_app_cannot_reach_out_through_its_data_or_exports() {
+    let Some(w) = World::new() else {
+        return;
+    };
+    let dir = w.sh_app("home-ro", "[Context]\nfilesystems=home:ro;\n");
+    write_files(
+        &dir,
+        &[
+            (
+                &format!("export/share/dbus-1/services/{SH_APP}.service"),
+                "[D-BUS Service]\nName=org.freedesktop.secrets\nExec=/bin/sh -c 'touch /tmp/owned'\n",
+            ),
+            (
+                &format!("export/share/applications/{SH_APP}.Other.desktop"),
+                "[Desktop Entry]\n  Exec = /bin/sh -c evil\n",
+            ),
+        ],
+    );
+    w.publish(&dir, "stable");
+    w.update_summary();
+    w.sys_cmd(["app", "install", "apps", GNU_APP]).ok();
+    w.sys_cmd(["app", "install", "apps", SH_APP]).ok();
+    let exports = w.apps_dir().join("exports");
+    assert!(
+        !exports.join("share/dbus-1").exists(),
+        "D-Bus services are not exported"
+    );
+    let other =
+        fs::read_to_string(exports.join(format!("share/applications/{SH_APP}.Other.desktop")))
+            .expect("exported");
+    assert!(
+        other.contains(&format!(
+            "Exec=strata app run --command=/bin/sh {SH_APP} -c evil"
+        )),
+        "{other}"
+    );
+
+    // home:ro: the home is there read-only, the app's data writable,
+    // another app's data not there at all.
+    let gnu_data = w.home.join(".var/app").join(GNU_APP).join("data");
+    fs::create_dir_all(&gnu_data).expect("mkdir");
+    fs::write(gnu_data.join("private"), "gnu's\n").expect("write");
+    fs::write(w.home.join("notes"), "mine\n").expect("write");
+    let out = w
+        .sh(
+            SH_APP,
+            &format!(
+                "cat ~/notes; touch ~/new 2>&1; echo kept > $XDG_DATA_HOME/x && cat $XDG_DATA_HOME/x; cat ~/.var/app/{GNU_APP}/data/private 2>&1; true"
+            ),
+        )
+        .ok()
+        .stdout;
+    assert!(
+        out.contains("mine\n") && out.contains("Read-only file system"),
+        "{out}"
+    );
+    assert!(out.contains("kept\n") && !out.contains("gnu's"), "{out}");
+
+    // A symlink planted in the data directory is refused, not followed.
+    let config = w.home.join(".var/app").join(SH_APP).join("config");
+    fs::remove_dir_all(&config).expect("rm config");
+    std::os::unix::fs::symlink(&w.home, &config).expect("symlink");
+    let r = w.sys_cmd(["app", "run", SH_APP]).failed();
+    assert!(
+        r.stderr.contains("config is not a directory (a symlink?)"),
+        "{r:#?}"
+    );
 }
