@@ -284,9 +284,10 @@ impl Installation {
             .clone()
             .ok_or_else(|| Error::Refused(format!("app {id} names no runtime")))?;
         let installed_runtime = self.get(&runtime_ref)?;
-        let new_runtime = match installed_runtime {
-            Some(_) => None,
-            None => {
+        let need_runtime = installed_runtime.is_none();
+        // Both checked out and checked before either becomes active.
+        let staged = (|| -> Result<(Option<Checksum>, Checksum)> {
+            let new_runtime = if need_runtime {
                 progress.step(&format!("pulling {runtime_ref} from {remote}"));
                 let c = self.pull(remote, &runtime_ref, false, progress).map_err(|e| {
                     Error::NotFound(format!(
@@ -297,23 +298,22 @@ impl Installation {
                 check_is(&self.tree_metadata(&c)?, &runtime_ref, &c)?;
                 self.stage(&runtime_ref, &c)?;
                 Some(c)
-            }
-        };
-        // Both checked out and checked before either becomes active.
-        let staged_app = (|| -> Result<Checksum> {
+            } else {
+                None
+            };
             progress.step(&format!("pulling {app_ref} from {remote}"));
             let c = self.pull(remote, &app_ref, false, progress)?;
             check_is(&self.tree_metadata(&c)?, &app_ref, &c)?;
             self.stage(&app_ref, &c)?;
-            Ok(c)
+            Ok((new_runtime, c))
         })();
-        let c = match staged_app {
-            Ok(c) => c,
+        let (new_runtime, c) = match staged {
+            Ok(s) => s,
             Err(e) => {
                 // Nothing of this install stays: no checkout, and no ref
                 // keeping what was pulled.
                 let mut refs = vec![&app_ref];
-                if new_runtime.is_some() {
+                if need_runtime {
                     refs.push(&runtime_ref);
                 }
                 for r in refs {
