@@ -69,7 +69,15 @@ impl Vm {
     /// place, as a real machine does (no `-no-reboot`): for a machine that
     /// reboots by itself. Nothing is waited for; see [`Vm::expect`] and
     /// [`Vm::shell`].
+    ///
+    /// The UEFI variables start afresh (nothing of strata's lives there:
+    /// boot counting is in the ESP's file names). OVMF rewrites ConOut,
+    /// ConIn and ErrOut at every boot, and after about 17 boots on one
+    /// variables file its store is full (VarErrorFlag set); twice the
+    /// next reset then hung before the boot manager printed anything (VM
+    /// runs on 5cff8f2 and 19af9df+, and once last session).
     pub fn boot_rebooting(disk: &Path, vars: &Path, extra: &[&Path], log: &Path) -> Vm {
+        fs::copy(OVMF_VARS, vars).expect("copy fresh OVMF variables");
         Self::start(disk, vars, extra, log, true)
     }
 
