@@ -80,18 +80,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Layer(LayerCommand::Remove(a)) => layer::remove(&sysroot, a),
         Command::Layer(LayerCommand::List(a)) => layer::list(&sysroot, a),
         Command::UsrOverlay => layer::usr_overlay(&sysroot),
-        Command::App(AppCommand::Publish(a)) => app::publish(&open()?, a),
         Command::App(c) => {
-            let inst = app::installation(&sysroot, &cli.stateroot)?;
+            // Publishing works on --repo; the rest on the sysroot's apps.
+            let inst = || app::installation(&sysroot, &cli.stateroot);
             match c {
-                AppCommand::Install(a) => app::install(&inst, a),
-                AppCommand::Run(a) => app::run(&inst, a),
-                AppCommand::List(a) => app::list(&inst, a),
-                AppCommand::Update(a) => app::update(&inst, a),
-                AppCommand::Rollback(a) => app::rollback(&inst, a),
-                AppCommand::Remove(a) => app::remove(&inst, a),
-                AppCommand::Info(a) => app::info(&inst, a),
-                AppCommand::Publish(_) => unreachable!("matched above"),
+                AppCommand::Publish(a) => app::publish(&open()?, a),
+                AppCommand::Install(a) => app::install(&inst()?, a),
+                AppCommand::Run(a) => app::run(&inst()?, a),
+                AppCommand::List(a) => app::list(&inst()?, a),
+                AppCommand::Update(a) => app::update(&inst()?, a),
+                AppCommand::Rollback(a) => app::rollback(&inst()?, a),
+                AppCommand::Remove(a) => app::remove(&inst()?, a),
+                AppCommand::Info(a) => app::info(&inst()?, a),
             }
         }
     }
