@@ -40,4 +40,4 @@ pub use error::{Error, Result};
 pub use objects::{Commit, DirMeta, DirTree, FileHeader, ObjectType};
 pub use objects_walk::ObjectName;
 pub use refs::RefName;
-pub use repo::{Repo, RepoMode};
+pub use repo::{ContentReader, Repo, RepoMode};

@@ -376,6 +376,75 @@ impl Repo {
         }
     }
 
+    /// A content object as a stream: its header, its content size and a
+    /// reader that yields exactly that many bytes, verified against
+    /// `checksum` as they are read (a short, long or altered object is an
+    /// error from the reader, never silent). For content too large to hold;
+    /// symlinks have an empty reader.
+    pub fn open_file(&self, checksum: &Checksum) -> Result<(FileHeader, u64, ContentReader)> {
+        let path = self.object_path(checksum, ObjectType::File);
+        let missing = |source| read_error(source, checksum, ObjectType::File, &path);
+        let (header, size, inner): (FileHeader, u64, Box<dyn Read + Send>) = match self.mode {
+            RepoMode::Archive => {
+                let f = File::open(&path).map_err(missing)?;
+                let len = f.metadata().io_ctx("stat", &path)?.len();
+                let mut r = std::io::BufReader::new(f);
+                let raw = file_header::read_prefixed(&mut r, len, len).map_err(|e| match e {
+                    file_header::PrefixError::Io(source) => Error::Io {
+                        action: "read",
+                        path: path.clone(),
+                        source,
+                    },
+                    file_header::PrefixError::Bad(source) => Error::Format {
+                        path: path.clone(),
+                        source,
+                    },
+                })?;
+                let (header, size) =
+                    FileHeader::from_archive(&raw).map_err(|source| Error::Format {
+                        path: path.clone(),
+                        source,
+                    })?;
+                let inner: Box<dyn Read + Send> = if header.is_symlink() {
+                    Box::new(std::io::empty())
+                } else {
+                    Box::new(flate2::bufread::DeflateDecoder::new(r))
+                };
+                (header, size, inner)
+            }
+            RepoMode::Bare | RepoMode::BareUser => {
+                let regular = self.mode == RepoMode::Bare
+                    && fs::symlink_metadata(&path).map_err(missing)?.is_file()
+                    || self.mode == RepoMode::BareUser;
+                if regular {
+                    let (header, size) = self.load_file_header(checksum)?;
+                    if header.is_symlink() {
+                        (header, 0, Box::new(std::io::empty()))
+                    } else {
+                        let f = File::open(&path).map_err(missing)?;
+                        (header, size, Box::new(f))
+                    }
+                } else {
+                    let (header, _) = self.load_file(checksum)?;
+                    (header, 0, Box::new(std::io::empty()))
+                }
+            }
+        };
+        let size = if header.is_symlink() { 0 } else { size };
+        let hasher = header.hasher();
+        Ok((
+            header,
+            size,
+            ContentReader {
+                inner,
+                left: size,
+                hasher: Some(hasher),
+                checksum: *checksum,
+                path,
+            },
+        ))
+    }
+
     /// Whether `state/<commit>.commitpartial` marks the commit incomplete.
     pub fn is_partial(&self, commit: &Checksum) -> bool {
         self.partial_marker(commit).exists()
@@ -417,5 +486,65 @@ fn read_error(source: std::io::Error, checksum: &Checksum, kind: ObjectType, pat
             path: path.to_owned(),
             source,
         }
+    }
+}
+
+/// The content of one object, from [`Repo::open_file`]: ends with an error
+/// when the object holds fewer or more bytes than its header says, or
+/// bytes whose checksum is not the object's name.
+pub struct ContentReader {
+    inner: Box<dyn Read + Send>,
+    left: u64,
+    hasher: Option<crate::checksum::Hasher>,
+    checksum: Checksum,
+    path: PathBuf,
+}
+
+impl ContentReader {
+    fn corrupt(&self, what: String) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: object {}: {what}", self.path.display(), self.checksum),
+        )
+    }
+}
+
+impl Read for ContentReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            // The end: nothing may follow, and the checksum must match.
+            let Some(hasher) = self.hasher.take() else {
+                return Ok(0);
+            };
+            let mut extra = [0u8; 1];
+            if self
+                .inner
+                .read(&mut extra)
+                .map_err(|e| self.corrupt(e.to_string()))?
+                != 0
+            {
+                return Err(self.corrupt("corrupt: more content than its header says".into()));
+            }
+            let got = hasher.finish();
+            if got != self.checksum {
+                return Err(self.corrupt(format!("corrupt: its content hashes to {got}")));
+            }
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self
+            .inner
+            .read(&mut buf[..want])
+            .map_err(|e| self.corrupt(e.to_string()))?;
+        if n == 0 {
+            return Err(self.corrupt(format!("corrupt: {} bytes short of its size", self.left)));
+        }
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
+        self.left -= n as u64;
+        Ok(n)
     }
 }

@@ -141,3 +141,55 @@ fn prune_to_depth_zero_keeps_only_the_heads() {
     )
     .expect("the head still checks out");
 }
+
+/// `open_file` streams what `load_file` reads whole, in every mode, and a
+/// content object altered on disk ends its stream with an error that
+/// names the object instead of handing out the altered bytes.
+#[test]
+fn open_file_streams_content_and_refuses_an_altered_object() {
+    use std::io::Read;
+    for mode in [RepoMode::Archive, RepoMode::BareUser] {
+        let tmp = tempdir();
+        let (repo, _) = repo_with_tree(tmp.path(), mode, SMALL_TREE);
+        let files: Vec<_> = repo
+            .list_objects()
+            .expect("list")
+            .into_iter()
+            .filter(|(_, kind)| *kind == ObjectType::File)
+            .collect();
+        assert!(!files.is_empty());
+        for (checksum, _) in &files {
+            let (header, content) = repo.load_file(checksum).expect("load");
+            let (streamed_header, size, mut reader) = repo.open_file(checksum).expect("open");
+            let mut streamed = Vec::new();
+            reader.read_to_end(&mut streamed).expect("read");
+            assert_eq!(
+                (streamed_header, size, streamed),
+                (header, content.len() as u64, content)
+            );
+        }
+        let (checksum, kind) = files[0];
+        let path = repo.object_path(&checksum, kind);
+        let mut data = fs::read(&path).expect("read object");
+        let last = data.len() - 1;
+        data[last] ^= 0x01;
+        fs::remove_file(&path).expect("remove the read-only object");
+        fs::write(&path, data).expect("write it back altered");
+        let err = repo
+            .open_file(&checksum)
+            .and_then(|(_, _, mut r)| {
+                let mut out = Vec::new();
+                r.read_to_end(&mut out)
+                    .map_err(|source| strata_store::Error::Io {
+                        action: "read",
+                        path: path.clone(),
+                        source,
+                    })
+            })
+            .expect_err("an altered object is refused");
+        assert!(
+            err.to_string().contains(&checksum.to_hex()),
+            "{mode:?}: {err}"
+        );
+    }
+}
