@@ -75,6 +75,17 @@ pub enum Command {
     Commit(CommitArgs),
     /// Check a commit out into a directory (hardlinks from bare repositories).
     Checkout(CheckoutArgs),
+    /// Write a commit as an OCI image, for podman, docker or a registry.
+    ///
+    /// One layer: the commit's tree with `/usr/etc` at `/etc`, and `/var`
+    /// as the commit's first boot would fill it (its tmpfiles.d lines). The
+    /// same commit gives the same bytes, so the same digests.
+    ///
+    /// Examples:
+    ///   strata export os/stable --oci ./image && podman pull oci:./image
+    ///   strata export os/stable --oci-archive os.tar && podman load -i os.tar
+    ///   echo 'FROM oci-archive:os.tar' > Containerfile && podman build .
+    Export(ExportArgs),
     /// Print the checksum a revision names.
     RevParse(RevArgs),
     /// Show the history of a commit, newest first.
@@ -209,6 +220,24 @@ pub enum Command {
     /// Example: strata app install apps org.example.Hello && strata app run org.example.Hello
     #[command(subcommand)]
     App(AppCommand),
+    /// Toolboxes: a mutable Debian in a podman container, for everything
+    /// the image does not have (compilers, debuggers, `apt-get install`).
+    ///
+    /// A toolbox is you, in a container: your user, uid, home and shell;
+    /// the host's network, devices, /tmp and $XDG_RUNTIME_DIR; the host's /
+    /// at /run/host; /etc/hosts, resolv.conf and localtime following the
+    /// host's. Its image is the booted OS's own commit (exported with
+    /// `strata export` and loaded into podman, no registry needed), or any
+    /// image podman has. It lives in podman's storage in /var, so it
+    /// survives reboots, upgrades and rollbacks; the host's /usr is never
+    /// touched.
+    ///
+    /// Needs podman (Debian: apt-get install podman); rootless podman also
+    /// needs uidmap and entries in /etc/subuid and /etc/subgid.
+    ///
+    /// Example: strata toolbox create && strata toolbox enter
+    #[command(subcommand)]
+    Toolbox(ToolboxCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -255,6 +284,79 @@ pub struct AppRunArgs {
     /// Arguments for the command.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ToolboxCommand {
+    /// Make a toolbox (default name: strata).
+    ///
+    /// Examples:
+    ///   strata toolbox create                      # from the booted commit
+    ///   strata toolbox create dev --from os/stable # from any commit
+    ///   strata toolbox create deb --image docker.io/library/debian:12
+    Create(ToolboxCreateArgs),
+    /// Open a login shell in a toolbox (started if it is stopped).
+    Enter(ToolboxEnterArgs),
+    /// Run a command in a toolbox; exits with the command's status.
+    ///
+    /// Example: strata toolbox run dev -- make -j2
+    Run(ToolboxRunArgs),
+    /// List the toolboxes.
+    List(ToolboxListArgs),
+    /// Remove toolboxes (with what was installed in them).
+    Rm(ToolboxRmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ToolboxCreateArgs {
+    /// Its name: letters, digits, '_', '.', '-'.
+    pub name: Option<String>,
+    /// Make it from this commit (a ref or checksum of --repo, or of the
+    /// sysroot's repository) instead of the booted one.
+    #[arg(long, value_name = "REV", conflicts_with = "image")]
+    pub from: Option<String>,
+    /// Make it from this image, which podman has or can pull
+    /// (`oci-archive:FILE` takes a `strata export --oci-archive`).
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ToolboxEnterArgs {
+    /// The toolbox (default: strata).
+    pub name: Option<String>,
+    /// As root instead of as yourself.
+    #[arg(long)]
+    pub root: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ToolboxRunArgs {
+    /// The toolbox (default: strata).
+    pub name: Option<String>,
+    /// As root instead of as yourself.
+    #[arg(long)]
+    pub root: bool,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub cmd: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ToolboxListArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ToolboxRmArgs {
+    /// The toolboxes.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Remove running ones too.
+    #[arg(long, short)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -326,6 +428,41 @@ pub struct CheckoutArgs {
     /// Write into an existing, non-empty DEST, replacing what is there.
     #[arg(long)]
     pub union: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("dest").required(true).args(["oci", "oci_archive"])))]
+pub struct ExportArgs {
+    /// The commit: a checksum, a prefix of one, or a ref.
+    pub rev: String,
+    /// Write an OCI image layout into this new directory.
+    #[arg(long, value_name = "DIR")]
+    pub oci: Option<PathBuf>,
+    /// Write one tar file (an `oci-archive`), replacing what is there.
+    #[arg(long, value_name = "FILE")]
+    pub oci_archive: Option<PathBuf>,
+    /// The name the image gets when loaded (the index's
+    /// `org.opencontainers.image.ref.name`, which `podman load` reads):
+    /// NAME[:TAG]. Default: strata:COMMIT, the name `strata toolbox create
+    /// --from COMMIT` looks for, so a loaded export is not made again.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// How the layer is compressed: gzip (what registries expect) or none
+    /// (the fastest to write and load locally).
+    #[arg(long, value_enum, default_value = "gzip")]
+    pub compression: CompressionArg,
+    /// Print what was written as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--compression` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CompressionArg {
+    /// A plain tar.
+    None,
+    /// gzip.
+    Gzip,
 }
 
 #[derive(Debug, Args)]

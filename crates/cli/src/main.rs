@@ -21,6 +21,15 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// The soft limit on open files the process started with (`None`: no
+/// limit), before [`raise_file_limit`]: what a toolbox's commands get.
+static NOFILE_SOFT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+
+/// The soft limit on open files strata was started with.
+pub fn nofile_soft() -> Option<u64> {
+    NOFILE_SOFT.get().copied().flatten()
+}
+
 /// Raises the soft limit on open files to the hard one, as Go programs and
 /// many servers do: a transaction keeps staged objects open as anonymous
 /// files until they are durable, as many as half this limit allows (see
@@ -28,6 +37,7 @@ fn main() -> std::process::ExitCode {
 fn raise_file_limit() {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut limit = getrlimit(Resource::Nofile);
+    let _ = NOFILE_SOFT.set(limit.current);
     if limit.current != limit.maximum {
         limit.current = limit.maximum;
         // Best effort: with the lower limit, objects are staged by name.

@@ -3,6 +3,7 @@
 //! only which sysroot and repository the arguments name.
 
 mod app;
+mod export;
 mod health;
 mod inspect;
 mod layer;
@@ -10,6 +11,7 @@ mod maintain;
 mod publish;
 mod system;
 mod systemd;
+mod toolbox;
 mod update;
 mod write;
 
@@ -20,7 +22,9 @@ use anyhow::{Context, Result};
 use strata_store::Repo;
 use strata_sysroot::Sysroot;
 
-use crate::args::{AppCommand, Cli, Command, LayerCommand, RemoteCommand, SysrootCommand};
+use crate::args::{
+    AppCommand, Cli, Command, LayerCommand, RemoteCommand, SysrootCommand, ToolboxCommand,
+};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let sysroot = cli.sysroot.clone().unwrap_or_else(Sysroot::default_root);
@@ -45,6 +49,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         ),
         Command::Commit(a) => write::commit(&open()?, a),
         Command::Checkout(a) => write::checkout(&open()?, a),
+        Command::Export(a) => export::export(&open()?, a),
         Command::RevParse(a) => inspect::rev_parse(&open()?, a),
         Command::Log(a) => inspect::log(&open()?, a),
         Command::Ls(a) => inspect::ls(&open()?, a),
@@ -80,6 +85,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Layer(LayerCommand::Remove(a)) => layer::remove(&sysroot, a),
         Command::Layer(LayerCommand::List(a)) => layer::list(&sysroot, a),
         Command::UsrOverlay => layer::usr_overlay(&sysroot),
+        Command::Toolbox(c) => {
+            // The repository only when a commit is exported.
+            let repo = || -> Result<Repo> { open() };
+            match c {
+                ToolboxCommand::Create(a) => toolbox::create(&sysroot, &repo, a),
+                ToolboxCommand::Enter(a) => toolbox::enter(a),
+                ToolboxCommand::Run(a) => toolbox::run(a),
+                ToolboxCommand::List(a) => toolbox::list(a),
+                ToolboxCommand::Rm(a) => toolbox::rm(a),
+            }
+        }
         Command::App(c) => {
             // Publishing works on --repo; the rest on the sysroot's apps.
             let inst = || app::installation(&sysroot, &cli.stateroot);
