@@ -65,6 +65,10 @@ pub struct Host {
     pub env: Vec<(String, String)>,
     /// Whether the system D-Bus socket exists (then it is shared).
     pub system_bus: bool,
+    /// Whether `/dev/mqueue` exists: podman shares the host's IPC namespace
+    /// only with it (systemd mounts it; a host without it gets a toolbox
+    /// with IPC of its own rather than none).
+    pub mqueue: bool,
 }
 
 /// The system D-Bus socket.
@@ -129,6 +133,7 @@ impl Host {
             nproc,
             env,
             system_bus: Path::new(SYSTEM_BUS).exists(),
+            mqueue: Path::new("/dev/mqueue").is_dir(),
         })
     }
 
@@ -210,6 +215,7 @@ mod tests {
             nproc: Limit { soft: 1, hard: 1 },
             env: Vec::new(),
             system_bus: false,
+            mqueue: true,
         };
         assert_eq!(h.workdir(), Path::new("/home/ada/src"));
         h.cwd = Some("/etc".into());

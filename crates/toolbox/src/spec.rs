@@ -70,8 +70,6 @@ pub fn create_args(name: &str, image: &str, host: &Host) -> Vec<String> {
         "host",
         "--pid",
         "host",
-        "--ipc",
-        "host",
         "--privileged",
         "--security-opt",
         "label=disable",
@@ -97,6 +95,9 @@ pub fn create_args(name: &str, image: &str, host: &Host) -> Vec<String> {
     .into();
     if host.uid != 0 {
         a.extend(["--userns".to_owned(), "keep-id".to_owned()]);
+    }
+    if host.mqueue {
+        a.extend(["--ipc".to_owned(), "host".to_owned()]);
     }
     if let Some(run) = &host.runtime_dir {
         let run = run.display();
@@ -173,6 +174,10 @@ pub fn exec_args(name: &str, host: &Host, opts: ExecOptions, cmd: &[String]) -> 
         },
     ]);
     a.extend(env_pairs(host));
+    if !(opts.root && host.uid != 0) {
+        // The caller's home, which podman would take from the passwd file.
+        a.extend(["--env".into(), format!("HOME={}", host.home.display())]);
+    }
     a.extend(["--env".into(), format!("STRATA_TOOLBOX={name}")]);
     a.push(name.into());
     a.extend(cmd.iter().cloned());
@@ -203,6 +208,7 @@ mod tests {
             },
             env: vec![("TERM".into(), "xterm".into())],
             system_bus: false,
+            mqueue: true,
         }
     }
 
@@ -218,6 +224,7 @@ mod tests {
             ("--label", "dev.strata.toolbox=true"),
             ("--network", "host"),
             ("--pid", "host"),
+            ("--ipc", "host"),
             ("--userns", "keep-id"),
             ("--volume", "/:/run/host:rslave"),
             ("--volume", "/home/ada:/home/ada:rslave"),
@@ -245,6 +252,7 @@ mod tests {
         assert!(has_pair(&a, "--user", "ada"));
         assert!(has_pair(&a, "--workdir", "/home/ada/src"));
         assert!(has_pair(&a, "--env", "TERM=xterm"));
+        assert!(has_pair(&a, "--env", "HOME=/home/ada"));
         assert!(has_pair(&a, "--env", "STRATA_TOOLBOX=dev"));
         assert!(!a.contains(&"--tty".to_owned()));
         assert_eq!(a[a.len() - 2..], ["dev", "id"]);

@@ -15,3 +15,4 @@ mod conformance;
 mod faults;
 mod remote;
 mod sysroot;
+mod toolbox;
