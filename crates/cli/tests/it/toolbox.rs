@@ -414,39 +414,13 @@ fn a_toolbox_is_the_caller_with_a_mutable_debian() {
 
 /// The test user, with subordinate ids and a runtime directory, and its uid.
 fn test_user() -> u32 {
-    let exists = run(Command::new("id").args(["-u", TEST_USER]))
-        .status
-        .success();
-    if !exists {
-        run(Command::new("useradd").args(["--create-home", "--shell", "/bin/bash", TEST_USER]))
-            .ok();
-    }
-    for file in ["/etc/subuid", "/etc/subgid"] {
-        let has = fs::read_to_string(file)
-            .is_ok_and(|t| t.lines().any(|l| l.starts_with(&format!("{TEST_USER}:"))));
-        if !has {
-            let mut f = fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(file)
-                .expect("open");
-            std::io::Write::write_all(&mut f, format!("{TEST_USER}:400000:65536\n").as_bytes())
-                .expect("append");
-        }
-    }
-    let uid: u32 = run(Command::new("id").args(["-u", TEST_USER]))
-        .ok()
-        .line()
-        .parse()
-        .expect("uid");
-    let runtime = PathBuf::from(format!("/run/user/{uid}"));
-    fs::create_dir_all(&runtime).expect("mkdir runtime dir");
-    run(Command::new("chown")
-        .arg(format!("{TEST_USER}:"))
-        .arg(&runtime))
-    .ok();
-    fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).expect("chmod");
-    uid
+    run(Command::new("bash")
+        .arg(fixture("toolbox-user.sh"))
+        .arg(TEST_USER))
+    .ok()
+    .line()
+    .parse()
+    .expect("uid")
 }
 
 /// `strata ARGS` as the test user, in a login-like environment.
