@@ -17,6 +17,18 @@ pub enum Error {
         /// What is wrong with it.
         what: String,
     },
+    /// Writing an entry of the layer failed (reading or verifying its
+    /// object, or writing the output).
+    #[error("commit {commit}: writing {}: {source}", if path.is_empty() { "the end of the layer" } else { path.as_str() })]
+    Layer {
+        /// The commit exported.
+        commit: strata_store::Checksum,
+        /// The entry's path in the image.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A destination that cannot be used.
     #[error("{}: {what}", path.display())]
     BadDestination {

@@ -9,8 +9,10 @@
 //! - `/var`, empty in a strata commit, gets what a first boot's
 //!   `systemd-tmpfiles` would make of the commit's `usr/lib/tmpfiles.d`
 //!   ([`crate::tmpfiles`]);
-//! - a content object met twice is a hard link to its first path, so the
-//!   copies `/var` gets of `usr/share/factory/var` cost nothing.
+//! - a content object met twice under `/usr` is a hard link to its first
+//!   path there; `/etc` and `/var` get copies of their own, since a
+//!   container writes them and some engines (podman's vfs driver, a plain
+//!   `tar x`) keep hard links in the writable tree.
 //!
 //! The walk keeps its own stack and tar writes long names as extensions:
 //! neither depth nor path length is bounded by the process. Content is
@@ -42,6 +44,12 @@ pub struct LayerStats {
     pub dirs: u64,
     /// Content bytes written.
     pub bytes: u64,
+    /// tmpfiles.d lines for `/var` left out: an owner the image does not
+    /// name, or a path under something that is not a directory.
+    pub skipped_lines: u64,
+    /// Whether everything is readable by others: a layer with a file that
+    /// is not (`/etc/shadow`) must not be given to everyone.
+    pub private: bool,
 }
 
 /// Writes `commit` of `repo` to `out` as a layer tar (see the module).
@@ -56,7 +64,9 @@ pub fn write_layer<W: Write>(repo: &Repo, commit: &Checksum, out: W) -> Result<L
             .any(|d| d.name == "etc"),
         None => false,
     };
-    if usr_etc && root.dirs.iter().any(|d| d.name == "etc") {
+    let root_etc =
+        root.dirs.iter().any(|d| d.name == "etc") || root.files.iter().any(|(n, _)| n == "etc");
+    if usr_etc && root_etc {
         return Err(Error::BadTree {
             commit: *commit,
             what: "it has both /etc and /usr/etc; an image has one /etc".into(),
@@ -68,6 +78,7 @@ pub fn write_layer<W: Write>(repo: &Repo, commit: &Checksum, out: W) -> Result<L
         tar: tar::Builder::new(out),
         first_path: HashMap::new(),
         var: HashSet::new(),
+        var_leaves: HashSet::new(),
         usr_etc,
         stats: LayerStats::default(),
     };
@@ -76,16 +87,12 @@ pub fn write_layer<W: Write>(repo: &Repo, commit: &Checksum, out: W) -> Result<L
     w.tar
         .into_inner()
         .and_then(|mut out| out.flush())
-        .map_err(|source| w_err(commit, source))?;
+        .map_err(|source| Error::Layer {
+            commit: *commit,
+            path: String::new(),
+            source,
+        })?;
     Ok(w.stats)
-}
-
-fn w_err(commit: &Checksum, source: std::io::Error) -> Error {
-    Error::Io {
-        action: "write the layer of commit",
-        path: commit.to_hex().into(),
-        source,
-    }
 }
 
 struct Writer<'r, W: Write> {
@@ -97,6 +104,8 @@ struct Writer<'r, W: Write> {
     first_path: HashMap<Checksum, (String, u32, u32, u32)>,
     /// Paths written at or under `var`.
     var: HashSet<String>,
+    /// Those of them that are not directories: nothing goes beneath them.
+    var_leaves: HashSet<String>,
     /// Whether `usr/etc` is written as `etc`.
     usr_etc: bool,
     stats: LayerStats,
@@ -128,9 +137,30 @@ impl<W: Write> Writer<'_, W> {
         Ok(())
     }
 
-    fn note(&mut self, path: &str) {
+    /// Records a written entry: `leaf` when it is no directory.
+    fn note(&mut self, path: &str, leaf: bool) {
         if path == "var" || path.starts_with("var/") {
             self.var.insert(path.to_owned());
+            if leaf {
+                self.var_leaves.insert(path.to_owned());
+            }
+        }
+    }
+
+    /// An error appending the entry at `path`.
+    fn err(&self, path: &str) -> impl Fn(std::io::Error) -> Error + '_ {
+        let path = path.to_owned();
+        move |source| Error::Layer {
+            commit: self.commit,
+            path: path.clone(),
+            source,
+        }
+    }
+
+    fn private_mode(&mut self, mode: u32, dir: bool) {
+        let others = if dir { 0o005 } else { 0o004 };
+        if mode & others != others {
+            self.stats.private = true;
         }
     }
 
@@ -139,33 +169,41 @@ impl<W: Write> Writer<'_, W> {
         let mut h = header(EntryType::Directory, meta.mode, meta.uid, meta.gid);
         self.tar
             .append_data(&mut h, format!("{path}/"), std::io::empty())
-            .map_err(|e| w_err(&self.commit, e))?;
+            .map_err(self.err(path))?;
         self.stats.dirs += 1;
-        self.note(path);
+        self.private_mode(meta.mode, true);
+        self.note(path, false);
         Ok(())
     }
 
     fn symlink(&mut self, path: &str, target: &str, uid: u32, gid: u32) -> Result<()> {
         let mut h = header(EntryType::Symlink, 0o777, uid, gid);
-        self.tar
-            .append_link(&mut h, path, target)
-            .map_err(|e| w_err(&self.commit, e))?;
+        // The target as it is: tar's own setter would normalize it
+        // (`a//b/` → `a/b`); a long one goes in a GNU record, also as it is.
+        let appended = if target.len() < 100 {
+            h.set_link_name_literal(target)
+                .and_then(|()| self.tar.append_data(&mut h, path, std::io::empty()))
+        } else {
+            self.tar.append_link(&mut h, path, target)
+        };
+        appended.map_err(self.err(path))?;
         self.stats.symlinks += 1;
-        self.note(path);
+        self.note(path, true);
         Ok(())
     }
 
     fn file(&mut self, path: &str, checksum: &Checksum) -> Result<()> {
-        if let Some((first, mode, uid, gid)) = self.first_path.get(checksum) {
+        let shared = path.starts_with("usr/");
+        if let Some((first, mode, uid, gid)) = self.first_path.get(checksum).filter(|_| shared) {
             // With the file's metadata: extractors (containers/storage
             // among them) apply a link entry's mode to the shared inode.
             let mut h = header(EntryType::Link, *mode, *uid, *gid);
             let first = first.clone();
             self.tar
                 .append_link(&mut h, path, first)
-                .map_err(|e| w_err(&self.commit, e))?;
+                .map_err(self.err(path))?;
             self.stats.hardlinks += 1;
-            self.note(path);
+            self.note(path, true);
             return Ok(());
         }
         let (fh, size, content) = self.repo.open_file(checksum)?;
@@ -177,12 +215,16 @@ impl<W: Write> Writer<'_, W> {
         h.set_size(size);
         self.tar
             .append_data(&mut h, path, content)
-            .map_err(|e| w_err(&self.commit, e))?;
+            .map_err(self.err(path))?;
         self.stats.files += 1;
         self.stats.bytes += size;
-        self.first_path
-            .insert(*checksum, (path.to_owned(), fh.mode, fh.uid, fh.gid));
-        self.note(path);
+        self.private_mode(fh.mode, false);
+        if shared {
+            self.first_path
+                .entry(*checksum)
+                .or_insert_with(|| (path.to_owned(), fh.mode, fh.uid, fh.gid));
+        }
+        self.note(path, true);
         Ok(())
     }
 
@@ -199,22 +241,23 @@ impl<W: Write> Writer<'_, W> {
         }
         let mut h = header(EntryType::XHeader, 0o644, 0, 0);
         h.set_size(records.len() as u64);
-        let base = path.rsplit('/').next().unwrap_or(path);
-        let name: String = format!("PaxHeaders/{base}").chars().take(99).collect();
+        // A fixed short name: a long one would need a GNU long-name record
+        // of its own, which some readers give to the next entry instead.
         self.tar
-            .append_data(&mut h, name, &records[..])
-            .map_err(|e| w_err(&self.commit, e))
+            .append_data(&mut h, "PaxHeader", &records[..])
+            .map_err(self.err(path))
     }
 
     /// What the commit's tmpfiles.d lines make in `/var` that the tree
-    /// does not have, in path order (parents first).
+    /// does not have, in path order (parents first, missing ones made as
+    /// root 0755 as tmpfiles makes them), nothing beneath a non-directory.
     fn first_boot_var(&mut self) -> Result<()> {
         let mut wanted: BTreeMap<String, Action> = BTreeMap::new();
         for line in self.tmpfiles_lines()? {
             let Some(rel) = line.path.strip_prefix('/') else {
                 continue;
             };
-            if (rel == "var" || rel.starts_with("var/")) && !self.var.contains(rel) {
+            if rel == "var" || rel.starts_with("var/") {
                 // As tmpfiles: the first line for a path wins.
                 wanted.entry(rel.to_owned()).or_insert(line.action);
             }
@@ -222,11 +265,19 @@ impl<W: Write> Writer<'_, W> {
         if wanted.is_empty() {
             return Ok(());
         }
-        let ids = Ids::read(self.repo, &self.commit, self.usr_etc);
+        let ids = Ids::read(self.repo, &self.commit, self.usr_etc)?;
         for (path, action) in wanted {
+            if self.var.contains(&path) {
+                continue;
+            }
+            if !self.parents(&path)? {
+                self.stats.skipped_lines += 1;
+                continue;
+            }
             match action {
                 Action::Dir { mode, user, group } => {
                     let (Some(uid), Some(gid)) = (ids.user(&user), ids.group(&group)) else {
+                        self.stats.skipped_lines += 1;
                         continue;
                     };
                     let meta = DirMeta {
@@ -237,17 +288,49 @@ impl<W: Write> Writer<'_, W> {
                     };
                     self.dir(&path, &meta)?;
                 }
-                Action::Symlink { target, .. } => self.symlink(&path, &target, 0, 0)?,
-                Action::Copy { source } => match self.repo.lookup(&self.commit, &source) {
-                    Ok(Entry::File(checksum)) => self.file(&path, &checksum)?,
-                    Ok(Entry::Dir { tree, meta }) => self.tree(&tree, &meta, &path)?,
+                Action::Symlink { target } => self.symlink(&path, &target, 0, 0)?,
+                // Followed through symlinks in the image, as tmpfiles would.
+                Action::Copy { source } => match self.repo.resolve(&self.commit, &source) {
+                    Ok((Entry::File(checksum), _)) => self.file(&path, &checksum)?,
+                    Ok((Entry::Dir { tree, meta }, _)) => self.tree(&tree, &meta, &path)?,
                     // tmpfiles skips a copy whose source is missing.
-                    Err(strata_store::Error::NoSuchPath { .. }) => {}
+                    Err(
+                        strata_store::Error::NoSuchPath { .. }
+                        | strata_store::Error::BadPath { .. },
+                    ) => {
+                        self.stats.skipped_lines += 1;
+                    }
                     Err(e) => return Err(e.into()),
                 },
             }
         }
         Ok(())
+    }
+
+    /// Makes the missing parents of `path` (root, 0755); false when one of
+    /// them is a file or symlink, so nothing may go beneath it.
+    fn parents(&mut self, path: &str) -> Result<bool> {
+        let mut missing = Vec::new();
+        let mut p = path;
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            if self.var_leaves.contains(parent) {
+                return Ok(false);
+            }
+            if !self.var.contains(parent) {
+                missing.push(parent.to_owned());
+            }
+            p = parent;
+        }
+        for dir in missing.iter().rev() {
+            let meta = DirMeta {
+                uid: 0,
+                gid: 0,
+                mode: 0o755,
+                xattrs: Vec::new(),
+            };
+            self.dir(dir, &meta)?;
+        }
+        Ok(true)
     }
 
     /// Every line of the commit's tmpfiles.d files, the files in name order.
@@ -280,16 +363,20 @@ struct Ids {
 }
 
 impl Ids {
-    fn read(repo: &Repo, commit: &Checksum, usr_etc: bool) -> Ids {
+    /// The image's `passwd` and `group`; missing ones are empty, a
+    /// corrupt one an error.
+    fn read(repo: &Repo, commit: &Checksum, usr_etc: bool) -> Result<Ids> {
         let etc = if usr_etc { "usr/etc" } else { "etc" };
-        let table = |name: &str| -> HashMap<String, u32> {
-            let Ok(Entry::File(c)) = repo.lookup(commit, &format!("{etc}/{name}")) else {
-                return HashMap::new();
+        let table = |name: &str| -> Result<HashMap<String, u32>> {
+            let c = match repo.lookup(commit, &format!("{etc}/{name}")) {
+                Ok(Entry::File(c)) => c,
+                Ok(Entry::Dir { .. }) | Err(strata_store::Error::NoSuchPath { .. }) => {
+                    return Ok(HashMap::new());
+                }
+                Err(e) => return Err(e.into()),
             };
-            let Ok((_, content)) = repo.load_file(&c) else {
-                return HashMap::new();
-            };
-            String::from_utf8_lossy(&content)
+            let (_, content) = repo.load_file(&c)?;
+            Ok(String::from_utf8_lossy(&content)
                 .lines()
                 .filter_map(|l| {
                     let mut f = l.split(':');
@@ -297,12 +384,12 @@ impl Ids {
                     let id = f.nth(1)?.parse().ok()?;
                     Some((name.to_owned(), id))
                 })
-                .collect()
+                .collect())
         };
-        Ids {
-            users: table("passwd"),
-            groups: table("group"),
-        }
+        Ok(Ids {
+            users: table("passwd")?,
+            groups: table("group")?,
+        })
     }
 
     fn user(&self, o: &Owner) -> Option<u32> {

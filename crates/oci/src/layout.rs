@@ -1,7 +1,11 @@
 //! Writing an image to disk: an OCI image layout directory (`oci-layout`,
 //! `index.json`, `blobs/sha256/…`), or the same as one tar file
 //! (`oci-archive`, what `podman load` and `skopeo` read). Each is written
-//! aside, in the destination's directory, and renamed into place whole.
+//! aside, in the destination's directory, synced, and renamed into place
+//! whole (a directory with `RENAME_NOREPLACE`): a crash leaves the old
+//! state or the new, never half an image; at worst a `.strata-export-*`
+//! beside it. An image with a file others may not read (`/etc/shadow`)
+//! is readable by its owner only; else by everyone.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -73,13 +77,28 @@ pub fn export_dir(
     }
     let tmp = aside(&parent)?;
     let exported = write_layout(repo, commit, tmp.path(), opts)?;
-    if let Some(e) = taken() {
-        return Err(e);
-    }
-    let made = tmp.keep();
-    fs::set_permissions(&made, fs::Permissions::from_mode(0o755))
-        .io_ctx("set the mode of", &made)?;
-    fs::rename(&made, dest).io_ctx("move the image into place at", dest)?;
+    let mode = if exported.stats.private { 0o700 } else { 0o755 };
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))
+        .io_ctx("set the mode of", tmp.path())?;
+    sync_dir(tmp.path())?;
+    rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        tmp.path(),
+        rustix::fs::CWD,
+        dest,
+        rustix::fs::RenameFlags::NOREPLACE,
+    )
+    .map_err(|e| match taken() {
+        Some(taken) => taken,
+        None => Error::Io {
+            action: "move the image into place at",
+            path: dest.to_owned(),
+            source: e.into(),
+        },
+    })?;
+    // In place: the temporary directory is the image now.
+    let _ = tmp.keep();
+    sync_dir(&parent)?;
     Ok(exported)
 }
 
@@ -104,11 +123,14 @@ pub fn export_archive(
         .into_inner()
         .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
         .io_ctx("write the archive in", &parent)?;
-    fs::set_permissions(out.path(), fs::Permissions::from_mode(0o644))
+    let mode = if exported.stats.private { 0o600 } else { 0o644 };
+    fs::set_permissions(out.path(), fs::Permissions::from_mode(mode))
         .io_ctx("set the mode of", out.path())?;
+    out.as_file().sync_all().io_ctx("sync", out.path())?;
     out.persist(dest)
         .map_err(|e| e.error)
         .io_ctx("move the archive into place at", dest)?;
+    sync_dir(&parent)?;
     Ok(exported)
 }
 
@@ -131,6 +153,13 @@ fn parent_of(dest: &Path) -> Result<PathBuf> {
         });
     }
     Ok(parent)
+}
+
+/// Makes a directory's entries durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .io_ctx("sync the directory", dir)
 }
 
 fn aside(parent: &Path) -> Result<tempfile::TempDir> {
@@ -210,9 +239,10 @@ pub fn write_layout(
         .map_err(|e| e.into_error())
         .io_ctx("write the layer in", &blobs)?;
     let layer_path = blob_path(dir, &layer_digest);
-    // Readable as the small blobs are (a temporary file starts at 0600).
-    fs::set_permissions(file.path(), fs::Permissions::from_mode(0o644))
+    let mode = if stats.private { 0o600 } else { 0o644 };
+    fs::set_permissions(file.path(), fs::Permissions::from_mode(mode))
         .io_ctx("set the mode of", file.path())?;
+    file.as_file().sync_all().io_ctx("sync", file.path())?;
     file.persist(&layer_path)
         .map_err(|e| e.error)
         .io_ctx("move the layer to", &layer_path)?;
@@ -257,10 +287,12 @@ pub fn write_layout(
     manifest
         .annotations
         .insert(REF_NAME.to_owned(), opts.tag.clone());
-    let index = dir.join("index.json");
-    fs::write(&index, image::index(&manifest)).io_ctx("write", &index)?;
-    let marker = dir.join("oci-layout");
-    fs::write(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#).io_ctx("write", &marker)?;
+    write_synced(&dir.join("index.json"), &image::index(&manifest))?;
+    write_synced(
+        &dir.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )?;
+    sync_dir(&blobs)?;
     Ok(Exported {
         manifest_digest,
         config_digest: config.digest,
@@ -279,10 +311,18 @@ fn blob_path(dir: &Path, digest: &str) -> PathBuf {
         .join(digest.trim_start_matches("sha256:"))
 }
 
+/// Writes a small file and syncs it.
+fn write_synced(path: &Path, data: &[u8]) -> Result<()> {
+    let mut f = File::create(path).io_ctx("create", path)?;
+    f.write_all(data)
+        .and_then(|()| f.sync_all())
+        .io_ctx("write", path)
+}
+
 fn write_blob(dir: &Path, media_type: &str, data: &[u8]) -> Result<Descriptor> {
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(data)));
     let path = blob_path(dir, &digest);
-    fs::write(&path, data).io_ctx("write", &path)?;
+    write_synced(&path, data)?;
     Ok(Descriptor {
         media_type: media_type.to_owned(),
         digest,

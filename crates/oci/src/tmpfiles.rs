@@ -30,12 +30,11 @@ pub enum Action {
         /// The group.
         group: Owner,
     },
-    /// Makes a symlink.
+    /// Makes a symlink (`L+` too: an image has nothing there to replace,
+    /// and what the tree has wins).
     Symlink {
         /// What it points to, as written.
         target: String,
-        /// `L+`: replaces what is there.
-        replace: bool,
     },
     /// Copies a file or tree from the image (`C`).
     Copy {
@@ -92,7 +91,6 @@ fn parse_line(line: &str) -> Option<Line> {
         },
         "L" => Action::Symlink {
             target: argument.filter(|a| !a.is_empty() && !a.contains('%'))?,
-            replace: modifiers.contains('+'),
         },
         "C" => Action::Copy {
             source: match argument {
@@ -204,7 +202,6 @@ mod tests {
                     path: "/var/run".into(),
                     action: Action::Symlink {
                         target: "/run".into(),
-                        replace: false
                     }
                 },
                 Line {
@@ -217,7 +214,6 @@ mod tests {
                     path: "/var/lib/dpkg".into(),
                     action: Action::Symlink {
                         target: "../../usr/share/dpkg/database".into(),
-                        replace: true
                     }
                 },
             ]

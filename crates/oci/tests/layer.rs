@@ -171,18 +171,23 @@ fn repeated_content_is_a_hard_link_with_the_files_mode() {
     let b = Builder::new(&repo);
     let prog = b.file(0o755, "#!/bin/sh\n");
     let bin = b.dir(&[("a", prog), ("b", prog)], &[]);
-    let commit = b.commit(bin);
+    let etc = b.dir(&[("c", prog)], &[]);
+    let usr = b.dir(&[], &[("bin", bin)]);
+    let root = b.dir(&[], &[("etc", etc), ("usr", usr)]);
+    let commit = b.commit(root);
     let all = entries(&layer(&repo, &commit));
-    assert_eq!(all["a"].kind, tar::EntryType::Regular);
+    assert_eq!(all["usr/bin/a"].kind, tar::EntryType::Regular);
     assert_eq!(
-        all["b"],
+        all["usr/bin/b"],
         Entry {
             kind: tar::EntryType::Link,
             mode: 0o755,
-            link: Some("a".into()),
+            link: Some("usr/bin/a".into()),
             content: Vec::new()
         }
     );
+    // Outside /usr (written by containers), a copy of its own.
+    assert_eq!(all["etc/c"].kind, tar::EntryType::Regular);
 }
 
 #[test]
@@ -196,6 +201,7 @@ fn usr_etc_is_etc_and_var_is_what_tmpfiles_makes() {
          L /var/run - - - - /run\n\
          C /var/lib/y - - - - /usr/share/factory/var/lib/y\n\
          d /var/cache 0711 - - -\n\
+         d /var/run/x 0755 - - -\n\
          d /run/ignored 0755 - - -\n",
     );
     let y = b.file(0o600, "factory\n");
@@ -219,12 +225,16 @@ fn usr_etc_is_etc_and_var_is_what_tmpfiles_makes() {
     assert_eq!(all["var/lib/x"].kind, tar::EntryType::Directory);
     assert_eq!(all["var/lib/x"].mode, 0o700);
     assert_eq!(all["var/run"].link.as_deref(), Some("/run"));
-    assert_eq!(all["var/lib/y"].kind, tar::EntryType::Link);
+    // A copy of its own: a container writes /var, and some engines keep
+    // hard links in the tree it writes.
+    assert_eq!(all["var/lib/y"].kind, tar::EntryType::Regular);
+    assert_eq!(all["var/lib/y"].content, b"factory\n");
     assert_eq!(
-        all["var/lib/y"].link.as_deref(),
-        Some("usr/share/factory/var/lib/y")
+        all["var/lib"].mode, 0o755,
+        "a missing parent, made as tmpfiles makes it"
     );
     assert_eq!(all["var/cache"].mode, 0o755, "the commit's own directory");
+    assert!(!all.contains_key("var/run/x"), "nothing beneath a symlink");
     assert!(!all.contains_key("run/ignored"), "only /var is made");
 
     // A tree with both /etc and /usr/etc cannot be one image.
@@ -235,4 +245,50 @@ fn usr_etc_is_etc_and_var_is_what_tmpfiles_makes() {
     let both = b.commit(root);
     let err = write_layer(&repo, &both, Vec::new()).expect_err("both /etc");
     assert!(err.to_string().contains("both /etc and /usr/etc"), "{err}");
+}
+
+/// Extended attributes travel as PAX records and come back as they were,
+/// on a file whose name (not ASCII, near tar's 100 bytes) needs a GNU
+/// long-name record of its own.
+#[test]
+fn xattrs_and_long_names_survive() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = Repo::init(&tmp.path().join("repo"), RepoMode::Archive).expect("init");
+    let b = Builder::new(&repo);
+    let header = FileHeader {
+        mode: 0o100644,
+        xattrs: vec![(b"user.strata".to_vec(), b"v\0x".to_vec())],
+        ..regular_file_header()
+    };
+    let file = b.tx.write_content(&header, b"x\n").expect("content");
+    let name = "é".repeat(48);
+    assert_eq!(name.len(), 96);
+    let dir = b.dir(&[(&name, file)], &[]);
+    let top = b.dir(&[], &[("usr", dir)]);
+    let commit = b.commit(top);
+    let bytes = layer(&repo, &commit);
+    let mut archive = tar::Archive::new(&bytes[..]);
+    let mut found = false;
+    for e in archive.entries().expect("entries") {
+        let mut e = e.expect("entry");
+        let path = e.path().expect("path").display().to_string();
+        if path != format!("usr/{name}") {
+            continue;
+        }
+        let xattrs: Vec<(String, Vec<u8>)> = e
+            .pax_extensions()
+            .expect("pax")
+            .expect("a PAX header")
+            .map(|x| {
+                let x = x.expect("record");
+                (x.key().expect("key").to_owned(), x.value_bytes().to_vec())
+            })
+            .collect();
+        assert_eq!(
+            xattrs,
+            [("SCHILY.xattr.user.strata".to_owned(), b"v\0x".to_vec())]
+        );
+        found = true;
+    }
+    assert!(found, "usr/{name} is in the layer");
 }

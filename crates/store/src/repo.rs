@@ -412,18 +412,33 @@ impl Repo {
                 };
                 (header, size, inner)
             }
-            RepoMode::Bare | RepoMode::BareUser => {
-                let regular = self.mode == RepoMode::Bare
-                    && fs::symlink_metadata(&path).map_err(missing)?.is_file()
-                    || self.mode == RepoMode::BareUser;
-                if regular {
-                    let (header, size) = self.load_file_header(checksum)?;
-                    if header.is_symlink() {
-                        (header, 0, Box::new(std::io::empty()))
-                    } else {
-                        let f = File::open(&path).map_err(missing)?;
-                        (header, size, Box::new(f))
+            RepoMode::BareUser => {
+                // The metadata from the open file, the content streamed from it.
+                let f = File::open(&path).map_err(missing)?;
+                let meta = xattr::get_fd(&f, file_header::BARE_USER_XATTR, &path)?;
+                let header = meta
+                    .map(|m| {
+                        FileHeader::from_bare_user_meta(&m).map_err(|source| Error::Format {
+                            path: path.clone(),
+                            source,
+                        })
+                    })
+                    .transpose()?;
+                match header {
+                    Some(h) if !h.is_symlink() => {
+                        let size = f.metadata().io_ctx("stat", &path)?.len();
+                        (h, size, Box::new(f))
                     }
+                    // A symlink (its target is the content) or an error
+                    // worth the full message: as load_file says it.
+                    _ => (self.load_file(checksum)?.0, 0, Box::new(std::io::empty())),
+                }
+            }
+            RepoMode::Bare => {
+                if fs::symlink_metadata(&path).map_err(missing)?.is_file() {
+                    let (header, size) = self.load_file_header(checksum)?;
+                    let f = File::open(&path).map_err(missing)?;
+                    (header, size, Box::new(f))
                 } else {
                     let (header, _) = self.load_file(checksum)?;
                     (header, 0, Box::new(std::io::empty()))
@@ -531,13 +546,16 @@ impl Read for ContentReader {
             }
             return Ok(0);
         }
+        if buf.is_empty() {
+            return Ok(0);
+        }
         let want = buf
             .len()
             .min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let n = self
-            .inner
-            .read(&mut buf[..want])
-            .map_err(|e| self.corrupt(e.to_string()))?;
+        let n = match self.inner.read(&mut buf[..want]) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Err(e),
+            r => r.map_err(|e| self.corrupt(e.to_string()))?,
+        };
         if n == 0 {
             return Err(self.corrupt(format!("corrupt: {} bytes short of its size", self.left)));
         }

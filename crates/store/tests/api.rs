@@ -170,11 +170,28 @@ fn open_file_streams_content_and_refuses_an_altered_object() {
         }
         let (checksum, kind) = files[0];
         let path = repo.object_path(&checksum, kind);
+        // Altered in place: a bare-user object keeps its metadata xattr,
+        // so opening it works and the read must find the change.
         let mut data = fs::read(&path).expect("read object");
         let last = data.len() - 1;
         data[last] ^= 0x01;
-        fs::remove_file(&path).expect("remove the read-only object");
-        fs::write(&path, data).expect("write it back altered");
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("make it writable");
+        std::os::unix::fs::FileExt::write_at(
+            &fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .expect("open for writing"),
+            &data[last..],
+            last as u64,
+        )
+        .expect("alter one byte");
+        let (_, _, mut r) = repo
+            .open_file(&checksum)
+            .expect("it opens: its header is intact");
+        let mut out = Vec::new();
+        let read = r.read_to_end(&mut out).expect_err("reading it fails");
+        assert!(read.to_string().contains("corrupt"), "{mode:?}: {read}");
         let err = repo
             .open_file(&checksum)
             .and_then(|(_, _, mut r)| {

@@ -9,6 +9,18 @@ pub enum Error {
          (Debian: apt-get install podman) and try again"
     )]
     NoPodman(String),
+    /// podman could not be started.
+    #[error("cannot run {bin}: {source}")]
+    Spawn {
+        /// The binary.
+        bin: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An image name that is no image name.
+    #[error("{0:?} is not an image name")]
+    BadImage(String),
     /// A toolbox name podman would not take.
     #[error("{name:?} is not a valid toolbox name: {rule}")]
     BadName {

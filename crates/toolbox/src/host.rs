@@ -18,7 +18,6 @@ pub const PASSED_ENV: &[&str] = &[
     "LC_ALL",
     "LC_CTYPE",
     "LC_MESSAGES",
-    "SHELL",
     "SSH_AUTH_SOCK",
     "TERM",
     "VTE_VERSION",
@@ -93,12 +92,28 @@ impl Host {
                     "uid {uid} has no name in /etc/passwd and $USER is not set"
                 ))
             })?;
+        if !valid_user_name(&user) {
+            return Err(Error::Host(format!(
+                "the user name {user:?} cannot be written to a passwd file: \
+                 letters, digits, '_', '.', '-' only"
+            )));
+        }
         let home = var("HOME")
             .map(PathBuf::from)
             .or_else(|| entry.as_ref().map(|e| e.1.clone()))
             .ok_or_else(|| Error::Host(format!("{user} has no home: $HOME is not set")))?;
+        if let Some(bad) = [":", ",", "\n", "="]
+            .iter()
+            .find(|c| home.to_string_lossy().contains(**c))
+        {
+            return Err(Error::Host(format!(
+                "the home {} has {bad:?} in it, which a passwd file or a podman mount cannot hold",
+                home.display()
+            )));
+        }
         let shell = var("SHELL")
             .or_else(|| entry.as_ref().map(|e| e.2.clone()))
+            .filter(|s| s.starts_with('/') && !s.contains([':', '\n']))
             .unwrap_or_else(|| "/bin/bash".to_owned());
         let limit = |r| {
             let l = getrlimit(r);
@@ -160,6 +175,15 @@ pub fn clamp_nproc(l: Limit, pid_max: Option<u64>) -> Limit {
     }
 }
 
+/// A name a passwd file and sudoers hold as it is.
+fn valid_user_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-$".contains(c))
+}
+
 /// Name, home and shell of `uid` in a passwd file.
 fn passwd_entry(passwd: &str, uid: u32) -> Option<(String, PathBuf, String)> {
     passwd.lines().find_map(|l| {
@@ -183,6 +207,16 @@ mod tests {
             Some(("ada".into(), "/home/ada".into(), "/usr/bin/zsh".into()))
         );
         assert_eq!(passwd_entry(passwd, 7), None);
+    }
+
+    #[test]
+    fn user_names_that_would_break_passwd_are_refused() {
+        for good in ["ada", "ada.lovelace", "a_b-c", "machine$"] {
+            assert!(valid_user_name(good), "{good}");
+        }
+        for bad in ["", "-x", "a:b", "a\nroot", "DOMAIN\\user", "a b"] {
+            assert!(!valid_user_name(bad), "{bad:?}");
+        }
     }
 
     #[test]

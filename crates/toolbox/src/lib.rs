@@ -73,6 +73,9 @@ impl Toolboxes {
     /// user of `host`, starts it and sets it up. On failure nothing is left.
     pub fn create(&self, name: &str, image: &str, host: &Host) -> Result<()> {
         validate_name(name)?;
+        if image.is_empty() || image.starts_with('-') || image.contains(char::is_whitespace) {
+            return Err(Error::BadImage(image.to_owned()));
+        }
         match self.podman.state(name)? {
             Some(s) if s.toolbox => return Err(Error::Exists(name.to_owned())),
             Some(_) => return Err(Error::NotAToolbox(name.to_owned())),

@@ -105,6 +105,18 @@ impl Podman {
         &self.bin
     }
 
+    /// The error for podman that did not start.
+    fn spawn_error(&self, e: std::io::Error) -> Error {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::NoPodman(format!("{}: {e}", self.bin.display()))
+        } else {
+            Error::Spawn {
+                bin: self.bin.display().to_string(),
+                source: e,
+            }
+        }
+    }
+
     fn command(&self, args: &[String]) -> Command {
         let mut c = Command::new(&self.bin);
         c.args(args);
@@ -118,7 +130,7 @@ impl Podman {
             .command(args)
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| Error::NoPodman(format!("{}: {e}", self.bin.display())))?;
+            .map_err(|e| self.spawn_error(e))?;
         if !out.status.success() {
             return Err(failure(args, &out.status, &out.stderr));
         }
@@ -130,7 +142,7 @@ impl Podman {
         let status = self
             .command(args)
             .status()
-            .map_err(|e| Error::NoPodman(format!("{}: {e}", self.bin.display())))?;
+            .map_err(|e| self.spawn_error(e))?;
         Ok(status.code().unwrap_or(128 + status_signal(&status)))
     }
 
@@ -147,7 +159,7 @@ impl Podman {
             .command(&args)
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| Error::NoPodman(format!("{}: {e}", self.bin.display())))?;
+            .map_err(|e| self.spawn_error(e))?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             if stderr.contains("no such container") {
@@ -171,12 +183,12 @@ impl Podman {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
-            .map_err(|e| Error::NoPodman(format!("{}: {e}", self.bin.display())))?;
+            .map_err(|e| self.spawn_error(e))?;
         Ok(status.success())
     }
 
-    /// Loads the OCI image layout at `dir` and names it `name` (and nothing
-    /// else: a pull from a directory names the image after its path).
+    /// Loads the OCI image layout at `dir` and names it `name` instead of
+    /// what a pull from a directory names it (`localhost` and the path).
     pub fn load_oci_dir(&self, dir: &Path, name: &str) -> Result<String> {
         let pulled = format!("oci:{}", dir.display());
         let id = self.output(&strings(&["pull", "--quiet", &pulled]))?;
@@ -187,8 +199,11 @@ impl Podman {
                 what: "no image ID".into(),
             });
         }
-        self.output(&strings(&["untag", &id]))?;
         self.output(&strings(&["tag", &id, name]))?;
+        // Only the name the pull gave: the image may have others (the same
+        // commit loaded before under a tag of the user's).
+        let derived = format!("localhost{}:latest", dir.display());
+        let _ = self.output(&strings(&["untag", &id, &derived]));
         Ok(id)
     }
 

@@ -24,16 +24,23 @@ const KEEP_ALIVE: &str = "trap 'exit 0' TERM INT; while :; do sleep 1000 & wait 
 /// (`/run/host/etc/…`, so they follow it), and lets apt install (a strata
 /// image's apt refuses to, as `/usr` is read-only on the host).
 pub const INIT_SCRIPT: &str = r#"set -eu
-user=$1 uid=$2 gid=$3 home=$4
+user=$1 uid=$2 gid=$3 home=$4 shell=$5
 if [ "$uid" != 0 ]; then
   if ! getent group "$gid" >/dev/null 2>&1; then
-    echo "$user:x:$gid:" >>/etc/group
+    printf '%s:x:%s:\n' "$user" "$gid" >>/etc/group
   fi
+  # The image's own user at this uid (ubuntu's uid 1000) gives way, as in Toolbx.
+  other=$(getent passwd "$uid" | cut -d: -f1 || true)
+  if [ -n "$other" ] && [ "$other" != "$user" ]; then
+    sed -i "/^$other:/d" /etc/passwd
+    [ -f /etc/shadow ] && sed -i "/^$other:/d" /etc/shadow
+  fi
+  [ -x "$shell" ] || shell=/bin/sh
   if ! getent passwd "$uid" >/dev/null 2>&1; then
-    echo "$user:x:$uid:$gid::$home:/bin/sh" >>/etc/passwd
+    printf '%s:x:%s:%s::%s:%s\n' "$user" "$uid" "$gid" "$home" "$shell" >>/etc/passwd
   fi
   if [ -d /etc/sudoers.d ]; then
-    echo "$user ALL=(ALL:ALL) NOPASSWD: ALL" >/etc/sudoers.d/strata-toolbox
+    printf '%s ALL=(ALL:ALL) NOPASSWD: ALL\n' "$user" >/etc/sudoers.d/strata-toolbox
     chmod 0440 /etc/sudoers.d/strata-toolbox
   fi
 fi
@@ -48,6 +55,12 @@ for f in host.conf hosts localtime resolv.conf timezone machine-id; do
 done
 rm -f /etc/apt/apt.conf.d/50strata-read-only
 "#;
+
+/// `SOFT:HARD` for `--ulimit`; no limit is -1 (podman parses an int64).
+fn limit(l: crate::host::Limit) -> String {
+    let n = |v: u64| i64::try_from(v).map_or("-1".to_owned(), |v| v.to_string());
+    format!("{}:{}", n(l.soft), n(l.hard))
+}
 
 fn env_pairs(host: &Host) -> impl Iterator<Item = String> + '_ {
     host.env
@@ -79,17 +92,17 @@ pub fn create_args(name: &str, image: &str, host: &Host) -> Vec<String> {
         "--user",
         "root:root",
         "--ulimit",
-        &format!("nofile={}:{}", host.nofile.soft, host.nofile.hard),
+        &format!("nofile={}", limit(host.nofile)),
         "--ulimit",
-        &format!("nproc={}:{}", host.nproc.soft, host.nproc.hard),
+        &format!("nproc={}", limit(host.nproc)),
         "--volume",
         "/:/run/host:rslave",
         "--volume",
         "/dev:/dev:rslave",
         "--volume",
         "/tmp:/tmp:rslave",
-        "--volume",
-        &format!("{home}:{home}:rslave"),
+        "--mount",
+        &format!("type=bind,source={home},destination={home},bind-propagation=rslave"),
     ]
     .map(str::to_owned)
     .into();
@@ -130,6 +143,7 @@ pub fn init_args(name: &str, host: &Host) -> Vec<String> {
         host.uid.to_string(),
         host.gid.to_string(),
         host.home.display().to_string(),
+        host.shell.clone(),
     ]
 }
 
@@ -162,10 +176,15 @@ pub fn exec_args(name: &str, host: &Host, opts: ExecOptions, cmd: &[String]) -> 
         // No detach keys: ctrl-p is the shell's, not podman's.
         a.extend(["--tty".into(), "--detach-keys".into(), String::new()]);
     }
-    let user = if opts.root { "root" } else { &host.user };
+    // By number: the name is the container's passwd's business.
+    let user = if opts.root {
+        "root".to_owned()
+    } else {
+        format!("{}:{}", host.uid, host.gid)
+    };
     a.extend([
         "--user".into(),
-        user.to_owned(),
+        user,
         "--workdir".into(),
         if opts.root && host.uid != 0 {
             "/root".to_owned()
@@ -175,8 +194,17 @@ pub fn exec_args(name: &str, host: &Host, opts: ExecOptions, cmd: &[String]) -> 
     ]);
     a.extend(env_pairs(host));
     if !(opts.root && host.uid != 0) {
-        // The caller's home, which podman would take from the passwd file.
-        a.extend(["--env".into(), format!("HOME={}", host.home.display())]);
+        // The caller's, which podman would take from the passwd file.
+        a.extend([
+            "--env".into(),
+            format!("HOME={}", host.home.display()),
+            "--env".into(),
+            format!("USER={}", host.user),
+            "--env".into(),
+            format!("LOGNAME={}", host.user),
+            "--env".into(),
+            format!("SHELL={}", host.shell),
+        ]);
     }
     a.extend(["--env".into(), format!("STRATA_TOOLBOX={name}")]);
     a.push(name.into());
@@ -227,7 +255,10 @@ mod tests {
             ("--ipc", "host"),
             ("--userns", "keep-id"),
             ("--volume", "/:/run/host:rslave"),
-            ("--volume", "/home/ada:/home/ada:rslave"),
+            (
+                "--mount",
+                "type=bind,source=/home/ada,destination=/home/ada,bind-propagation=rslave",
+            ),
             ("--volume", "/run/user/1000:/run/user/1000"),
             ("--ulimit", "nofile=1024:20000"),
             ("--ulimit", "nproc=32768:32768"),
@@ -249,7 +280,9 @@ mod tests {
     fn exec_runs_as_the_user_in_the_current_directory() {
         let cmd = vec!["id".to_owned()];
         let a = exec_args("dev", &host(1000), ExecOptions::default(), &cmd);
-        assert!(has_pair(&a, "--user", "ada"));
+        assert!(has_pair(&a, "--user", "1000:1000"));
+        assert!(has_pair(&a, "--env", "USER=ada"));
+        assert!(has_pair(&a, "--env", "SHELL=/bin/bash"));
         assert!(has_pair(&a, "--workdir", "/home/ada/src"));
         assert!(has_pair(&a, "--env", "TERM=xterm"));
         assert!(has_pair(&a, "--env", "HOME=/home/ada"));

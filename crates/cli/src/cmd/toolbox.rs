@@ -61,7 +61,11 @@ pub fn create(
 
 /// The booted deployment's commit, or an error that says what to do.
 fn booted_commit(root: &Path) -> Result<Checksum> {
-    let booted = Sysroot::open(root).ok().and_then(|s| s.booted());
+    let booted = if root.exists() {
+        Sysroot::open(root)?.booted()
+    } else {
+        None
+    };
     booted.map(|d| d.commit).context(
         "this machine is not booted into a strata deployment, so there is no OS commit to \
          make the toolbox from: pass --from REV (a commit of --repo) or --image IMAGE",
@@ -89,9 +93,9 @@ fn os_image(tb: &Toolboxes, repo: &Repo, commit: &Checksum) -> Result<String> {
         if denied {
             return Err(anyhow::Error::new(e).context(format!(
                 "commit {short} has files only root may read, so only root can export it; \
-                 run once: sudo strata export {commit} --oci-archive {EXPORT_TMP}/strata-os.tar \
-                 --compression none, then: strata toolbox create --image \
-                 oci-archive:{EXPORT_TMP}/strata-os.tar"
+                 run once: sudo strata export {commit} --oci-archive ~/strata-os.tar \
+                 --compression none && sudo chown \"$USER\" ~/strata-os.tar, then: \
+                 strata toolbox create --image oci-archive:$HOME/strata-os.tar"
             )));
         }
         return Err(anyhow::Error::new(e).context(format!("exporting commit {commit}")));
@@ -174,7 +178,7 @@ pub fn list(a: &ToolboxListArgs) -> Result<ExitCode> {
     println!("{:<20} {:<8} {:<26} IMAGE", "NAME", "STATE", "CREATED");
     for t in list {
         let image = match &t.commit {
-            Some(c) => format!("strata commit {}", &c[..c.len().min(12)]),
+            Some(c) => format!("strata commit {}", c.chars().take(12).collect::<String>()),
             None => t.image.clone(),
         };
         let created = u64::try_from(t.created)

@@ -258,11 +258,17 @@ fn export_is_the_commit_the_same_bytes_each_time_and_runs_in_podman() {
         fs::read(&copied).expect("a C line's copy"),
         fs::read(&factory).expect("the factory file")
     );
-    assert_eq!(
+    assert_ne!(
         fs::metadata(&copied).expect("copy").ino(),
         fs::metadata(&factory).expect("factory").ino(),
-        "the copy is a hard link in the layer"
+        "/var gets a copy of its own, not a link into /usr"
     );
+    // /etc/shadow is in the image: only its owner may read the export.
+    assert_eq!(
+        fs::metadata(&archive).expect("archive").mode() & 0o777,
+        0o600
+    );
+    assert_eq!(fs::metadata(&d1).expect("layout").mode() & 0o777, 0o700);
     assert!(!x.join("usr/etc").exists(), "no /usr/etc in an image");
     for e in fs::read_dir(&var).expect("var") {
         let p = e.expect("entry").path();
@@ -466,6 +472,9 @@ fn a_rootless_toolbox_keeps_the_users_name_and_uid() {
         archive.as_os_str(),
     ])
     .ok();
+    // The export is root's alone (the commit has /etc/shadow): handed over
+    // as the error message says.
+    run(Command::new("chown").arg(TEST_USER).arg(&archive)).ok();
     let name = format!("it-user-{}", std::process::id());
     let image = format!("oci-archive:{}", archive.display());
     let cleanup = || {
