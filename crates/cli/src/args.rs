@@ -441,11 +441,12 @@ pub struct ExportArgs {
     /// Write one tar file (an `oci-archive`), replacing what is there.
     #[arg(long, value_name = "FILE")]
     pub oci_archive: Option<PathBuf>,
-    /// The name the image gets when loaded (the index's
-    /// `org.opencontainers.image.ref.name`, which `podman load` reads):
-    /// NAME[:TAG]. Default: strata:COMMIT, the name `strata toolbox create
-    /// --from COMMIT` looks for, so a loaded export is not made again.
-    #[arg(long)]
+    /// The name the image gets when `podman load` reads an --oci-archive
+    /// (the index's `org.opencontainers.image.ref.name`): `NAME:TAG`.
+    /// Default: strata:COMMIT, the name `strata toolbox create --from
+    /// COMMIT` looks for, so a loaded export is not made again. (A pull
+    /// from an --oci directory names the image after the directory.)
+    #[arg(long, value_name = "NAME:TAG")]
     pub tag: Option<String>,
     /// How the layer is compressed: gzip (what registries expect) or none
     /// (the fastest to write and load locally).

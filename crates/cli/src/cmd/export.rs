@@ -69,6 +69,8 @@ pub fn export(repo: &Repo, a: &ExportArgs) -> Result<ExitCode> {
                 "symlinks": e.stats.symlinks,
                 "dirs": e.stats.dirs,
                 "content_bytes": e.stats.bytes,
+                "private": e.stats.private,
+                "skipped_tmpfiles_lines": e.stats.skipped_lines,
             })
         );
     } else {
@@ -83,6 +85,18 @@ pub fn export(repo: &Repo, a: &ExportArgs) -> Result<ExitCode> {
             e.stats.symlinks,
             e.stats.dirs
         );
+        if e.stats.private {
+            println!(
+                "  readable by its owner only: the image holds files others may not read (/etc/shadow)"
+            );
+        }
+        if e.stats.skipped_lines > 0 {
+            eprintln!(
+                "warning: {} tmpfiles.d line(s) for /var left out: an owner the image does not \
+                 name, a copy whose source is missing, or a path under a file or symlink",
+                e.stats.skipped_lines
+            );
+        }
         println!("load it with: {load}");
     }
     Ok(ExitCode::SUCCESS)
