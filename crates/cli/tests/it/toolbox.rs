@@ -10,7 +10,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::machine::read;
+use crate::common::machine::{Machine, REFSPEC, read};
 use crate::common::nginx::{Nginx, have_nginx};
 use crate::common::*;
 
@@ -36,6 +36,8 @@ struct Os {
     _nginx: Nginx,
     /// Names given out by [`Os::name`], removed at the end.
     containers: std::cell::RefCell<Vec<String>>,
+    /// Images made besides [`Os::image`], removed at the end.
+    images: std::cell::RefCell<Vec<String>>,
 }
 
 impl Os {
@@ -100,6 +102,7 @@ impl Os {
             home,
             _nginx: nginx,
             containers: Default::default(),
+            images: Default::default(),
         })
     }
 
@@ -136,9 +139,11 @@ impl Drop for Os {
                 .args(["rm", "--force", name])
                 .output();
         }
-        let _ = Command::new("podman")
-            .args(["rmi", "--force", &self.image()])
-            .output();
+        for image in std::iter::once(self.image()).chain(self.images.borrow().iter().cloned()) {
+            let _ = Command::new("podman")
+                .args(["rmi", "--force", &image])
+                .output();
+        }
     }
 }
 
@@ -319,16 +324,35 @@ fn export_is_the_commit_the_same_bytes_each_time_and_runs_in_podman() {
     assert_eq!(labels.stdout.trim(), format!("{} 12.test", os.commit));
 }
 
-/// A toolbox made as root from the commit: root inside, the home shared,
-/// the host's files linked, apt-get installs there and not on the host;
-/// listed, refused and removed as the commands say.
+/// A toolbox made as root from the booted deployment's commit (the
+/// default): root inside, the home shared, the host's files linked,
+/// apt-get installs there and not on the host; listed, refused and removed
+/// as the commands say.
 #[test]
 fn a_toolbox_is_the_caller_with_a_mutable_debian() {
     let Some(os) = Os::new("rootful") else { return };
+    // A machine booted into the commit: a directory sysroot that deployed
+    // it, with the marker strata-prepare-root leaves.
+    let Some(m) = Machine::new() else { return };
+    let booted = m.release(&os.tree, 1);
+    m.sys(["deploy", REFSPEC]).ok();
+    m.mark_booted(m.default_entry().deployment());
+    os.images
+        .borrow_mut()
+        .push(format!("localhost/strata:{booted}"));
     let name = os.name("root");
-    let r = os.toolbox(["create", &name, "--from", "os"]).ok();
-    assert!(r.stderr.contains("exporting commit"), "{r:#?}");
-    let r = os.toolbox(["create", &name, "--from", "os"]).failed();
+    let create = |name: &str| {
+        let mut c = m.cmd(["toolbox", "create", name]);
+        c.env("HOME", &os.home).env_remove("XDG_RUNTIME_DIR");
+        run(&mut c)
+    };
+    let r = create(&name).ok();
+    assert!(
+        r.stderr
+            .contains(&format!("exporting commit {}", &booted[..12])),
+        "the booted commit is exported: {r:#?}"
+    );
+    let r = create(&name).failed();
     assert!(r.stderr.contains("exists already"), "{r:#?}");
 
     let out = |cmd: &str| {
@@ -352,6 +376,27 @@ fn a_toolbox_is_the_caller_with_a_mutable_debian() {
     assert_eq!(out("echo $STRATA_TOOLBOX"), format!("{name}\n"));
     let r = os.toolbox(["run", &name, "--", "sh", "-c", "exit 7"]);
     assert_eq!(r.status.code(), Some(7), "the command's status: {r:#?}");
+    // enter: a login shell, here reading its commands from a pipe.
+    let mut enter = strata_cmd(["toolbox", "enter", &name]);
+    enter
+        .env("HOME", &os.home)
+        .env("SHELL", "/bin/bash")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = enter.spawn().expect("strata toolbox enter");
+    std::io::Write::write_all(
+        child.stdin.as_mut().expect("stdin"),
+        b"echo \"shell=$0 user=$(id -un)\"; exit 3\n",
+    )
+    .expect("write to the shell");
+    drop(child.stdin.take());
+    let entered = child.wait_with_output().expect("wait");
+    assert_eq!(entered.status.code(), Some(3), "{entered:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&entered.stdout),
+        "shell=/bin/bash user=root\n"
+    );
 
     // apt-get installs in the toolbox; the host's /usr is untouched.
     let stamp = os.path("stamp");
@@ -377,7 +422,7 @@ fn a_toolbox_is_the_caller_with_a_mutable_debian() {
         .iter()
         .find(|t| t["name"] == name.as_str())
         .expect("listed");
-    assert_eq!(me["commit"], os.commit.as_str());
+    assert_eq!(me["commit"], booted.as_str());
     assert_eq!(me["state"], "running");
     assert!(os.toolbox(["list"]).ok().stdout.contains(&name));
 
@@ -412,7 +457,7 @@ fn a_toolbox_is_the_caller_with_a_mutable_debian() {
     run(Command::new("podman")
         .args(["create", "--name", &plain])
         .args(ulimits())
-        .args([&os.image(), "true"]))
+        .args([&format!("localhost/strata:{booted}"), "true"]))
     .ok();
     let r = os.toolbox(["run", &plain, "--", "true"]).failed();
     assert!(r.stderr.contains("not a strata toolbox"), "{r:#?}");
