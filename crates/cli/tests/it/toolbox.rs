@@ -322,6 +322,33 @@ fn export_is_the_commit_the_same_bytes_each_time_and_runs_in_podman() {
     ]))
     .ok();
     assert_eq!(labels.stdout.trim(), format!("{} 12.test", os.commit));
+
+    // A base image for podman build.
+    let ctx = os.path("build");
+    fs::create_dir(&ctx).expect("mkdir");
+    fs::write(
+        ctx.join("Containerfile"),
+        format!(
+            "FROM {}\nRUN echo built-on-strata > /etc/motd\n",
+            os.image()
+        ),
+    )
+    .expect("Containerfile");
+    let built = format!("localhost/it-built-{}", std::process::id());
+    os.images.borrow_mut().push(built.clone());
+    run(Command::new("podman")
+        .arg("build")
+        .args(ulimits())
+        .args(["--tag", &built])
+        .arg(&ctx))
+    .ok();
+    let r = run(Command::new("podman")
+        .arg("run")
+        .arg("--rm")
+        .args(ulimits())
+        .args([&built, "cat", "/etc/motd"]))
+    .ok();
+    assert_eq!(r.stdout, "built-on-strata\n");
 }
 
 /// A toolbox made as root from the booted deployment's commit (the
