@@ -136,33 +136,20 @@ impl Drop for Scratch {
     }
 }
 
-fn tty() -> bool {
-    std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+/// Runs `cmd` in the toolbox on the caller's terminal; its exit status.
+fn exec(name: &Option<String>, root: bool, cmd: &[String]) -> Result<ExitCode> {
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let opts = ExecOptions { root, tty };
+    let code = Toolboxes::open()?.run(self::name(name), &host()?, opts, cmd)?;
+    Ok(exit(code))
 }
 
 pub fn enter(a: &ToolboxEnterArgs) -> Result<ExitCode> {
-    let name = name(&a.name);
-    let tb = Toolboxes::open()?;
-    let opts = ExecOptions {
-        root: a.root,
-        tty: tty(),
-    };
-    Ok(exit(tb.run(
-        name,
-        &host()?,
-        opts,
-        &spec::shell_command(),
-    )?))
+    exec(&a.name, a.root, &spec::shell_command())
 }
 
 pub fn run(a: &ToolboxRunArgs) -> Result<ExitCode> {
-    let name = name(&a.name);
-    let tb = Toolboxes::open()?;
-    let opts = ExecOptions {
-        root: a.root,
-        tty: tty(),
-    };
-    Ok(exit(tb.run(name, &host()?, opts, &a.cmd)?))
+    exec(&a.name, a.root, &a.cmd)
 }
 
 pub fn list(a: &ToolboxListArgs) -> Result<ExitCode> {
