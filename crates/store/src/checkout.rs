@@ -13,8 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use rayon::prelude::*;
-
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
@@ -54,6 +52,13 @@ struct Ctx<'r> {
     files: AtomicU64,
     dirs: AtomicU64,
     hardlinked: AtomicU64,
+}
+
+/// A directory made and open, to be filled with `tree`.
+struct DirJob {
+    fd: OwnedFd,
+    path: PathBuf,
+    tree: Checksum,
 }
 
 enum Node {
@@ -136,8 +141,10 @@ impl Repo {
         .io_ctx("open", dest)?;
         match node {
             Node::Dir(tree, meta) => {
-                ctx.fill_dir(&fd, dest, &tree)?;
-                ctx.apply_dirmeta(&fd, dest, &meta)?;
+                let keep = rustix::io::fcntl_dupfd_cloexec(&fd, 0)
+                    .io_ctx("duplicate descriptor of", dest)?;
+                ctx.fill_tree(fd, dest, &tree)?;
+                ctx.apply_dirmeta(&keep, dest, &meta)?;
             }
             Node::File(name, csum) => ctx.place_file(&fd, dest, &name, &csum)?,
         }
@@ -162,21 +169,103 @@ impl Ctx<'_> {
         Ok(m)
     }
 
-    fn fill_dir(&self, fd: &OwnedFd, path: &Path, tree: &Checksum) -> Result<()> {
-        let tree: DirTree = self.repo.load_dirtree(tree)?;
-        for (name, csum) in &tree.files {
-            self.place_file(fd, path, name, csum)?;
+    /// Fills directory `fd` (at `path`) with `tree`, every level below
+    /// included. Each directory is a job on rayon's heap-allocated queue,
+    /// never a stack frame: a tree thousands of levels deep (which any
+    /// server can send) costs memory for its pending jobs, not stack. A
+    /// subdirectory gets its metadata as soon as it is made, so its file
+    /// descriptor closes when its own entries are written; only one the
+    /// caller could not write into (no owner write or search bit, when
+    /// unprivileged) is kept open until everything below it is written.
+    fn fill_tree(&self, fd: OwnedFd, path: &Path, tree: &Checksum) -> Result<()> {
+        let failed: Mutex<Option<Error>> = Mutex::new(None);
+        let deferred: Mutex<Vec<(OwnedFd, PathBuf, Checksum)>> = Mutex::new(Vec::new());
+        rayon::scope(|scope| {
+            let job = DirJob {
+                fd,
+                path: path.to_owned(),
+                tree: *tree,
+            };
+            self.spawn_dir(scope, job, &failed, &deferred);
+        });
+        if let Some(e) = failed.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            return Err(e);
         }
-        // Subdirectories in parallel: link and mkdir cost syscalls, not
-        // bandwidth, and they scale with cores on different directories.
-        tree.dirs.par_iter().try_for_each(|d| {
-            let child_path = path.join(&d.name);
-            let child = self.make_dir(fd, &child_path, &d.name)?;
-            self.fill_dir(&child, &child_path, &d.tree)?;
-            self.apply_dirmeta(&child, &child_path, &d.meta)?;
+        for (fd, path, meta) in deferred
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            self.apply_dirmeta(&fd, &path, &meta)?;
+        }
+        Ok(())
+    }
+
+    fn spawn_dir<'s>(
+        &'s self,
+        scope: &rayon::Scope<'s>,
+        job: DirJob,
+        failed: &'s Mutex<Option<Error>>,
+        deferred: &'s Mutex<Vec<(OwnedFd, PathBuf, Checksum)>>,
+    ) {
+        scope.spawn(move |scope| {
+            // After a failure, the jobs still queued do nothing.
+            if failed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_some()
+            {
+                return;
+            }
+            match self.fill_one(job, deferred) {
+                Ok(children) => {
+                    for child in children {
+                        self.spawn_dir(scope, child, failed, deferred);
+                    }
+                }
+                Err(e) => {
+                    failed
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .get_or_insert(e);
+                }
+            }
+        });
+    }
+
+    /// Writes the files of one directory and makes its subdirectories,
+    /// each with its metadata; returns the jobs that fill them.
+    fn fill_one(
+        &self,
+        job: DirJob,
+        deferred: &Mutex<Vec<(OwnedFd, PathBuf, Checksum)>>,
+    ) -> Result<Vec<DirJob>> {
+        let tree: DirTree = self.repo.load_dirtree(&job.tree)?;
+        for (name, csum) in &tree.files {
+            self.place_file(&job.fd, &job.path, name, csum)?;
+        }
+        let mut children = Vec::with_capacity(tree.dirs.len());
+        for d in &tree.dirs {
+            let child_path = job.path.join(&d.name);
+            let child = self.make_dir(&job.fd, &child_path, &d.name)?;
             self.dirs.fetch_add(1, Ordering::Relaxed);
-            Ok(())
-        })
+            let mode = self.dirmeta(&d.meta)?.mode;
+            if self.privileged || mode & 0o300 == 0o300 {
+                self.apply_dirmeta(&child, &child_path, &d.meta)?;
+            } else {
+                let dup = rustix::io::fcntl_dupfd_cloexec(&child, 0)
+                    .io_ctx("duplicate descriptor of", &child_path)?;
+                deferred
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((dup, child_path.clone(), d.meta));
+            }
+            children.push(DirJob {
+                fd: child,
+                path: child_path,
+                tree: d.tree,
+            });
+        }
+        Ok(children)
     }
 
     /// Creates (or, in union mode, reuses) a real directory `name` in `parent`.

@@ -67,6 +67,8 @@ fn entries(repo: &Repo, tree: &Checksum) -> Result<BTreeMap<String, Node>> {
     Ok(m)
 }
 
+/// Compares trees `a` and `b` (at `prefix`) and everything below; the
+/// walk keeps its own stack, so depth costs heap, not call stack.
 fn diff_trees(
     repo: &Repo,
     a: &Checksum,
@@ -74,30 +76,33 @@ fn diff_trees(
     prefix: &str,
     out: &mut Vec<(Change, String)>,
 ) -> Result<()> {
-    if a == b {
-        return Ok(());
-    }
-    let (ea, eb) = (entries(repo, a)?, entries(repo, b)?);
-    for (name, na) in &ea {
-        let path = format!("{prefix}/{name}");
-        match (na, eb.get(name)) {
-            (_, None) => out.push((Change::Deleted, path)),
-            (Node::File(x), Some(Node::File(y))) => {
-                if x != y {
-                    out.push((Change::Modified, path));
-                }
-            }
-            (Node::Dir(ta, ma), Some(Node::Dir(tb, mb))) => {
-                if ma != mb {
-                    out.push((Change::Modified, path.clone()));
-                }
-                diff_trees(repo, ta, tb, &path, out)?;
-            }
-            (_, Some(_)) => out.push((Change::Modified, path)),
+    let mut todo = vec![(*a, *b, prefix.to_owned())];
+    while let Some((a, b, prefix)) = todo.pop() {
+        if a == b {
+            continue;
         }
-    }
-    for name in eb.keys().filter(|n| !ea.contains_key(*n)) {
-        out.push((Change::Added, format!("{prefix}/{name}")));
+        let (ea, eb) = (entries(repo, &a)?, entries(repo, &b)?);
+        for (name, na) in &ea {
+            let path = format!("{prefix}/{name}");
+            match (na, eb.get(name)) {
+                (_, None) => out.push((Change::Deleted, path)),
+                (Node::File(x), Some(Node::File(y))) => {
+                    if x != y {
+                        out.push((Change::Modified, path));
+                    }
+                }
+                (Node::Dir(ta, ma), Some(Node::Dir(tb, mb))) => {
+                    if ma != mb {
+                        out.push((Change::Modified, path.clone()));
+                    }
+                    todo.push((*ta, *tb, path));
+                }
+                (_, Some(_)) => out.push((Change::Modified, path)),
+            }
+        }
+        for name in eb.keys().filter(|n| !ea.contains_key(*n)) {
+            out.push((Change::Added, format!("{prefix}/{name}")));
+        }
     }
     Ok(())
 }

@@ -63,6 +63,8 @@ impl Repo {
         self.walk_tree(&c.root_tree, &c.root_meta, into, missing)
     }
 
+    /// Adds what tree `tree` (with `meta`) reaches to `into`; the walk
+    /// keeps its own stack, so depth costs heap, not call stack.
     fn walk_tree(
         &self,
         tree: &Checksum,
@@ -70,28 +72,30 @@ impl Repo {
         into: &mut HashSet<ObjectName>,
         missing: &mut Vec<ObjectName>,
     ) -> Result<()> {
-        if into.insert((*meta, ObjectType::DirMeta)) && !self.has_object(meta, ObjectType::DirMeta)
-        {
-            missing.push((*meta, ObjectType::DirMeta));
-        }
-        if !into.insert((*tree, ObjectType::DirTree)) {
-            return Ok(());
-        }
-        let t = match self.load_dirtree(tree) {
-            Ok(t) => t,
-            Err(Error::MissingObject { .. }) => {
-                missing.push((*tree, ObjectType::DirTree));
-                return Ok(());
+        let mut todo = vec![(*tree, *meta)];
+        while let Some((tree, meta)) = todo.pop() {
+            if into.insert((meta, ObjectType::DirMeta))
+                && !self.has_object(&meta, ObjectType::DirMeta)
+            {
+                missing.push((meta, ObjectType::DirMeta));
             }
-            Err(e) => return Err(e),
-        };
-        for (_, f) in &t.files {
-            if into.insert((*f, ObjectType::File)) && !self.has_object(f, ObjectType::File) {
-                missing.push((*f, ObjectType::File));
+            if !into.insert((tree, ObjectType::DirTree)) {
+                continue;
             }
-        }
-        for d in &t.dirs {
-            self.walk_tree(&d.tree, &d.meta, into, missing)?;
+            let t = match self.load_dirtree(&tree) {
+                Ok(t) => t,
+                Err(Error::MissingObject { .. }) => {
+                    missing.push((tree, ObjectType::DirTree));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            for (_, f) in &t.files {
+                if into.insert((*f, ObjectType::File)) && !self.has_object(f, ObjectType::File) {
+                    missing.push((*f, ObjectType::File));
+                }
+            }
+            todo.extend(t.dirs.iter().map(|d| (d.tree, d.meta)));
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 
 use crate::checksum::Checksum;
 use crate::error::{Error, Result};
-use crate::objects::{DirMeta, FileHeader};
+use crate::objects::{DirMeta, DirTree, FileHeader};
 use crate::repo::Repo;
 
 /// An entry of a commit's tree.
@@ -184,6 +184,8 @@ impl Repo {
         Ok(out)
     }
 
+    /// Lists the entries below directory `dir` (dirtree `tree`); the walk
+    /// keeps its own stack, so depth costs heap, not call stack.
     fn list_children(
         &self,
         tree: &Checksum,
@@ -191,30 +193,50 @@ impl Repo {
         recursive: bool,
         out: &mut Vec<Listed>,
     ) -> Result<()> {
-        let t = self.load_dirtree(tree)?;
-        let join = |n: &str| {
+        struct Frame {
+            dir: String,
+            tree: DirTree,
+            next: usize,
+        }
+        let join = |dir: &str, n: &str| {
             if dir == "/" {
                 format!("/{n}")
             } else {
                 format!("{dir}/{n}")
             }
         };
-        for d in &t.dirs {
-            out.push(Listed::Dir {
-                path: join(&d.name),
-                meta: self.load_dirmeta(&d.meta)?,
-            });
-            if recursive {
-                self.list_children(&d.tree, &join(&d.name), true, out)?;
+        let mut stack = vec![Frame {
+            dir: dir.to_owned(),
+            tree: self.load_dirtree(tree)?,
+            next: 0,
+        }];
+        while let Some(top) = stack.last_mut() {
+            if let Some(d) = top.tree.dirs.get(top.next) {
+                top.next += 1;
+                let path = join(&top.dir, &d.name);
+                out.push(Listed::Dir {
+                    path: path.clone(),
+                    meta: self.load_dirmeta(&d.meta)?,
+                });
+                if recursive {
+                    let tree = self.load_dirtree(&d.tree)?;
+                    stack.push(Frame {
+                        dir: path,
+                        tree,
+                        next: 0,
+                    });
+                }
+                continue;
             }
-        }
-        for (name, c) in &t.files {
-            let (header, size) = self.load_file_header(c)?;
-            out.push(Listed::File {
-                path: join(name),
-                header,
-                size,
-            });
+            let Some(done) = stack.pop() else { break };
+            for (name, c) in &done.tree.files {
+                let (header, size) = self.load_file_header(c)?;
+                out.push(Listed::File {
+                    path: join(&done.dir, name),
+                    header,
+                    size,
+                });
+            }
         }
         Ok(())
     }

@@ -12,13 +12,29 @@ use crate::objects::Xattrs;
 
 /// All xattrs of `path` (not following a final symlink), sorted by name.
 pub fn read(path: &Path) -> Result<Xattrs> {
+    read_via(path, path)
+}
+
+/// All xattrs of entry `name` of open directory `dir` (not following it
+/// if it is a symlink), sorted by name; errors name `shown`. Linux has no
+/// `*xattrat` calls before 6.13, so this goes through the short path
+/// `/proc/self/fd/N/NAME`, which works however deep `dir` is.
+pub fn read_at(dir: impl AsFd, name: &std::ffi::OsStr, shown: &Path) -> Result<Xattrs> {
+    use std::os::fd::AsRawFd;
+    let via = Path::new("/proc/self/fd")
+        .join(dir.as_fd().as_raw_fd().to_string())
+        .join(name);
+    read_via(&via, shown)
+}
+
+fn read_via(path: &Path, shown: &Path) -> Result<Xattrs> {
     let mut names = vec![0u8; 256];
     let len = loop {
         match rustix::fs::llistxattr(path, &mut names) {
             Ok(n) => break n,
             Err(rustix::io::Errno::RANGE) => names.resize(names.len() * 4, 0),
             Err(rustix::io::Errno::NOTSUP) => return Ok(Vec::new()),
-            Err(e) => return Err(e).io_ctx("list xattrs of", path),
+            Err(e) => return Err(e).io_ctx("list xattrs of", shown),
         }
     };
     names.truncate(len);
@@ -30,7 +46,7 @@ pub fn read(path: &Path) -> Result<Xattrs> {
             match rustix::fs::lgetxattr(path, &cname, &mut value) {
                 Ok(n) => break n,
                 Err(rustix::io::Errno::RANGE) => value.resize(value.len() * 4, 0),
-                Err(e) => return Err(e).io_ctx("read xattr of", path),
+                Err(e) => return Err(e).io_ctx("read xattr of", shown),
             }
         };
         value.truncate(vlen);

@@ -4,16 +4,21 @@
 //! store every regular file and symlink (parallel: hashing and copying are
 //! the cost), then write the dirtree objects bottom-up.
 
+use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::Read;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 
 use crate::checksum::Checksum;
 use crate::error::{Error, IoContext, Result};
-use crate::objects::{DirMeta, FileHeader, ObjectType, validate_entry_name};
+use crate::objects::{DirMeta, FileHeader, ObjectType, Xattrs, validate_entry_name};
 use crate::write::{MutableTree, Transaction};
 use crate::xattr;
 
@@ -33,7 +38,8 @@ pub struct DirImportOptions {
 const SMALL_FILE: u64 = 8 << 20;
 
 struct Walked {
-    /// (index into `dirs` of the parent, name, path, header) per file
+    /// (index into `dirs` of the parent, name, path below the root,
+    /// header, size) per file
     files: Vec<(usize, String, PathBuf, FileHeader, u64)>,
     /// (parent index, name, meta checksum); index 0 is the root
     dirs: Vec<(usize, String, Checksum)>,
@@ -56,23 +62,32 @@ pub fn import_dir(
         files: Vec::new(),
         dirs: Vec::new(),
     };
-    let root_meta = dir_meta(tx, root, &meta, opts.canonical_permissions)?;
+    let root_fd = rustix::fs::open(root, DIR_FLAGS, Mode::empty()).io_ctx("open", root)?;
+    let st = rustix::fs::fstat(&root_fd).io_ctx("stat", root)?;
+    let root_meta = dir_meta(tx, &st, || xattr::read(root), opts.canonical_permissions)?;
     walked.dirs.push((0, String::new(), root_meta));
-    walk(tx, root, 0, opts, &mut walked)?;
+    walk(tx, root, root_fd, opts, &mut walked)?;
+    let root_fd = rustix::fs::open(root, DIR_FLAGS, Mode::empty()).io_ctx("open", root)?;
 
     let checksums: Vec<Checksum> = walked
         .files
         .par_iter()
-        .map(|(_, _, path, header, size)| store_file(tx, path, header, *size))
+        .map(|(_, _, rel, header, size)| {
+            let shown = root.join(rel);
+            store_file(tx, &shown, header, *size, || {
+                open_beneath(root_fd.as_fd(), rel)
+            })
+        })
         .collect::<Result<_>>()?;
 
     // Assemble: dirs were pushed parent-before-child, so index order works.
     let mut trees: Vec<MutableTree> = walked
         .dirs
         .iter()
-        .map(|(_, _, m)| MutableTree {
-            meta: Some(*m),
-            ..Default::default()
+        .map(|(_, _, m)| {
+            let mut t = MutableTree::default();
+            t.meta = Some(*m);
+            t
         })
         .collect();
     for ((parent, name, ..), csum) in walked.files.iter().zip(checksums) {
@@ -107,27 +122,27 @@ pub(super) fn entry_names(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(entries)
 }
 
-/// Stores the dirmeta of directory `path` (see
+/// Stores the dirmeta of a directory whose stat is `st` (see
 /// [`DirImportOptions::canonical_permissions`]); returns its checksum.
-pub(super) fn dir_meta(
+fn dir_meta(
     tx: &Transaction<'_>,
-    path: &Path,
-    meta: &fs::Metadata,
+    st: &Stat,
+    xattrs: impl FnOnce() -> Result<Xattrs>,
     canonical: bool,
 ) -> Result<Checksum> {
     let dm = if canonical {
         DirMeta {
             uid: 0,
             gid: 0,
-            mode: meta.mode() & (S_IFMT | 0o755),
+            mode: st.st_mode & (S_IFMT | 0o755),
             xattrs: Vec::new(),
         }
     } else {
         DirMeta {
-            uid: meta.uid(),
-            gid: meta.gid(),
-            mode: meta.mode(),
-            xattrs: xattr::read(path)?,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            mode: st.st_mode,
+            xattrs: xattrs()?,
         }
     };
     tx.write_meta(ObjectType::DirMeta, &dm.to_bytes())
@@ -173,56 +188,197 @@ pub(super) fn file_header(path: &Path, meta: &fs::Metadata) -> Result<FileHeader
     })
 }
 
+const DIR_FLAGS: OFlags = OFlags::DIRECTORY
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::RDONLY)
+    .union(OFlags::CLOEXEC);
+
+/// A directory found and not yet read: entry `name` of `parent`, at
+/// `rel` below the root, `index` in [`Walked::dirs`].
+struct Pending {
+    parent: Arc<OwnedFd>,
+    name: String,
+    rel: PathBuf,
+    index: usize,
+}
+
+/// Reads every directory below `root_fd` into `out`. The walk keeps its
+/// own stack and works on directory handles, each opened from its
+/// parent's: depth costs neither call stack nor path length (a tree can
+/// be deeper than PATH_MAX allows a path to be), and a directory's handle
+/// closes once its last subdirectory is opened.
 fn walk(
     tx: &Transaction<'_>,
-    dir: &Path,
-    index: usize,
+    root: &Path,
+    root_fd: OwnedFd,
     opts: &DirImportOptions,
     out: &mut Walked,
 ) -> Result<()> {
-    for (name, path) in entry_names(dir)? {
-        let meta = fs::symlink_metadata(&path).io_ctx("stat", &path)?;
-        let ft = meta.file_type();
-        if ft.is_dir() {
-            let m = dir_meta(tx, &path, &meta, opts.canonical_permissions)?;
-            out.dirs.push((index, name, m));
-            let child = out.dirs.len() - 1;
-            walk(tx, &path, child, opts, out)?;
-        } else if ft.is_file() || ft.is_symlink() {
-            let mut header = file_header(&path, &meta)?;
-            if opts.canonical_permissions {
-                header = canonical_file(header);
-            }
-            out.files.push((index, name, path, header, meta.len()));
-        } else if opts.skip_special {
-            tracing::info!(path = %path.display(), "skipping special file");
-        } else {
-            let what = if ft.is_block_device() || ft.is_char_device() {
-                "device node"
-            } else if ft.is_fifo() {
-                "fifo"
-            } else if ft.is_socket() {
-                "socket"
-            } else {
-                "special file"
-            };
-            return Err(Error::BadInput {
-                path,
-                what: format!(
-                    "is a {what}, which a commit cannot hold (remove it, or pass --skip-special)"
-                ),
-            });
-        }
+    let mut w = Walker {
+        tx,
+        root,
+        opts,
+        out,
+        stack: Vec::new(),
+    };
+    w.read_dir(Arc::new(root_fd), Path::new(""), 0)?;
+    while let Some(p) = w.stack.pop() {
+        let fd = rustix::fs::openat(&*p.parent, p.name.as_str(), DIR_FLAGS, Mode::empty())
+            .io_ctx("open", root.join(&p.rel))?;
+        drop(p.parent);
+        w.read_dir(Arc::new(fd), &p.rel, p.index)?;
     }
     Ok(())
 }
 
-/// Stores regular file or symlink `path` (`size` bytes) as a content object.
+struct Walker<'a, 't> {
+    tx: &'a Transaction<'t>,
+    root: &'a Path,
+    opts: &'a DirImportOptions,
+    out: &'a mut Walked,
+    stack: Vec<Pending>,
+}
+
+impl Walker<'_, '_> {
+    /// Records the entries of directory `fd` (at `rel`, `index` in
+    /// `out.dirs`); its subdirectories go on the stack.
+    fn read_dir(&mut self, fd: Arc<OwnedFd>, rel: &Path, index: usize) -> Result<()> {
+        let shown_dir = self.root.join(rel);
+        let mut names = Vec::new();
+        let mut dir = rustix::fs::Dir::read_from(&*fd).io_ctx("read directory", &shown_dir)?;
+        while let Some(e) = dir.read() {
+            let e = e.io_ctx("read directory", &shown_dir)?;
+            let name = e.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let name = String::from_utf8(name.to_vec()).map_err(|n| Error::BadInput {
+                path: shown_dir.join(OsStr::from_bytes(n.as_bytes())),
+                what: "file name is not valid UTF-8 (OSTree requires UTF-8 names)".into(),
+            })?;
+            validate_entry_name(&name).map_err(|what| Error::BadInput {
+                path: shown_dir.join(&name),
+                what,
+            })?;
+            names.push(name);
+        }
+        drop(dir);
+        names.sort();
+        for name in names {
+            self.read_entry(&fd, rel.join(&name), name, index)?;
+        }
+        Ok(())
+    }
+
+    /// Records entry `name` of directory `fd` (`index`), at `rel`.
+    fn read_entry(
+        &mut self,
+        fd: &Arc<OwnedFd>,
+        rel: PathBuf,
+        name: String,
+        index: usize,
+    ) -> Result<()> {
+        let (tx, opts) = (self.tx, self.opts);
+        let shown = self.root.join(&rel);
+        let st = rustix::fs::statat(&**fd, name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+            .io_ctx("stat", &shown)?;
+        let xattrs = || xattr::read_at(&**fd, OsStr::new(&name), &shown);
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory => {
+                let m = dir_meta(tx, &st, xattrs, opts.canonical_permissions)?;
+                self.out.dirs.push((index, name.clone(), m));
+                self.stack.push(Pending {
+                    parent: Arc::clone(fd),
+                    name,
+                    rel,
+                    index: self.out.dirs.len() - 1,
+                });
+            }
+            ft @ (FileType::RegularFile | FileType::Symlink) => {
+                let symlink_target = if ft == FileType::Symlink {
+                    let t = rustix::fs::readlinkat(&**fd, name.as_str(), Vec::new())
+                        .io_ctx("read symlink", &shown)?;
+                    t.into_string().map_err(|_| Error::BadInput {
+                        path: shown.clone(),
+                        what: "symlink target is not valid UTF-8".into(),
+                    })?
+                } else {
+                    String::new()
+                };
+                let mut header = FileHeader {
+                    uid: st.st_uid,
+                    gid: st.st_gid,
+                    mode: st.st_mode,
+                    symlink_target,
+                    xattrs: xattrs()?,
+                };
+                if opts.canonical_permissions {
+                    header = canonical_file(header);
+                }
+                self.out
+                    .files
+                    .push((index, name, rel, header, st.st_size as u64));
+            }
+            _ if opts.skip_special => {
+                tracing::info!(path = %shown.display(), "skipping special file");
+            }
+            ft => {
+                let what = match ft {
+                    FileType::BlockDevice | FileType::CharacterDevice => "device node",
+                    FileType::Fifo => "fifo",
+                    FileType::Socket => "socket",
+                    _ => "special file",
+                };
+                return Err(Error::BadInput {
+                    path: shown,
+                    what: format!(
+                        "is a {what}, which a commit cannot hold (remove it, or pass --skip-special)"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Opens regular file `rel` below directory `root` for reading, without
+/// following a final symlink. A path longer than one system call takes
+/// (PATH_MAX) is opened a slice of components at a time.
+fn open_beneath(root: BorrowedFd<'_>, rel: &Path) -> std::io::Result<File> {
+    const SLICE: usize = 3072;
+    let file_flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    if rel.as_os_str().len() < SLICE {
+        return Ok(rustix::fs::openat(root, rel, file_flags, Mode::empty())?.into());
+    }
+    let dir_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut parts: Vec<&OsStr> = rel.iter().collect();
+    let last = parts.pop().unwrap_or_default();
+    let mut at: Option<OwnedFd> = None;
+    let mut slice = PathBuf::new();
+    for part in parts {
+        if slice.as_os_str().len() + part.len() + 1 > SLICE {
+            let base = at.as_ref().map_or(root, AsFd::as_fd);
+            at = Some(rustix::fs::openat(base, &slice, dir_flags, Mode::empty())?);
+            slice.clear();
+        }
+        slice.push(part);
+    }
+    if !slice.as_os_str().is_empty() {
+        let base = at.as_ref().map_or(root, AsFd::as_fd);
+        at = Some(rustix::fs::openat(base, &slice, dir_flags, Mode::empty())?);
+    }
+    let base = at.as_ref().map_or(root, AsFd::as_fd);
+    Ok(rustix::fs::openat(base, last, file_flags, Mode::empty())?.into())
+}
+
+/// Stores regular file or symlink `path` (`size` bytes) as a content
+/// object; `open` opens it for reading.
 pub(super) fn store_file(
     tx: &Transaction<'_>,
     path: &Path,
     header: &FileHeader,
     size: u64,
+    open: impl Fn() -> std::io::Result<File>,
 ) -> Result<Checksum> {
     if header.is_symlink() {
         return tx.write_content(header, &[]);
@@ -230,13 +386,13 @@ pub(super) fn store_file(
     if size <= SMALL_FILE {
         // The size is known from the walk: no second stat, one read call.
         let mut content = Vec::with_capacity(size as usize + 1);
-        File::open(path)
+        open()
             .and_then(|f| f.take(SMALL_FILE + 1).read_to_end(&mut content))
             .io_ctx("read", path)?;
         return tx.write_content(header, &content);
     }
     let mut h = header.hasher();
-    let mut f = File::open(path).io_ctx("open", path)?;
+    let mut f = open().io_ctx("open", path)?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = f.read(&mut buf).io_ctx("read", path)?;
@@ -247,7 +403,7 @@ pub(super) fn store_file(
     }
     let checksum = h.finish();
     tx.write_content_with_checksum(header, checksum, |w| {
-        let mut f = File::open(path)?;
+        let mut f = open()?;
         std::io::copy(&mut f, w).map(|_| ())
     })
     .map(|()| checksum)

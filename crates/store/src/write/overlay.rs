@@ -97,7 +97,7 @@ fn merge_dir(
         } else if ft.is_file() || ft.is_symlink() {
             let mut header = file_header(&path, &m)?;
             header.xattrs = without_overlay_attrs(std::mem::take(&mut header.xattrs));
-            let csum = store_file(tx, &path, &header, m.len())?;
+            let csum = store_file(tx, &path, &header, m.len(), || fs::File::open(&path))?;
             entries.insert(name, Node::File(csum));
         } else {
             return Err(Error::BadInput {
