@@ -379,6 +379,7 @@ impl Installation {
                 commit: None,
                 allow_downgrade: false,
                 concurrency: 4,
+                stall_timeout: None,
                 commit_only,
             },
             progress.pull(),

@@ -558,6 +558,13 @@ pub struct PullArgs {
     /// plain http://, each pipelines up to 16 requests).
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub concurrency: usize,
+    /// Give up on a transfer that brings fewer than the remote's
+    /// stall-min-speed bytes per second (default 1000) over SECS seconds,
+    /// or that waits SECS seconds for a connection or an answer. Default:
+    /// the remote's stall-timeout, else 30. Raise it on a slow link; rerun
+    /// a stalled pull to resume it.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub stall_timeout: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -761,6 +768,15 @@ pub struct RemoteAddArgs {
     /// Accept unsigned commits from this remote (not recommended).
     #[arg(long, conflicts_with_all = ["sign_pubkey", "sign_pubkey_file"])]
     pub no_sign_verify: bool,
+    /// Give up on a transfer from this remote that brings fewer than
+    /// --stall-min-speed bytes per second over SECS seconds (kept as
+    /// stall-timeout; `strata pull --stall-timeout` overrides it).
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub stall_timeout: u64,
+    /// The slowest transfer accepted, in bytes per second averaged over the
+    /// stall timeout (kept as stall-min-speed; 0: any progress at all).
+    #[arg(long, default_value_t = 1000, value_name = "BYTES")]
+    pub stall_min_speed: u64,
 }
 
 #[derive(Debug, Args)]

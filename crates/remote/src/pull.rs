@@ -10,7 +10,9 @@
 //! stored; content arrives in batches, each made durable before the next;
 //! the partial mark goes and the ref `refs/remotes/<remote>/<ref>` moves
 //! only after the last batch is durable. An interrupted pull leaves a
-//! partial commit that a rerun completes, fetching only what is missing.
+//! partial commit that a rerun completes, fetching only what is missing;
+//! a pull that fails (a stalled server, say) makes what it verified
+//! durable before it returns.
 //!
 //! The tree is walked by fetch threads sharing a queue (`queue.rs`): each takes a
 //! batch, fetches it in one go on its own connection (pipelined, see
@@ -33,6 +35,7 @@ use crate::progress::{Progress, PullProgress};
 use crate::queue::{Item, Queue};
 use crate::remotes;
 use crate::sign;
+use crate::stall::StallLimit;
 use crate::summary::Summary;
 
 /// Largest metadata object accepted (libostree's OSTREE_MAX_METADATA_SIZE).
@@ -66,6 +69,9 @@ pub struct PullOptions {
     /// what an update is (`upgrade --check`, the updater's `check` policy)
     /// without downloading it.
     pub commit_only: bool,
+    /// The stall window for this pull, instead of the remote's
+    /// `stall-timeout` (see [`crate::stall`]).
+    pub stall_timeout: Option<std::time::Duration>,
 }
 
 /// What [`run`] did.
@@ -138,7 +144,7 @@ pub fn remote_refs(repo: &Repo, name: &str) -> Result<Vec<crate::summary::Summar
     } else {
         None
     };
-    let fetcher = Fetcher::new(&remote.url, 1)?;
+    let fetcher = Fetcher::new(&remote.url, 1, remote.stall)?;
     match fetch_summary(&fetcher, keys.as_ref())? {
         Some(s) => Ok(s.refs),
         None => Err(Error::NotFound {
@@ -164,9 +170,13 @@ pub fn run(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<P
         None
     };
     let concurrency = opts.concurrency.max(1);
+    let stall = StallLimit {
+        window: opts.stall_timeout.unwrap_or(remote.stall.window),
+        ..remote.stall
+    };
     let p = Puller {
         repo,
-        fetcher: Fetcher::new(&remote.url, concurrency)?.spool_in(&repo.path().join("tmp")),
+        fetcher: Fetcher::new(&remote.url, concurrency, stall)?.spool_in(&repo.path().join("tmp")),
         workers: concurrency,
         progress,
         fetched: AtomicU64::new(0),
@@ -282,7 +292,14 @@ pub fn run(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<P
         if !detached.is_empty() {
             sign::write_detached(repo, c, detached)?;
         }
-        p.pull_tree(&tx, commit)?;
+        if let Err(e) = p.pull_tree(&tx, commit) {
+            // Keep what was fetched and verified, so that a rerun (after
+            // a stall, a server gone away) fetches only the rest.
+            if let Err(flush) = tx.flush() {
+                tracing::warn!(%flush, "could not keep what the failed pull fetched");
+            }
+            return Err(e);
+        }
     }
     tx.commit()?;
     for (c, ..) in &todo {

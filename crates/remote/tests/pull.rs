@@ -64,6 +64,8 @@ fn client(dir: &Path, url: &str, key: &SigningKey) -> Repo {
         key: Some(format_public(&key.verifying_key())),
         key_file: None,
         revoked_file: None,
+        stall: Default::default(),
+        ignore_summary_expiry: false,
     };
     add(&mut repo, &remote).expect("add the remote");
     repo
@@ -78,6 +80,7 @@ fn pull_main(repo: &Repo) -> Result<PullReport, Error> {
         commit: None,
         allow_downgrade: false,
         concurrency: 2,
+        stall_timeout: None,
     };
     strata_remote::pull::run(repo, &opts, &Silent)
 }

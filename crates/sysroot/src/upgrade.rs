@@ -105,6 +105,7 @@ fn fetch(
                 commit: None,
                 allow_downgrade: false,
                 concurrency: 8,
+                stall_timeout: None,
             };
             Ok(pull::run(s.repo(), &opts, progress)?.commit)
         }

@@ -3,13 +3,14 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use indicatif::BinaryBytes;
 use strata_remote::keys::SigningKey;
 use strata_remote::pull::{self, PullOptions};
 use strata_remote::remotes::{self, Remote};
+use strata_remote::stall::StallLimit;
 use strata_remote::{keys, serve, sign, summary};
 use strata_store::Repo;
 
@@ -75,6 +76,8 @@ pub fn remote_add(repo: &mut Repo, a: &RemoteAddArgs) -> Result<ExitCode> {
         sign_pubkey_file: key_file,
         sign_revoked_file: revoked_file,
         no_sign_verify,
+        stall_timeout,
+        stall_min_speed,
     } = a;
     let abs = |p: &Option<PathBuf>| -> Result<Option<PathBuf>> {
         p.as_ref()
@@ -88,6 +91,11 @@ pub fn remote_add(repo: &mut Repo, a: &RemoteAddArgs) -> Result<ExitCode> {
         key: key.clone(),
         key_file: abs(key_file)?,
         revoked_file: abs(revoked_file)?,
+        stall: StallLimit {
+            window: Duration::from_secs(*stall_timeout),
+            min_speed: *stall_min_speed,
+        },
+        ignore_summary_expiry: false,
     };
     if let Some(p) = &remote.key_file {
         remote
@@ -137,6 +145,7 @@ pub fn pull(repo: &Repo, a: &PullArgs) -> Result<ExitCode> {
         commit,
         allow_downgrade,
         concurrency,
+        stall_timeout,
     } = a;
     let progress = Bar::on_terminal();
     let start = Instant::now();
@@ -148,6 +157,7 @@ pub fn pull(repo: &Repo, a: &PullArgs) -> Result<ExitCode> {
         commit,
         allow_downgrade,
         concurrency,
+        stall_timeout: stall_timeout.map(Duration::from_secs),
     };
     let result = pull::run(repo, &opts, &progress);
     progress.finish();

@@ -7,3 +7,4 @@ mod history;
 mod interop;
 mod large;
 mod signatures;
+mod stall;
