@@ -380,6 +380,7 @@ impl Installation {
                 allow_downgrade: false,
                 concurrency: 4,
                 stall_timeout: None,
+                allow_expired_summary: false,
                 commit_only,
             },
             progress.pull(),

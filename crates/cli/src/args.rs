@@ -535,9 +535,15 @@ pub struct SummaryArgs {
     /// Regenerate `summary` (required; there is nothing else to do yet).
     #[arg(short, long)]
     pub update: bool,
-    /// Also write `summary.sig`, signed with this secret key.
+    /// Also write `summary.sig`, signed with this secret key. Clients that
+    /// verify (remotes added with a key) refuse an unsigned summary.
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
+    /// Clients refuse the signed summary this long from now (30m, 12h, 7d,
+    /// 2w): a mirror stuck on an old summary is then noticed. Regenerate it
+    /// before then (a timer that runs this command every day, with 7d).
+    #[arg(long, value_name = "DURATION", requires = "sign_key", value_parser = crate::time::parse_duration)]
+    pub expires_in: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -565,6 +571,12 @@ pub struct PullArgs {
     /// a stalled pull to resume it.
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub stall_timeout: Option<u64>,
+    /// Accept a summary past the expiry its publisher signed into it, for
+    /// once (an air-gapped mirror refreshed by hand). A summary that
+    /// expired on a server kept up to date means the server is stale or
+    /// replaying an old summary.
+    #[arg(long)]
+    pub allow_expired_summary: bool,
 }
 
 #[derive(Debug, Args)]
@@ -777,6 +789,10 @@ pub struct RemoteAddArgs {
     /// stall timeout (kept as stall-min-speed; 0: any progress at all).
     #[arg(long, default_value_t = 1000, value_name = "BYTES")]
     pub stall_min_speed: u64,
+    /// Accept this remote's summary past its expiry, always (kept as
+    /// summary-expiry=ignore): for an air-gapped mirror refreshed by hand.
+    #[arg(long)]
+    pub ignore_summary_expiry: bool,
 }
 
 #[derive(Debug, Args)]

@@ -35,7 +35,7 @@ fn publish(sign_commit: bool) -> Published {
     if sign_commit {
         sign::sign_commit(&server, &commit, &key).expect("sign the commit");
     }
-    summary::update(&server, Some(&key)).expect("write the summary");
+    summary::update(&server, Some(&key), None).expect("write the summary");
     let root = server.path().to_owned();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -81,6 +81,7 @@ fn pull_main(repo: &Repo) -> Result<PullReport, Error> {
         allow_downgrade: false,
         concurrency: 2,
         stall_timeout: None,
+        allow_expired_summary: false,
     };
     strata_remote::pull::run(repo, &opts, &Silent)
 }

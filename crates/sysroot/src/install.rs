@@ -172,6 +172,7 @@ fn fetch(
                     allow_downgrade: false,
                     concurrency: 8,
                     stall_timeout: None,
+                    allow_expired_summary: false,
                 },
                 progress,
             )?;

@@ -106,6 +106,7 @@ fn fetch(
                 allow_downgrade: false,
                 concurrency: 8,
                 stall_timeout: None,
+                allow_expired_summary: false,
             };
             Ok(pull::run(s.repo(), &opts, progress)?.commit)
         }

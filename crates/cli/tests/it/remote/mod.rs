@@ -8,3 +8,4 @@ mod interop;
 mod large;
 mod signatures;
 mod stall;
+mod summary;
