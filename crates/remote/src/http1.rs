@@ -720,4 +720,49 @@ mod tests {
         drop(pipeline);
         server.join().expect("server thread");
     }
+
+    /// A server that dribbles a body a byte every 100 ms: the batch is
+    /// broken off as stalled once a window goes by with too few bytes,
+    /// though no single read waits long.
+    #[test]
+    fn a_dribbling_server_is_a_stall() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("address").to_string();
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            let mut chunk = [0u8; 4096];
+            let _ = conn.read(&mut chunk);
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
+            for _ in 0..100 {
+                std::thread::sleep(Duration::from_millis(100));
+                if conn.write_all(b"x").is_err() {
+                    return;
+                }
+            }
+        });
+        let stall = StallLimit {
+            window: Duration::from_millis(500),
+            min_speed: 1000,
+        };
+        let mut pipeline = Pipeline::new(&addr, stall);
+        let mut buf = Vec::new();
+        let spool = || tempfile::tempfile();
+        let mut bodies = Bodies {
+            buf: &mut buf,
+            memory: 1 << 20,
+            spool: &spool,
+            spools: 1,
+        };
+        let start = std::time::Instant::now();
+        let got = pipeline.get_all(&[("/slow".to_owned(), 1000)], &mut bodies);
+        assert!(
+            matches!(&got[..], [Outcome::Broken(why)] if why.contains("stalled")),
+            "{got:?}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
+    }
 }
