@@ -379,6 +379,8 @@ impl Installation {
                 commit: None,
                 allow_downgrade: false,
                 concurrency: 4,
+                stall_timeout: None,
+                allow_expired_summary: false,
                 commit_only,
             },
             progress.pull(),

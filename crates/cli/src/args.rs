@@ -535,9 +535,15 @@ pub struct SummaryArgs {
     /// Regenerate `summary` (required; there is nothing else to do yet).
     #[arg(short, long)]
     pub update: bool,
-    /// Also write `summary.sig`, signed with this secret key.
+    /// Also write `summary.sig`, signed with this secret key. Clients that
+    /// verify (remotes added with a key) refuse an unsigned summary.
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
+    /// Clients refuse the signed summary this long from now (30m, 12h, 7d,
+    /// 2w): a mirror stuck on an old summary is then noticed. Regenerate it
+    /// before then (a timer that runs this command every day, with 7d).
+    #[arg(long, value_name = "DURATION", requires = "sign_key", value_parser = crate::time::parse_duration)]
+    pub expires_in: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -558,6 +564,19 @@ pub struct PullArgs {
     /// plain http://, each pipelines up to 16 requests).
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub concurrency: usize,
+    /// Give up on a transfer that brings fewer than the remote's
+    /// stall-min-speed bytes per second (default 1000) over SECS seconds,
+    /// or that waits SECS seconds for a connection or an answer. Default:
+    /// the remote's stall-timeout, else 30. Raise it on a slow link; rerun
+    /// a stalled pull to resume it.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub stall_timeout: Option<u64>,
+    /// Accept a summary past the expiry its publisher signed into it, for
+    /// once (an air-gapped mirror refreshed by hand). A summary that
+    /// expired on a server kept up to date means the server is stale or
+    /// replaying an old summary.
+    #[arg(long)]
+    pub allow_expired_summary: bool,
 }
 
 #[derive(Debug, Args)]
@@ -761,6 +780,19 @@ pub struct RemoteAddArgs {
     /// Accept unsigned commits from this remote (not recommended).
     #[arg(long, conflicts_with_all = ["sign_pubkey", "sign_pubkey_file"])]
     pub no_sign_verify: bool,
+    /// Give up on a transfer from this remote that brings fewer than
+    /// --stall-min-speed bytes per second over SECS seconds (kept as
+    /// stall-timeout; `strata pull --stall-timeout` overrides it).
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub stall_timeout: u64,
+    /// The slowest transfer accepted, in bytes per second averaged over the
+    /// stall timeout (kept as stall-min-speed; 0: any progress at all).
+    #[arg(long, default_value_t = 1000, value_name = "BYTES")]
+    pub stall_min_speed: u64,
+    /// Accept this remote's summary past its expiry, always (kept as
+    /// summary-expiry=ignore): for an air-gapped mirror refreshed by hand.
+    #[arg(long)]
+    pub ignore_summary_expiry: bool,
 }
 
 #[derive(Debug, Args)]

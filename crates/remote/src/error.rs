@@ -42,6 +42,19 @@ pub enum Error {
         /// Why it failed.
         why: String,
     },
+    /// The summary is past the expiry its publisher signed into it: the
+    /// server may be a mirror frozen in the past.
+    #[error(
+        "the summary of remote {remote:?} ({url}) expired at {expired}: the server may be a stale or frozen mirror replaying an old signed summary. Ask the publisher to re-sign it; for an air-gapped mirror refreshed by hand, pass --allow-expired-summary to pull, or re-add the remote with --ignore-summary-expiry (config summary-expiry=ignore)"
+    )]
+    SummaryExpired {
+        /// The remote's name.
+        remote: String,
+        /// The summary's URL.
+        url: String,
+        /// When it expired, as a date.
+        expired: String,
+    },
     /// An operation refused for a reason given in the message.
     #[error("{0}")]
     Refused(String),

@@ -1,8 +1,11 @@
 //! Fetching files of a remote repository over HTTP(S) or from `file://`.
 //!
 //! One pooled agent keeps connections alive across the pull's threads.
-//! Transient failures (connection errors, timeouts, 5xx, short bodies) are
-//! retried with exponential backoff; a 404 is an answer, not a failure.
+//! Transient failures (connection errors, timeouts, stalls, 5xx, short
+//! bodies) are retried with exponential backoff; a 404 is an answer, not a
+//! failure. Every phase of a request is bounded by the stall window
+//! (`stall.rs`): connecting, sending, the response head, and each read of
+//! the body, whose speed is watched too.
 //! Every body is read with a size limit, so a hostile server cannot make us
 //! take more than the caller allows; and a session keeps at most
 //! [`BODY_MEMORY`] bytes of a batch's bodies in memory (and as much again
@@ -21,7 +24,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::http1::{Bodies, Outcome, Pipeline};
+use crate::http1::{Bodies, CONNECT_TIMEOUT, Outcome, Pipeline};
+use crate::stall::{self, StallLimit, Watched};
 
 /// Attempts per request (libostree also tries 5 times).
 const ATTEMPTS: u32 = 5;
@@ -81,6 +85,8 @@ pub struct Fetcher {
     broken_batches: AtomicU32,
     /// Where a session's large bodies go (see [`Fetcher::spool_in`]).
     spool_dir: PathBuf,
+    /// When a transfer counts as stalled.
+    stall: StallLimit,
 }
 
 /// See `Fetcher::broken_batches`: a server or a network path that breaks
@@ -137,15 +143,23 @@ fn direct_target(url: &str) -> Option<(String, String)> {
 }
 
 impl Fetcher {
-    /// A fetcher for the repository at `url`; `connections` bounds the pool.
-    pub fn new(url: &str, connections: usize) -> Result<Self> {
+    /// A fetcher for the repository at `url`; `connections` bounds the
+    /// pool; a transfer slower than `stall` allows fails (and is retried).
+    pub fn new(url: &str, connections: usize, stall: StallLimit) -> Result<Self> {
         let base = if let Some(path) = url.strip_prefix("file://") {
             Base::File(PathBuf::from(path))
         } else if url.starts_with("http://") || url.starts_with("https://") {
+            let window = Some(stall.window);
+            // No total budget for a body: a large one may take hours, as
+            // long as it keeps coming (the watch in `try_get` sees to that).
             let agent: ureq::Agent = ureq::Agent::config_builder()
                 .http_status_as_error(false)
-                .timeout_connect(Some(Duration::from_secs(15)))
-                .timeout_recv_body(Some(Duration::from_secs(60)))
+                .timeout_resolve(window)
+                .timeout_connect(Some(stall.window.min(CONNECT_TIMEOUT)))
+                .timeout_send_request(window)
+                .timeout_recv_response(window)
+                .timeout_per_read(window)
+                .timeout_per_write(window)
                 .max_idle_connections_per_host(connections.max(1))
                 .max_idle_connections(connections.max(1) * 2)
                 .build()
@@ -167,6 +181,7 @@ impl Fetcher {
             pipelined: AtomicU64::new(0),
             broken_batches: AtomicU32::new(0),
             spool_dir: std::env::temp_dir(),
+            stall,
         })
     }
 
@@ -199,7 +214,7 @@ impl Fetcher {
             Base::Http {
                 direct: Some((authority, path)),
                 ..
-            } => Some((Pipeline::new(authority), path.clone())),
+            } => Some((Pipeline::new(authority, self.stall), path.clone())),
             _ => None,
         };
         Session {
@@ -304,6 +319,9 @@ impl Fetcher {
             Base::Http { agent, .. } => {
                 let mut resp = match agent.get(&url).call() {
                     Ok(r) => r,
+                    Err(ureq::Error::Timeout(_)) => {
+                        return Err(Attempt::Transient(stall::stalled(self.stall).to_string()));
+                    }
                     Err(e) => return Err(Attempt::Transient(e.to_string())),
                 };
                 let status = resp.status().as_u16();
@@ -320,7 +338,8 @@ impl Fetcher {
                         }));
                     }
                 }
-                let mut reader = resp.body_mut().as_reader();
+                let mut reader =
+                    Watched::new(resp.body_mut().as_reader(), self.stall, is_ureq_timeout);
                 match read_spooling(&mut reader, limit, memory, &|| self.spool()) {
                     Ok(Some(body)) => Ok(Some(body)),
                     Ok(None) => Err(Attempt::Final(too_large(url, limit))),
@@ -416,6 +435,14 @@ impl Session<'_> {
                 answered
             })
     }
+}
+
+/// A read that ureq timed out (its per-read timeout is the stall window).
+fn is_ureq_timeout(e: &io::Error) -> bool {
+    stall::is_socket_timeout(e)
+        || e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+            .is_some_and(|u| matches!(u, ureq::Error::Timeout(_)))
 }
 
 enum Attempt {
@@ -579,7 +606,7 @@ mod tests {
             })
         });
         let addr = rx.recv().expect("server address");
-        let f = Fetcher::new(&format!("http://{addr}"), 2).expect("fetcher");
+        let f = Fetcher::new(&format!("http://{addr}"), 2, StallLimit::default()).expect("fetcher");
         let got = answers(&f, &[("a", 10), ("nope", 10), ("big", 10_000), ("a", 10)]);
         assert_eq!(got, ["4 bytes", "missing", "1000 bytes", "4 bytes"]);
         assert_eq!(f.pipelined.load(Ordering::Relaxed), 4, "all four pipelined");
@@ -613,7 +640,7 @@ mod tests {
                 let _ = (&stream).write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
             }
         });
-        let f = Fetcher::new(&format!("http://{addr}"), 2).expect("fetcher");
+        let f = Fetcher::new(&format!("http://{addr}"), 2, StallLimit::default()).expect("fetcher");
         let got = answers(&f, &[("x", 10), ("y", 10), ("z", 10)]);
         assert_eq!(got, ["2 bytes", "2 bytes", "2 bytes"]);
         // The first answer may be lost to the reset of the hang-up too.

@@ -14,12 +14,13 @@ use std::io::{self, BufRead, BufReader, Read, Seek, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+use crate::stall::{StallLimit, Watched, is_socket_timeout};
+
 /// Largest response head accepted.
 const MAX_HEAD: usize = 64 << 10;
-/// How long a read or write may stall.
-const TIMEOUT: Duration = Duration::from_secs(60);
-/// How long connecting may take (as the general client allows).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long connecting may take at most (as the general client allows);
+/// less when the stall window is shorter.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Interim (1xx) responses accepted before a final one.
 const MAX_INTERIM: usize = 8;
 
@@ -73,28 +74,38 @@ pub struct Bodies<'a> {
     pub spools: usize,
 }
 
+/// A connection's two ends: responses are read through a stall watch.
+type Conn = (TcpStream, BufReader<Watched<TcpStream>>);
+
 /// A kept-alive connection to one `host:port`.
 pub struct Pipeline {
     authority: String,
-    conn: Option<(TcpStream, BufReader<TcpStream>)>,
+    stall: StallLimit,
+    conn: Option<Conn>,
 }
 
 impl Pipeline {
-    /// A pipeline to `authority` (`host:port`, as in the URL); connects lazily.
-    pub fn new(authority: &str) -> Self {
+    /// A pipeline to `authority` (`host:port`, as in the URL); connects
+    /// lazily. A batch whose responses come slower than `stall` allows is
+    /// broken off.
+    pub fn new(authority: &str, stall: StallLimit) -> Self {
         Pipeline {
             authority: authority.to_owned(),
+            stall,
             conn: None,
         }
     }
 
-    fn connect(&mut self) -> io::Result<&mut (TcpStream, BufReader<TcpStream>)> {
+    fn connect(&mut self) -> io::Result<&mut Conn> {
         if self.conn.is_none() {
-            let stream = connect(&self.authority)?;
+            // A zero timeout is an error to the socket.
+            let window = self.stall.window.max(Duration::from_millis(1));
+            let stream = connect(&self.authority, window.min(CONNECT_TIMEOUT))?;
             stream.set_nodelay(true)?;
-            stream.set_read_timeout(Some(TIMEOUT))?;
-            stream.set_write_timeout(Some(TIMEOUT))?;
-            let reader = BufReader::with_capacity(1 << 16, stream.try_clone()?);
+            stream.set_read_timeout(Some(window))?;
+            stream.set_write_timeout(Some(window))?;
+            let watched = Watched::new(stream.try_clone()?, self.stall, is_socket_timeout);
+            let reader = BufReader::with_capacity(1 << 16, watched);
             self.conn = Some((stream, reader));
         }
         self.conn
@@ -119,11 +130,20 @@ impl Pipeline {
             .and_then(|(stream, _)| stream.write_all(request_text.as_bytes()));
         if let Err(e) = sent {
             self.conn = None;
+            let e = if is_socket_timeout(&e) {
+                crate::stall::stalled(self.stall)
+            } else {
+                e
+            };
             let why = format!("pipelined request: {e}");
             return requests
                 .iter()
                 .map(|_| Outcome::Broken(why.clone()))
                 .collect();
+        }
+        // The time between batches is ours, not the server's.
+        if let Some((_, reader)) = self.conn.as_mut() {
+            reader.get_mut().restart();
         }
         // Set when we drop the connection ourselves: what follows is asked
         // again, and says nothing about the server.
@@ -155,11 +175,11 @@ impl Pipeline {
     }
 }
 
-/// Connects to the first address of `authority` that answers in time.
-fn connect(authority: &str) -> io::Result<TcpStream> {
+/// Connects to the first address of `authority` that answers in `timeout`.
+fn connect(authority: &str, timeout: Duration) -> io::Result<TcpStream> {
     let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{authority}: no address"));
     for addr in authority.to_socket_addrs()? {
-        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+        match TcpStream::connect_timeout(&addr, timeout) {
             Ok(s) => return Ok(s),
             Err(e) => last = e,
         }
@@ -674,7 +694,7 @@ mod tests {
             let _ = conn.write_all(answers.as_bytes());
             let _ = conn.read(&mut chunk);
         });
-        let mut pipeline = Pipeline::new(&addr);
+        let mut pipeline = Pipeline::new(&addr, StallLimit::default());
         let requests: Vec<(String, u64)> = ["/a", "/b", "/c"]
             .iter()
             .map(|p| (p.to_string(), 100))
@@ -699,5 +719,50 @@ mod tests {
         assert_eq!(got, ["spooled 10", "TooLargeForMemory", "retry"]);
         drop(pipeline);
         server.join().expect("server thread");
+    }
+
+    /// A server that dribbles a body a byte every 100 ms: the batch is
+    /// broken off as stalled once a window goes by with too few bytes,
+    /// though no single read waits long.
+    #[test]
+    fn a_dribbling_server_is_a_stall() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("address").to_string();
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            let mut chunk = [0u8; 4096];
+            let _ = conn.read(&mut chunk);
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
+            for _ in 0..100 {
+                std::thread::sleep(Duration::from_millis(100));
+                if conn.write_all(b"x").is_err() {
+                    return;
+                }
+            }
+        });
+        let stall = StallLimit {
+            window: Duration::from_millis(500),
+            min_speed: 1000,
+        };
+        let mut pipeline = Pipeline::new(&addr, stall);
+        let mut buf = Vec::new();
+        let spool = || tempfile::tempfile();
+        let mut bodies = Bodies {
+            buf: &mut buf,
+            memory: 1 << 20,
+            spool: &spool,
+            spools: 1,
+        };
+        let start = std::time::Instant::now();
+        let got = pipeline.get_all(&[("/slow".to_owned(), 1000)], &mut bodies);
+        assert!(
+            matches!(&got[..], [Outcome::Broken(why)] if why.contains("stalled")),
+            "{got:?}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

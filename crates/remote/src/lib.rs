@@ -14,6 +14,7 @@ mod queue;
 pub mod remotes;
 pub mod serve;
 pub mod sign;
+pub mod stall;
 pub mod summary;
 
 pub use error::{Error, Result};

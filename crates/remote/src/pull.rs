@@ -1,6 +1,8 @@
 //! Pulling a ref from a remote: resolve, verify, fetch what is missing, move the ref.
 //!
-//! Order of trust: the commit object is fetched first and checked against
+//! Order of trust: with keys, the ref resolves through the summary, which
+//! must be signed by one of them and not expired (see `fetch_summary`).
+//! The commit object is fetched first and checked against
 //! its checksum, its signature (when the remote requires one), its ref
 //! binding and its timestamp (no silent downgrade). Only then is anything
 //! else fetched; every object is verified against its name before it
@@ -10,7 +12,9 @@
 //! stored; content arrives in batches, each made durable before the next;
 //! the partial mark goes and the ref `refs/remotes/<remote>/<ref>` moves
 //! only after the last batch is durable. An interrupted pull leaves a
-//! partial commit that a rerun completes, fetching only what is missing.
+//! partial commit that a rerun completes, fetching only what is missing;
+//! a pull that fails (a stalled server, say) makes what it verified
+//! durable before it returns.
 //!
 //! The tree is walked by fetch threads sharing a queue (`queue.rs`): each takes a
 //! batch, fetches it in one go on its own connection (pipelined, see
@@ -33,6 +37,7 @@ use crate::progress::{Progress, PullProgress};
 use crate::queue::{Item, Queue};
 use crate::remotes;
 use crate::sign;
+use crate::stall::StallLimit;
 use crate::summary::Summary;
 
 /// Largest metadata object accepted (libostree's OSTREE_MAX_METADATA_SIZE).
@@ -66,6 +71,12 @@ pub struct PullOptions {
     /// what an update is (`upgrade --check`, the updater's `check` policy)
     /// without downloading it.
     pub commit_only: bool,
+    /// The stall window for this pull, instead of the remote's
+    /// `stall-timeout` (see [`crate::stall`]).
+    pub stall_timeout: Option<std::time::Duration>,
+    /// Accept a summary past the expiry its publisher gave it (an
+    /// air-gapped mirror; the remote's `summary-expiry=ignore` does too).
+    pub allow_expired_summary: bool,
 }
 
 /// What [`run`] did.
@@ -98,15 +109,47 @@ struct Puller<'a> {
     last_flush_ms: AtomicU64,
 }
 
-/// The remote's summary, if it has one; its signature is verified when
-/// `keys` are given and the remote signed it.
-fn fetch_summary(fetcher: &Fetcher, keys: Option<&TrustedKeys>) -> Result<Option<Summary>> {
+/// What a summary must be for a client to use it.
+struct SummaryPolicy<'a> {
+    /// The remote's name, for messages.
+    remote: &'a str,
+    /// With keys, the summary must be signed by one of them, and refs
+    /// resolve only through it.
+    keys: Option<&'a TrustedKeys>,
+    /// Accept a summary past its expiry.
+    allow_expired: bool,
+}
+
+impl SummaryPolicy<'_> {
+    /// A failed signature check of the summary at `url`.
+    fn unsigned(&self, url: &str, why: &str) -> Error {
+        Error::Signature {
+            what: format!("the summary of remote {:?} ({url})", self.remote),
+            why: format!(
+                "{why}; with signature verification on, refs resolve only through a summary signed by a trusted key (the publisher runs `strata summary --update --sign-key KEY`)"
+            ),
+        }
+    }
+}
+
+/// The remote's summary, if it has one. With keys, it must exist and be
+/// signed by one of them; past its expiry it is refused unless allowed.
+fn fetch_summary(fetcher: &Fetcher, policy: &SummaryPolicy<'_>) -> Result<Option<Summary>> {
+    let url = fetcher.url_of("summary");
     let Some(bytes) = fetcher.get("summary", MAX_METADATA)? else {
+        if policy.keys.is_some() {
+            return Err(policy.unsigned(&url, "the server has none"));
+        }
         return Ok(None);
     };
-    if let Some(keys) = keys
-        && let Some(sig) = fetcher.get("summary.sig", MAX_METADATA)?
-    {
+    if let Some(keys) = policy.keys {
+        let Some(sig) = fetcher.get("summary.sig", MAX_METADATA)? else {
+            let why = format!(
+                "it is not signed ({} is not on the server)",
+                fetcher.url_of("summary.sig")
+            );
+            return Err(policy.unsigned(&url, &why));
+        };
         let detached = parse_detached(&sig).map_err(|e| Error::BadObject {
             object: "summary.sig".into(),
             url: fetcher.url_of("summary.sig"),
@@ -117,16 +160,24 @@ fn fetch_summary(fetcher: &Fetcher, keys: Option<&TrustedKeys>) -> Result<Option
             &detached,
             &keys.trusted,
             &keys.revoked,
-            "the summary",
+            &format!("the summary of remote {:?} ({url})", policy.remote),
         )?;
     }
-    Summary::from_bytes(&bytes)
-        .map(Some)
-        .map_err(|what| Error::BadObject {
-            object: "summary".into(),
-            url: fetcher.url_of("summary"),
-            what,
-        })
+    let summary = Summary::from_bytes(&bytes).map_err(|what| Error::BadObject {
+        object: "summary".into(),
+        url: url.clone(),
+        what,
+    })?;
+    if let Some(t) = summary.expired_at(crate::summary::now())
+        && !policy.allow_expired
+    {
+        return Err(Error::SummaryExpired {
+            remote: policy.remote.to_owned(),
+            url,
+            expired: crate::summary::format_utc(t),
+        });
+    }
+    Ok(Some(summary))
 }
 
 /// The refs remote `name` lists in its summary (verified as a pull
@@ -138,8 +189,13 @@ pub fn remote_refs(repo: &Repo, name: &str) -> Result<Vec<crate::summary::Summar
     } else {
         None
     };
-    let fetcher = Fetcher::new(&remote.url, 1)?;
-    match fetch_summary(&fetcher, keys.as_ref())? {
+    let fetcher = Fetcher::new(&remote.url, 1, remote.stall)?;
+    let policy = SummaryPolicy {
+        remote: name,
+        keys: keys.as_ref(),
+        allow_expired: remote.ignore_summary_expiry,
+    };
+    match fetch_summary(&fetcher, &policy)? {
         Some(s) => Ok(s.refs),
         None => Err(Error::NotFound {
             url: fetcher.url_of("summary"),
@@ -164,9 +220,13 @@ pub fn run(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<P
         None
     };
     let concurrency = opts.concurrency.max(1);
+    let stall = StallLimit {
+        window: opts.stall_timeout.unwrap_or(remote.stall.window),
+        ..remote.stall
+    };
     let p = Puller {
         repo,
-        fetcher: Fetcher::new(&remote.url, concurrency)?.spool_in(&repo.path().join("tmp")),
+        fetcher: Fetcher::new(&remote.url, concurrency, stall)?.spool_in(&repo.path().join("tmp")),
         workers: concurrency,
         progress,
         fetched: AtomicU64::new(0),
@@ -176,9 +236,14 @@ pub fn run(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<P
     };
     p.check_remote_mode()?;
 
+    let policy = SummaryPolicy {
+        remote: &opts.remote,
+        keys: keys.as_ref(),
+        allow_expired: opts.allow_expired_summary || remote.ignore_summary_expiry,
+    };
     let target = match opts.commit {
         Some(c) => c,
-        None => p.resolve(&opts.ref_name, keys.as_ref())?,
+        None => p.resolve(&opts.ref_name, &policy)?,
     };
     let (commit_bytes, commit) = p.fetch_commit(&target)?;
     let detached = p.fetch_detached(&target)?;
@@ -282,7 +347,14 @@ pub fn run(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<P
         if !detached.is_empty() {
             sign::write_detached(repo, c, detached)?;
         }
-        p.pull_tree(&tx, commit)?;
+        if let Err(e) = p.pull_tree(&tx, commit) {
+            // Keep what was fetched and verified, so that a rerun (after
+            // a stall, a server gone away) fetches only the rest.
+            if let Err(flush) = tx.flush() {
+                tracing::warn!(%flush, "could not keep what the failed pull fetched");
+            }
+            return Err(e);
+        }
     }
     tx.commit()?;
     for (c, ..) in &todo {
@@ -337,15 +409,21 @@ impl Puller<'_> {
         }
     }
 
-    /// The commit the remote's ref points to: from the summary (its
-    /// signature checked when present and keys are required), else from
-    /// `refs/heads/<ref>`.
-    fn resolve(&self, name: &str, keys: Option<&TrustedKeys>) -> Result<Checksum> {
+    /// The commit the remote's ref points to: from the summary, else
+    /// (without keys only: nothing signs it) from `refs/heads/<ref>`.
+    fn resolve(&self, name: &str, policy: &SummaryPolicy<'_>) -> Result<Checksum> {
         strata_store::refs::validate_ref_name(name)?;
-        if let Some(summary) = fetch_summary(&self.fetcher, keys)?
-            && let Some(r) = summary.lookup(name)
-        {
-            return Ok(r.commit);
+        if let Some(summary) = fetch_summary(&self.fetcher, policy)? {
+            if let Some(r) = summary.lookup(name) {
+                return Ok(r.commit);
+            }
+            if policy.keys.is_some() {
+                return Err(Error::Refused(format!(
+                    "ref {name:?} is not in the signed summary of remote {:?} ({}): refusing refs/heads/{name}, which nothing signs",
+                    policy.remote,
+                    self.fetcher.url_of("summary")
+                )));
+            }
         }
         let rel = format!("refs/heads/{name}");
         let url = self.fetcher.url_of(&rel);

@@ -8,18 +8,29 @@
 //! verification-ed25519-key=BASE64        (inline public key)
 //! verification-ed25519-file=/path/keys   (one base64 public key per line)
 //! verification-ed25519-revoked-file=/path   (strata's own: keys no longer trusted)
+//! stall-timeout=30          (strata's own: seconds; see below)
+//! stall-min-speed=1000      (strata's own: bytes per second)
+//! summary-expiry=ignore     (strata's own: accept an expired summary)
 //! ```
 //!
 //! Verification is on by default: a remote without a key refuses to pull
-//! unless it was added with `sign-verify=false`.
+//! unless it was added with `sign-verify=false`. With it on, refs resolve
+//! only through a summary signed by a trusted key, and a summary past the
+//! expiry its publisher gave it is refused unless `summary-expiry=ignore`
+//! (for an air-gapped mirror that is refreshed by hand). A transfer that
+//! brings fewer than `stall-min-speed` bytes per second over
+//! `stall-timeout` seconds fails (see [`crate::stall`]); the keys are
+//! written only when they differ from the defaults, and ostree ignores them.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use strata_store::Repo;
 use strata_store::refs::validate_remote_name;
 
 use crate::error::{Error, Result};
 use crate::keys::{self, TrustedKeys};
+use crate::stall::StallLimit;
 
 /// One `[remote "NAME"]` section of the repository config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +47,16 @@ pub struct Remote {
     pub key_file: Option<PathBuf>,
     /// A file of revoked public keys, same format.
     pub revoked_file: Option<PathBuf>,
+    /// When a transfer from it counts as stalled.
+    pub stall: StallLimit,
+    /// Accept a summary past its expiry (an air-gapped mirror).
+    pub ignore_summary_expiry: bool,
 }
+
+/// The config keys of [`Remote::stall`] and [`Remote::ignore_summary_expiry`].
+const STALL_TIMEOUT: &str = "stall-timeout";
+const STALL_MIN_SPEED: &str = "stall-min-speed";
+const SUMMARY_EXPIRY: &str = "summary-expiry";
 
 fn section(name: &str) -> String {
     format!("remote \"{name}\"")
@@ -127,6 +147,23 @@ pub fn add(repo: &mut Repo, remote: &Remote) -> Result<()> {
             &p.display().to_string(),
         );
     }
+    if remote.stall.window.is_zero() {
+        return Err(Error::Refused(format!(
+            "remote {:?}: the stall timeout must be at least a second",
+            remote.name
+        )));
+    }
+    let default = StallLimit::default();
+    if remote.stall.window != default.window {
+        let secs = remote.stall.window.as_secs().to_string();
+        config.set(&s, STALL_TIMEOUT, &secs);
+    }
+    if remote.stall.min_speed != default.min_speed {
+        config.set(&s, STALL_MIN_SPEED, &remote.stall.min_speed.to_string());
+    }
+    if remote.ignore_summary_expiry {
+        config.set(&s, SUMMARY_EXPIRY, "ignore");
+    }
     repo.write_config(config)?;
     Ok(())
 }
@@ -160,6 +197,30 @@ pub fn get(repo: &Repo, name: &str) -> Result<Remote> {
     let url = c
         .get(&s, "url")
         .ok_or_else(|| Error::NoSuchRemote(name.to_owned()))?;
+    let number = |key: &str, min: u64| -> Result<Option<u64>> {
+        c.get(&s, key)
+            .map(|v| match v.trim().parse::<u64>() {
+                Ok(n) if n >= min => Ok(n),
+                _ => Err(Error::Refused(format!(
+                    "remote {name:?}: {key}={v:?} in the repository config is not a whole number of at least {min}"
+                ))),
+            })
+            .transpose()
+    };
+    let default = StallLimit::default();
+    let stall = StallLimit {
+        window: number(STALL_TIMEOUT, 1)?.map_or(default.window, Duration::from_secs),
+        min_speed: number(STALL_MIN_SPEED, 0)?.unwrap_or(default.min_speed),
+    };
+    let ignore_summary_expiry = match c.get(&s, SUMMARY_EXPIRY) {
+        None | Some("enforce") => false,
+        Some("ignore") => true,
+        Some(v) => {
+            return Err(Error::Refused(format!(
+                "remote {name:?}: {SUMMARY_EXPIRY}={v:?} in the repository config: expected enforce or ignore"
+            )));
+        }
+    };
     Ok(Remote {
         name: name.to_owned(),
         url: url.to_owned(),
@@ -170,5 +231,65 @@ pub fn get(repo: &Repo, name: &str) -> Result<Remote> {
         revoked_file: c
             .get(&s, "verification-ed25519-revoked-file")
             .map(PathBuf::from),
+        stall,
+        ignore_summary_expiry,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use strata_store::RepoMode;
+
+    use super::*;
+
+    fn remote(stall: StallLimit, ignore_summary_expiry: bool) -> Remote {
+        Remote {
+            name: "origin".into(),
+            url: "http://example.org/repo".into(),
+            sign_verify: false,
+            key: None,
+            key_file: None,
+            revoked_file: None,
+            stall,
+            ignore_summary_expiry,
+        }
+    }
+
+    /// strata's own keys round-trip, and defaults leave no trace in the
+    /// config an ostree client reads too.
+    #[test]
+    fn strata_keys_round_trip() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut repo = Repo::init(&tmp.path().join("r"), RepoMode::Archive).expect("init");
+        add(&mut repo, &remote(StallLimit::default(), false)).expect("add");
+        let s = section("origin");
+        assert_eq!(repo.config().get(&s, STALL_TIMEOUT), None);
+        assert_eq!(
+            get(&repo, "origin").expect("get"),
+            remote(StallLimit::default(), false)
+        );
+        delete(&mut repo, "origin").expect("delete");
+
+        let custom = StallLimit {
+            window: Duration::from_secs(90),
+            min_speed: 0,
+        };
+        add(&mut repo, &remote(custom, true)).expect("add");
+        assert_eq!(repo.config().get(&s, STALL_TIMEOUT), Some("90"));
+        assert_eq!(repo.config().get(&s, SUMMARY_EXPIRY), Some("ignore"));
+        assert_eq!(get(&repo, "origin").expect("get"), remote(custom, true));
+
+        let good = repo.config().clone();
+        for (key, bad) in [
+            (STALL_TIMEOUT, "0"),
+            (STALL_TIMEOUT, "1m"),
+            (SUMMARY_EXPIRY, "off"),
+        ] {
+            let mut config = good.clone();
+            config.set(&s, key, bad);
+            repo.write_config(config).expect("write config");
+            let e = get(&repo, "origin").expect_err(bad);
+            assert!(e.to_string().contains(key), "{e}");
+        }
+    }
 }

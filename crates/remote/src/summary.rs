@@ -4,6 +4,11 @@
 //! `ostree.commit.timestamp` and `version`), then repository metadata.
 //! As in libostree, the commit size is little-endian and the timestamps
 //! big-endian. `summary.sig` holds its signatures (see [`crate::sign`]).
+//!
+//! strata adds one repository metadata key, [`EXPIRES`]: when a publisher
+//! signs with an expiry, clients refuse the summary after it, so a mirror
+//! that keeps serving an old signed summary (a freeze attack) is noticed.
+//! ostree ignores metadata keys it does not know.
 
 use std::path::Path;
 use std::sync::LazyLock;
@@ -27,6 +32,10 @@ static REF_ENTRY: LazyLock<Type> =
 pub const COMMIT_TIMESTAMP: &str = "ostree.commit.timestamp";
 /// Summary metadata key: when the summary was written.
 pub const LAST_MODIFIED: &str = "ostree.summary.last-modified";
+/// Summary metadata key (strata's own, type `t`, big-endian like
+/// ostree's timestamps): seconds since the epoch after which clients
+/// refuse the summary.
+pub const EXPIRES: &str = "strata.summary.expires";
 
 /// One ref as the summary lists it.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,6 +140,52 @@ impl Summary {
     pub fn lookup(&self, name: &str) -> Option<&SummaryRef> {
         self.refs.iter().find(|r| r.name == name)
     }
+
+    /// When the publisher said the summary expires ([`EXPIRES`]).
+    pub fn expires(&self) -> Option<u64> {
+        self.metadata
+            .iter()
+            .find(|(k, _)| k == EXPIRES)
+            .and_then(|(_, v)| match v {
+                Value::Uint64(t) => Some(u64::from_be(*t)),
+                _ => None,
+            })
+    }
+
+    /// Whether the summary is past its expiry at `now` (seconds since the
+    /// epoch); one without an expiry never is.
+    pub fn expired_at(&self, now: u64) -> Option<u64> {
+        self.expires().filter(|&t| now > t)
+    }
+}
+
+/// Seconds since the epoch now (0 if the clock is before it).
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `2026-01-01 00:00:00 UTC`, for messages.
+pub fn format_utc(secs: u64) -> String {
+    // Howard Hinnant's civil_from_days.
+    let days = (secs / 86400) as i64 + 719_468;
+    let era = days.div_euclid(146_097);
+    let doe = days.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let t = secs % 86400;
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        t / 3600,
+        t % 3600 / 60,
+        t % 60
+    )
 }
 
 /// Builds the summary of a repository's local branches.
@@ -151,10 +206,7 @@ pub fn build(repo: &Repo) -> Result<Summary> {
         });
     }
     refs.sort_by(|a, b| a.name.cmp(&b.name));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = now();
     let metadata = vec![
         (LAST_MODIFIED.to_owned(), Value::Uint64(now.to_be())),
         (
@@ -172,8 +224,20 @@ pub fn build(repo: &Repo) -> Result<Summary> {
 /// Writes `summary` (and `summary.sig` when a key is given) into the
 /// repository, each atomically. Without a key a stale `summary.sig` is
 /// removed, so no signature of another summary is left to confuse clients.
-pub fn update(repo: &Repo, key: Option<&SigningKey>) -> Result<Summary> {
-    let summary = build(repo)?;
+/// `expires` (seconds since the epoch) is recorded as [`EXPIRES`]; it
+/// needs a key, since anyone could strip it from an unsigned summary.
+pub fn update(repo: &Repo, key: Option<&SigningKey>, expires: Option<u64>) -> Result<Summary> {
+    let mut summary = build(repo)?;
+    if let Some(t) = expires {
+        if key.is_none() {
+            return Err(Error::Refused(
+                "a summary expiry needs a signature: pass a signing key too".into(),
+            ));
+        }
+        summary
+            .metadata
+            .push((EXPIRES.to_owned(), Value::Uint64(t.to_be())));
+    }
     let bytes = summary.to_bytes();
     let sig_path = repo.path().join("summary.sig");
     if let Some(key) = key {
@@ -217,5 +281,24 @@ mod tests {
         };
         assert_eq!(Summary::from_bytes(&s.to_bytes()), Ok(s));
         assert!(Summary::from_bytes(b"garbage").is_err());
+    }
+
+    #[test]
+    fn expiry() {
+        let mut s = Summary::default();
+        assert_eq!(s.expired_at(u64::MAX), None, "no expiry, never expired");
+        s.metadata
+            .push((EXPIRES.into(), Value::Uint64(1_700_000_000u64.to_be())));
+        let s = Summary::from_bytes(&s.to_bytes()).expect("parses");
+        assert_eq!(s.expires(), Some(1_700_000_000));
+        assert_eq!(s.expired_at(1_700_000_000), None, "valid to the second");
+        assert_eq!(s.expired_at(1_700_000_001), Some(1_700_000_000));
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_utc(1_709_208_000), "2024-02-29 12:00:00 UTC");
+        assert_eq!(format_utc(4_102_444_799), "2099-12-31 23:59:59 UTC");
     }
 }

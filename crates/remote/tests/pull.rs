@@ -35,7 +35,7 @@ fn publish(sign_commit: bool) -> Published {
     if sign_commit {
         sign::sign_commit(&server, &commit, &key).expect("sign the commit");
     }
-    summary::update(&server, Some(&key)).expect("write the summary");
+    summary::update(&server, Some(&key), None).expect("write the summary");
     let root = server.path().to_owned();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -64,6 +64,8 @@ fn client(dir: &Path, url: &str, key: &SigningKey) -> Repo {
         key: Some(format_public(&key.verifying_key())),
         key_file: None,
         revoked_file: None,
+        stall: Default::default(),
+        ignore_summary_expiry: false,
     };
     add(&mut repo, &remote).expect("add the remote");
     repo
@@ -78,6 +80,8 @@ fn pull_main(repo: &Repo) -> Result<PullReport, Error> {
         commit: None,
         allow_downgrade: false,
         concurrency: 2,
+        stall_timeout: None,
+        allow_expired_summary: false,
     };
     strata_remote::pull::run(repo, &opts, &Silent)
 }

@@ -141,6 +141,8 @@ fn fetch(
             key: key.clone(),
             key_file: None,
             revoked_file: None,
+            stall: Default::default(),
+            ignore_summary_expiry: false,
         };
         remotes::add(s.repo_mut(), &remote)?;
     }
@@ -169,6 +171,8 @@ fn fetch(
                     commit: None,
                     allow_downgrade: false,
                     concurrency: 8,
+                    stall_timeout: None,
+                    allow_expired_summary: false,
                 },
                 progress,
             )?;

@@ -105,6 +105,8 @@ fn fetch(
                 commit: None,
                 allow_downgrade: false,
                 concurrency: 8,
+                stall_timeout: None,
+                allow_expired_summary: false,
             };
             Ok(pull::run(s.repo(), &opts, progress)?.commit)
         }

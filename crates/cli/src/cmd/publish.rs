@@ -3,13 +3,14 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use indicatif::BinaryBytes;
 use strata_remote::keys::SigningKey;
 use strata_remote::pull::{self, PullOptions};
 use strata_remote::remotes::{self, Remote};
+use strata_remote::stall::StallLimit;
 use strata_remote::{keys, serve, sign, summary};
 use strata_store::Repo;
 
@@ -53,16 +54,25 @@ pub fn sign(repo: &Repo, SignArgs { rev, key }: &SignArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn summary(repo: &Repo, SummaryArgs { update, sign_key }: &SummaryArgs) -> Result<ExitCode> {
+pub fn summary(repo: &Repo, a: &SummaryArgs) -> Result<ExitCode> {
+    let SummaryArgs {
+        update,
+        sign_key,
+        expires_in,
+    } = a;
     if !update {
         bail!("nothing to do: pass --update to regenerate the summary");
     }
     let key = sign_key.as_deref().map(read_secret_key).transpose()?;
-    let s = summary::update(repo, key.as_ref())?;
+    let expires = expires_in.map(|d| summary::now().saturating_add(d));
+    let s = summary::update(repo, key.as_ref(), expires)?;
     eprintln!(
-        "summary lists {} ref(s){}",
+        "summary lists {} ref(s){}{}",
         s.refs.len(),
-        if key.is_some() { ", signed" } else { "" }
+        if key.is_some() { ", signed" } else { "" },
+        s.expires()
+            .map(|t| format!(", expires {}", crate::time::format_rfc3339(t)))
+            .unwrap_or_default()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -75,6 +85,9 @@ pub fn remote_add(repo: &mut Repo, a: &RemoteAddArgs) -> Result<ExitCode> {
         sign_pubkey_file: key_file,
         sign_revoked_file: revoked_file,
         no_sign_verify,
+        stall_timeout,
+        stall_min_speed,
+        ignore_summary_expiry,
     } = a;
     let abs = |p: &Option<PathBuf>| -> Result<Option<PathBuf>> {
         p.as_ref()
@@ -88,6 +101,11 @@ pub fn remote_add(repo: &mut Repo, a: &RemoteAddArgs) -> Result<ExitCode> {
         key: key.clone(),
         key_file: abs(key_file)?,
         revoked_file: abs(revoked_file)?,
+        stall: StallLimit {
+            window: Duration::from_secs(*stall_timeout),
+            min_speed: *stall_min_speed,
+        },
+        ignore_summary_expiry: *ignore_summary_expiry,
     };
     if let Some(p) = &remote.key_file {
         remote
@@ -137,6 +155,8 @@ pub fn pull(repo: &Repo, a: &PullArgs) -> Result<ExitCode> {
         commit,
         allow_downgrade,
         concurrency,
+        stall_timeout,
+        allow_expired_summary,
     } = a;
     let progress = Bar::on_terminal();
     let start = Instant::now();
@@ -148,6 +168,8 @@ pub fn pull(repo: &Repo, a: &PullArgs) -> Result<ExitCode> {
         commit,
         allow_downgrade,
         concurrency,
+        stall_timeout: stall_timeout.map(Duration::from_secs),
+        allow_expired_summary,
     };
     let result = pull::run(repo, &opts, &progress);
     progress.finish();

@@ -7,3 +7,5 @@ mod history;
 mod interop;
 mod large;
 mod signatures;
+mod stall;
+mod summary;
