@@ -18,3 +18,32 @@ pub mod stall;
 pub mod summary;
 
 pub use error::{Error, Result};
+
+/// Entry points for the fuzz targets in `fuzz/`: the parsers of what a
+/// server sends, on bytes. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::io::{self, BufReader};
+
+    /// Reads `data` as a stream of pipelined HTTP/1.1 responses (heads,
+    /// then bodies by length, chunked or to the close) until it ends or
+    /// fails; each body is bounded to 64 KiB.
+    pub fn http_responses(data: &[u8]) {
+        let mut r = BufReader::new(data);
+        let mut buf = Vec::new();
+        let spool = || Err(io::Error::other("no spool files while fuzzing"));
+        for _ in 0..16 {
+            buf.clear();
+            let mut bodies = crate::http1::Bodies {
+                buf: &mut buf,
+                memory: 1 << 20,
+                spool: &spool,
+                spools: 0,
+            };
+            match crate::http1::read_response(&mut r, 64 << 10, &mut bodies) {
+                Ok((_, true)) | Err(_) => return,
+                Ok((_, false)) => {}
+            }
+        }
+    }
+}
