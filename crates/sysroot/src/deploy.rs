@@ -34,7 +34,7 @@ use strata_store::{Checksum, ObjectType, RefName, durable, fault};
 use crate::deployment::DeploymentId;
 use crate::deployment_name::validate_stateroot;
 use crate::error::{Error, Result};
-use crate::etc_merge::{self, Plan};
+use crate::etc_merge::Plan;
 use crate::etc_tree;
 use crate::origin::Origin;
 use crate::status::entries_by_deployment;
@@ -355,21 +355,28 @@ impl Sysroot {
     ) -> Result<Option<Plan>> {
         let etc = root.join("etc");
         let usr_etc = root.join("usr/etc");
+        let mut problems = Vec::new();
         if usr_etc.is_dir() {
-            etc_tree::copy_tree(&usr_etc, &etc)?;
+            etc_tree::copy_tree(&usr_etc, &etc, &mut problems)?;
         } else if fs::symlink_metadata(&etc).is_err() {
             fs::create_dir(&etc).io_ctx("create", &etc)?;
         }
         let Some(prev) = merge_from else {
-            return Ok(None);
+            // Nothing to merge, but what the copy left out is still said.
+            return Ok((!problems.is_empty()).then(|| Plan {
+                problems,
+                ..Plan::default()
+            }));
         };
         let prev_path = self.deployment_path(prev);
-        let plan = etc_merge::plan(
-            &etc_tree::scan(&prev_path.join("usr/etc"))?,
-            &etc_tree::scan(&prev_path.join("etc"))?,
-            &etc_tree::scan(&usr_etc)?,
-        );
-        etc_tree::apply(&plan, &prev_path.join("etc"), &etc)?;
+        let mut plan = etc_tree::merge(
+            &prev_path.join("usr/etc"),
+            &prev_path.join("etc"),
+            &usr_etc,
+            &etc,
+        )?;
+        problems.append(&mut plan.problems);
+        plan.problems = problems;
         Ok(Some(plan))
     }
 

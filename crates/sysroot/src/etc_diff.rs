@@ -7,7 +7,8 @@ use crate::status::entries_by_deployment;
 use crate::sysroot::Sysroot;
 
 impl Sysroot {
-    /// (`A`dded / `M`odified / `D`eleted, path under /etc), sorted by path,
+    /// (`A`dded / `M`odified / `D`eleted, path under /etc, non-UTF-8 bytes
+    /// escaped as `\\xNN`), sorted by path,
     /// for the booted deployment (or the default one when nothing is booted).
     pub fn etc_diff(&self) -> Result<Vec<(char, String)>> {
         let id = match self.booted() {
@@ -28,8 +29,9 @@ impl Sysroot {
                 !(matches!(current.get(*p), Some(etc_merge::Node::Dir { .. }))
                     && defaults.get(*p) == current.get(*p))
             })
-            .map(|p| (if defaults.contains_key(p) { 'M' } else { 'A' }, p.clone()))
-            .chain(plan.remove.iter().map(|p| ('D', p.clone())))
+            .map(|p| (if defaults.contains_key(p) { 'M' } else { 'A' }, p))
+            .chain(plan.remove.iter().map(|p| ('D', p)))
+            .map(|(c, p)| (c, etc_merge::display_path(p)))
             .collect();
         out.sort_by(|a, b| a.1.cmp(&b.1));
         Ok(out)

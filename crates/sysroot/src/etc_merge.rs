@@ -7,8 +7,15 @@
 //! Where a kept local entry and the new default differ in kind (a file
 //! became a directory or the reverse) the local one is kept and the clash
 //! reported as a conflict, instead of failing the upgrade as ostree does.
+//!
+//! Paths are bytes (`OsString`), as the filesystem has them: a name that
+//! is not UTF-8 is merged like any other, and shown escaped
+//! ([`display_path`]).
 
 use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::fmt::Write as _;
+use std::os::unix::ffi::OsStrExt;
 
 /// One entry of a tree, as far as the merge compares entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +32,7 @@ pub enum Node {
         digest: [u8; 32],
     },
     Symlink {
-        target: String,
+        target: OsString,
         uid: u32,
         gid: u32,
     },
@@ -45,33 +52,84 @@ impl Node {
     }
 }
 
-/// Paths relative to `/etc` ("hostname", "ssh/sshd_config"), sorted so a
-/// directory comes before what it holds.
-pub type Tree = BTreeMap<String, Node>;
+/// Paths relative to `/etc` ("hostname", "ssh/sshd_config"), sorted by
+/// their bytes, so a directory comes before what it holds.
+pub type Tree = BTreeMap<OsString, Node>;
 
 /// What the merge carries from the machine into the new `/etc`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     /// Copy from the current `/etc` over whatever the new defaults have.
-    pub keep_local: Vec<String>,
+    pub keep_local: Vec<OsString>,
     /// Remove from the new `/etc` (removed locally).
-    pub remove: Vec<String>,
+    pub remove: Vec<OsString>,
     /// Kept locally although the new default is of another kind.
     pub conflicts: Vec<Conflict>,
     pub modified: usize,
     pub added: usize,
     pub removed: usize,
+    /// What applying the plan carried over only in part (an extended
+    /// attribute the new `/etc` refused, …); filled when it is applied.
+    pub problems: Vec<Problem>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
-    pub path: String,
+    pub path: OsString,
     pub local: &'static str,
     pub new_default: &'static str,
 }
 
-fn is_under(path: &str, dir: &str) -> bool {
-    path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/'
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "/etc/{} is a {} here but a {} in the new defaults; kept the local one",
+            display_path(&self.path),
+            self.local,
+            self.new_default
+        )
+    }
+}
+
+/// Something the merge could not do for one entry and went on without:
+/// the merge never aborts an upgrade for it, but says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The entry, relative to `/etc`.
+    pub path: OsString,
+    /// What failed, as in "could not copy extended attributes: …".
+    pub what: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "/etc/{}: {}", display_path(&self.path), self.what)
+    }
+}
+
+/// `path` for a message: UTF-8 as it is, any other byte (and control
+/// characters) escaped as `\xNN`, so nothing is lost or garbled.
+pub fn display_path(path: &OsStr) -> String {
+    let mut out = String::new();
+    for chunk in path.as_bytes().utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() || c == '\\' {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+fn is_under(path: &OsStr, dir: &OsStr) -> bool {
+    let (path, dir) = (path.as_bytes(), dir.as_bytes());
+    path.len() > dir.len() && path.starts_with(dir) && path[dir.len()] == b'/'
 }
 
 /// Decides the merge. Entries under a path already kept or removed as a
@@ -79,8 +137,8 @@ fn is_under(path: &str, dir: &str) -> bool {
 pub fn plan(old: &Tree, current: &Tree, new: &Tree) -> Plan {
     let mut p = Plan::default();
     // Subtrees replaced wholesale by a local non-directory, or removed.
-    let mut covered: Vec<String> = Vec::new();
-    let is_covered = |path: &str, covered: &[String]| covered.iter().any(|c| is_under(path, c));
+    let mut covered: Vec<&OsStr> = Vec::new();
+    let is_covered = |path: &OsStr, covered: &[&OsStr]| covered.iter().any(|c| is_under(path, c));
     for (path, cur) in current {
         if is_covered(path, &covered) {
             continue;
@@ -109,31 +167,35 @@ pub fn plan(old: &Tree, current: &Tree, new: &Tree) -> Plan {
             });
         }
         if !matches!(cur, Node::Dir { .. }) {
-            covered.push(path.clone());
+            covered.push(path);
         }
         p.keep_local.push(path.clone());
     }
     // A kept entry needs its parents as directories; where the new defaults
-    // have a non-directory there, the local directory wins, reported.
-    let mut extra = Vec::new();
-    for path in &p.keep_local {
-        let mut a = path.as_str();
-        while let Some((parent, _)) = a.rsplit_once('/') {
-            a = parent;
-            if let (Some(n), Some(cur @ Node::Dir { .. })) = (new.get(a), current.get(a))
-                && !n.same_kind(cur)
-                && !extra.iter().any(|e: &String| e == a)
-            {
+    // have a non-directory there, the local directory wins, reported. Found
+    // from the few such clashes, not by walking up from every kept entry
+    // (quadratic in the depth of a deep tree).
+    let clashes: Vec<(&OsString, &Node, &Node)> = current
+        .iter()
+        .filter(|(_, cur)| matches!(cur, Node::Dir { .. }))
+        .filter_map(|(path, cur)| {
+            new.get(path)
+                .filter(|n| !n.same_kind(cur))
+                .map(|n| (path, cur, n))
+        })
+        .collect();
+    for (dir, cur, n) in clashes {
+        if p.keep_local.iter().any(|k| is_under(k, dir)) {
+            if !p.conflicts.iter().any(|c| c.path == *dir) {
                 p.conflicts.push(Conflict {
-                    path: a.to_owned(),
+                    path: dir.clone(),
                     local: cur.kind(),
                     new_default: n.kind(),
                 });
-                extra.push(a.to_owned());
             }
+            p.keep_local.push(dir.clone());
         }
     }
-    p.keep_local.extend(extra);
     p.keep_local.sort();
     p.keep_local.dedup();
     p.conflicts.sort_by(|a, b| a.path.cmp(&b.path));
@@ -142,7 +204,7 @@ pub fn plan(old: &Tree, current: &Tree, new: &Tree) -> Plan {
             continue;
         }
         p.removed += 1;
-        covered.push(path.clone());
+        covered.push(path);
         if new.contains_key(path) {
             p.remove.push(path.clone());
         }
@@ -172,7 +234,7 @@ mod tests {
     fn tree(entries: &[(&str, Node)]) -> Tree {
         entries
             .iter()
-            .map(|(p, n)| (p.to_string(), n.clone()))
+            .map(|(p, n)| (OsString::from(p), n.clone()))
             .collect()
     }
 
@@ -300,7 +362,7 @@ mod tests {
             let p = plan(&c.old, &c.cur, &c.new);
             assert_eq!(p.keep_local, c.keep, "{}: keep", c.name);
             assert_eq!(p.remove, c.remove, "{}: remove", c.name);
-            let conflicts: Vec<&str> = p.conflicts.iter().map(|x| x.path.as_str()).collect();
+            let conflicts: Vec<&OsStr> = p.conflicts.iter().map(|x| x.path.as_os_str()).collect();
             assert_eq!(conflicts, c.conflicts, "{}: conflicts", c.name);
         }
     }

@@ -10,6 +10,7 @@ pub mod deployment;
 pub mod deployment_name;
 pub mod error;
 mod etc_diff;
+mod etc_dirs;
 mod etc_merge;
 mod etc_tree;
 pub mod failure;

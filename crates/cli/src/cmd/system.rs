@@ -48,10 +48,10 @@ pub(super) fn print_deployed(r: &DeployReport) {
             m.conflicts.len()
         );
         for c in &m.conflicts {
-            println!(
-                "  conflict: /etc/{} is a {} here but a {} in the new defaults; kept the local one",
-                c.path, c.local, c.new_default
-            );
+            println!("  conflict: {c}");
+        }
+        for p in &m.problems {
+            println!("  not carried over in full: {p}");
         }
     }
 }

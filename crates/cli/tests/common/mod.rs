@@ -104,6 +104,33 @@ pub fn strata<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Run {
     run(&mut strata_cmd(args))
 }
 
+/// Runs strata with `args` under python3, which reports the peak resident
+/// memory (KiB) of the strata process alone once it exited (its
+/// `RUSAGE_CHILDREN`: this test process has other children). Check
+/// [`have_tool`]`("python3")` first.
+pub fn strata_measured<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> (Run, u64) {
+    const MEASURE: &str = "import resource, subprocess, sys
+r = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+sys.stdout.write(r.stdout)
+sys.stderr.write(r.stderr)
+sys.stderr.write('peak_kib=%d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(r.returncode)";
+    let mut c = Command::new("python3");
+    c.args(["-c", MEASURE, STRATA])
+        .args(args)
+        .env_remove("STRATA_REPO")
+        .env_remove("STRATA_FAULT")
+        .env_remove("RUST_LOG");
+    let r = run(&mut c);
+    let peak = r
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak_kib="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no peak memory reported: {r:#?}"));
+    (r, peak)
+}
+
 pub fn ostree<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Run {
     run(Command::new("ostree").args(args))
 }

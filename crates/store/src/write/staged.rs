@@ -189,6 +189,35 @@ impl Staging {
         })
     }
 
+    /// An anonymous read-write file in the staging directory, for content
+    /// whose checksum is known only once it is all read (see
+    /// [`super::Transaction::write_content_from`]); the path is for
+    /// messages. Where anonymous files cannot be made, a named file,
+    /// removed at once: either way nothing of it outlives the handle.
+    pub fn spool(&self) -> Result<(File, PathBuf)> {
+        let path = self
+            .dir
+            .join(format!("spool-{}", crate::durable::unique_suffix()));
+        let anon = rustix::fs::openat(
+            &self.dir_fd,
+            ".",
+            OFlags::RDWR | OFlags::TMPFILE | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        );
+        if let Ok(fd) = anon {
+            return Ok((File::from(fd), path));
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .io_ctx("create", &path)?;
+        std::fs::remove_file(&path).io_ctx("remove", &path)?;
+        Ok((file, path))
+    }
+
     /// Gives `staged` its final name: `name` in the directory `objects`,
     /// found at `objects_path`. Only for objects whose data is durable. An
     /// object already there is the same object (its name is its checksum),

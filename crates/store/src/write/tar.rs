@@ -1,7 +1,9 @@
 //! Importing a tarball (plain, gzip or zstd), without touching the
 //! filesystem: entries go straight into objects, so no path in the archive
 //! can escape anywhere. Names with `..`, absolute names, and names that
-//! pass through a symlink or file of the archive are refused.
+//! pass through a symlink or file of the archive are refused. A large
+//! member streams into its object (see [`SMALL_MEMBER`]): memory stays
+//! bounded whatever the archive holds.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -196,6 +198,29 @@ fn read_all(entry: &mut impl Read, archive: &Path) -> Result<Vec<u8>> {
     Ok(data)
 }
 
+/// Members up to this size are read whole, as `dir` reads small files;
+/// larger ones stream through [`Transaction::write_content_from`], so
+/// memory stays bounded whatever a member's size.
+const SMALL_MEMBER: u64 = 8 << 20;
+
+/// Stores the content of the regular-file member `entry` of `archive`.
+fn store_member(
+    tx: &Transaction<'_>,
+    header: &FileHeader,
+    entry: &mut tar::Entry<'_, impl Read>,
+    archive: &Path,
+) -> Result<Checksum> {
+    let size = entry.size();
+    if size > SMALL_MEMBER {
+        return tx.write_content_from(header, entry, archive);
+    }
+    let mut content = Vec::with_capacity(size as usize);
+    entry
+        .read_to_end(&mut content)
+        .io_ctx("read tar member of", archive)?;
+    tx.write_content(header, &content)
+}
+
 fn utf8(bytes: Vec<u8>, what: &str, archive: &Path) -> Result<String> {
     String::from_utf8(bytes).map_err(|_| Error::BadInput {
         path: archive.to_owned(),
@@ -310,10 +335,6 @@ pub fn import_tar(
                     })?;
                     tx.write_content(&header, &[])?
                 } else {
-                    let mut content = Vec::with_capacity(entry.size() as usize);
-                    entry
-                        .read_to_end(&mut content)
-                        .io_ctx("read tar member of", path)?;
                     let header = FileHeader {
                         uid,
                         gid,
@@ -321,7 +342,7 @@ pub fn import_tar(
                         symlink_target: String::new(),
                         xattrs,
                     };
-                    tx.write_content(&header, &content)?
+                    store_member(tx, &header, &mut entry, path)?
                 };
                 let dir = dir_at(&mut root, parents, &name, path)?;
                 dir.dirs.remove(leaf);

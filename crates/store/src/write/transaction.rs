@@ -18,7 +18,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -194,6 +194,39 @@ impl<'r> Transaction<'r> {
     pub fn write_content(&self, header: &FileHeader, content: &[u8]) -> Result<Checksum> {
         let checksum = header.checksum(content);
         self.write_content_with_checksum(header, checksum, |w| w.write_all(content))?;
+        Ok(checksum)
+    }
+
+    /// Writes a content object whose content `src` streams (a tar member),
+    /// in bounded memory whatever its size: the bytes are hashed as they
+    /// are spooled to an anonymous file of the staging directory, and
+    /// stored from it once the checksum, the object's name, is known. The
+    /// spool takes as much room as the content until it returns. A read
+    /// error names `src_path`.
+    pub fn write_content_from(
+        &self,
+        header: &FileHeader,
+        src: &mut dyn Read,
+        src_path: &Path,
+    ) -> Result<Checksum> {
+        let (mut spool, spool_path) = self.placer.staging.spool()?;
+        let mut hasher = header.hasher();
+        let mut buf = vec![0u8; SPOOL_CHUNK];
+        loop {
+            let n = match src.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e).io_ctx("read", src_path),
+            };
+            hasher.update(&buf[..n]);
+            spool.write_all(&buf[..n]).io_ctx("write", &spool_path)?;
+        }
+        let checksum = hasher.finish();
+        spool.seek(SeekFrom::Start(0)).io_ctx("seek", &spool_path)?;
+        self.write_content_with_checksum(header, checksum, |w| {
+            std::io::copy(&mut spool, w).map(|_| ())
+        })?;
         Ok(checksum)
     }
 
@@ -545,6 +578,9 @@ fn remove_stale_staging(tmp: &Path) {
     }
 }
 
+/// The piece of a streamed content object held in memory at a time.
+const SPOOL_CHUNK: usize = 1 << 20;
+
 /// Files at least this large start their writeback as soon as they are
 /// written: less is left dirty for a flush to wait for. (The biggest tenth
 /// of an OS tree's files holds most of its bytes.)
@@ -701,6 +737,26 @@ mod tests {
             assert_eq!(tx.stats.content_written.load(Ordering::Relaxed), 1);
             tx.commit().expect("commit");
             assert!(repo.has_object(&c, ObjectType::File), "{mode:?}");
+        }
+    }
+
+    /// A streamed content object is the object its bytes in memory make,
+    /// in every mode, and the spool leaves nothing in the staging directory.
+    #[test]
+    fn streamed_content_equals_content_in_memory() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let content: Vec<u8> = (0..3 * SPOOL_CHUNK + 17).map(|i| i as u8).collect();
+        for mode in [RepoMode::BareUser, RepoMode::Archive] {
+            let repo = Repo::init(&tmp.path().join(format!("{mode:?}")), mode).expect("init");
+            let header = regular_file_header();
+            let tx = Transaction::begin(&repo).expect("begin");
+            let c = tx
+                .write_content_from(&header, &mut &content[..], Path::new("src"))
+                .expect("streamed");
+            assert_eq!(c, header.checksum(&content), "{mode:?}");
+            tx.commit().expect("commit");
+            let (_, stored) = repo.load_file(&c).expect("load");
+            assert_eq!(stored, content, "{mode:?}");
         }
     }
 

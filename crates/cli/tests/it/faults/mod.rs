@@ -10,3 +10,4 @@ mod prune;
 mod ref_names;
 mod special_files;
 mod tar_escape;
+mod tar_memory;

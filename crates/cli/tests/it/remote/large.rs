@@ -3,9 +3,9 @@
 //! whatever the size of an object (or what a hostile server claims), and a
 //! damaged or cut large object is refused like a small one.
 
+use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::common::dev_server::DevServer;
 use crate::common::nginx::{Nginx, have_nginx};
@@ -58,27 +58,11 @@ fn client(p: &Publish, name: &str, mode: &str, url: &str) -> PathBuf {
     repo
 }
 
-/// Pulls into `repo` through python3, which reports the pull's peak
-/// resident memory (KiB) after it exits.
+/// Pulls into `repo`; returns the run and its peak resident memory (KiB).
 fn pull_measured(repo: &Path) -> (Run, u64) {
-    const MEASURE: &str = "import resource, subprocess, sys
-r = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-sys.stdout.write(r.stdout)
-sys.stderr.write(r.stderr)
-sys.stderr.write('peak_kib=%d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-sys.exit(r.returncode)";
-    let mut c = Command::new("python3");
-    c.args(["-c", MEASURE, STRATA, "--repo"])
-        .arg(repo)
-        .args(["pull", REMOTE, BRANCH]);
-    let r = run(&mut c);
-    let peak = r
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("peak_kib="))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no peak memory reported: {r:#?}"));
-    (r, peak)
+    let mut args: Vec<OsString> = vec!["--repo".into(), repo.into()];
+    args.extend(["pull", REMOTE, BRANCH].map(OsString::from));
+    strata_measured(args)
 }
 
 fn client_ref(repo: &Path) -> Option<String> {
