@@ -41,7 +41,7 @@ use crate::stall::StallLimit;
 use crate::summary::Summary;
 
 /// Largest metadata object accepted (libostree's OSTREE_MAX_METADATA_SIZE).
-pub const MAX_METADATA: u64 = 128 << 20;
+pub const MAX_METADATA: u64 = strata_store::objects::MAX_METADATA_SIZE;
 /// Largest compressed content object accepted.
 pub const MAX_CONTENT: u64 = 16 << 30;
 /// How often fetched objects are made durable and moved into place: what an

@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::fs;
+use std::io::Read;
 
 use rayon::prelude::*;
 
@@ -77,7 +78,17 @@ fn verify(repo: &Repo, (c, kind): &ObjectName) -> Result<Result<(), String>> {
         });
     }
     let path = repo.object_path(c, *kind);
-    let data = fs::read(&path).io_ctx("read", &path)?;
+    let max = crate::objects::MAX_METADATA_SIZE;
+    let mut data = Vec::new();
+    fs::File::open(&path)
+        .and_then(|f| f.take(max + 1).read_to_end(&mut data))
+        .io_ctx("read", &path)?;
+    if data.len() as u64 > max {
+        return Ok(Err(format!(
+            "larger than the {} MiB limit of a metadata object",
+            max >> 20
+        )));
+    }
     if *kind == ObjectType::CommitMeta {
         return Ok(parse_detached(&data).map(drop).map_err(|e| e.to_string()));
     }
@@ -143,7 +154,7 @@ impl Repo {
             if bad.contains(&(*c, *kind)) {
                 continue;
             }
-            self.reachable_from(c, &mut seen, &mut missing)?;
+            self.reachable_around(c, &bad, &mut seen, &mut missing)?;
             // A corrupt object counts as missing for the commits that need it.
             let damaged: Vec<ObjectName> =
                 seen.iter().filter(|o| bad.contains(o)).copied().collect();

@@ -50,6 +50,19 @@ impl Repo {
         into: &mut HashSet<ObjectName>,
         missing: &mut Vec<ObjectName>,
     ) -> Result<()> {
+        self.reachable_around(commit, &HashSet::new(), into, missing)
+    }
+
+    /// [`Repo::reachable_from`], where a dirtree in `damaged` (found
+    /// corrupt by fsck) counts as reached but is not read: fsck reports
+    /// it, and what only it names, instead of failing on it.
+    pub(crate) fn reachable_around(
+        &self,
+        commit: &Checksum,
+        damaged: &HashSet<ObjectName>,
+        into: &mut HashSet<ObjectName>,
+        missing: &mut Vec<ObjectName>,
+    ) -> Result<()> {
         into.insert((*commit, ObjectType::Commit));
         into.insert((*commit, ObjectType::CommitMeta));
         let c = match self.load_commit(commit) {
@@ -60,7 +73,7 @@ impl Repo {
             }
             Err(e) => return Err(e),
         };
-        self.walk_tree(&c.root_tree, &c.root_meta, into, missing)
+        self.walk_tree(&c.root_tree, &c.root_meta, damaged, into, missing)
     }
 
     /// Adds what tree `tree` (with `meta`) reaches to `into`; the walk
@@ -69,6 +82,7 @@ impl Repo {
         &self,
         tree: &Checksum,
         meta: &Checksum,
+        damaged: &HashSet<ObjectName>,
         into: &mut HashSet<ObjectName>,
         missing: &mut Vec<ObjectName>,
     ) -> Result<()> {
@@ -79,7 +93,9 @@ impl Repo {
             {
                 missing.push((meta, ObjectType::DirMeta));
             }
-            if !into.insert((tree, ObjectType::DirTree)) {
+            if !into.insert((tree, ObjectType::DirTree))
+                || damaged.contains(&(tree, ObjectType::DirTree))
+            {
                 continue;
             }
             let t = match self.load_dirtree(&tree) {

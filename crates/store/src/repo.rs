@@ -221,7 +221,24 @@ impl Repo {
     /// Reads a metadata object and checks its bytes against its name.
     pub fn read_meta(&self, checksum: &Checksum, kind: ObjectType) -> Result<Vec<u8>> {
         let path = self.object_path(checksum, kind);
-        let data = fs::read(&path).map_err(|source| read_error(source, checksum, kind, &path))?;
+        let mut f =
+            File::open(&path).map_err(|source| read_error(source, checksum, kind, &path))?;
+        let max = crate::objects::MAX_METADATA_SIZE;
+        let mut data = Vec::new();
+        (&mut f)
+            .take(max + 1)
+            .read_to_end(&mut data)
+            .io_ctx("read", &path)?;
+        if data.len() as u64 > max {
+            return Err(Error::Corrupt {
+                checksum: *checksum,
+                kind,
+                what: format!(
+                    "larger than the {} MiB limit of a metadata object",
+                    max >> 20
+                ),
+            });
+        }
         if kind != ObjectType::CommitMeta && Checksum::of(&data) != *checksum {
             return Err(Error::Corrupt {
                 checksum: *checksum,

@@ -51,6 +51,7 @@ impl DirMeta {
             mode: be_u32(mode).ok_or_else(bad)?,
             xattrs: xattrs_from_value(xattrs).ok_or_else(bad)?,
         };
+        super::validate_xattrs(&meta.xattrs).map_err(|what| invalid(kind, what))?;
         if meta.mode & libc_mode::S_IFMT != libc_mode::S_IFDIR {
             return Err(invalid(
                 kind,

@@ -128,6 +128,17 @@ impl FileHeader {
 
     /// Checks the mode is a regular file or symlink, with a target only for symlinks.
     pub fn validate(&self) -> Result<(), FormatError> {
+        super::validate_xattrs(&self.xattrs).map_err(|what| invalid(ObjectType::File, what))?;
+        if self.symlink_target.len() > super::SYMLINK_MAX {
+            return Err(invalid(
+                ObjectType::File,
+                format!(
+                    "symlink target of {} bytes, longer than {}",
+                    self.symlink_target.len(),
+                    super::SYMLINK_MAX
+                ),
+            ));
+        }
         let ok = if self.is_symlink() {
             !self.symlink_target.is_empty() && !self.symlink_target.contains('\0')
         } else {
@@ -165,13 +176,15 @@ impl FileHeader {
         let [uid, gid, mode, xattrs] = v.as_tuple().ok_or_else(bad)? else {
             return Err(bad());
         };
-        Ok(FileHeader {
+        let header = FileHeader {
             uid: be_u32(uid).ok_or_else(bad)?,
             gid: be_u32(gid).ok_or_else(bad)?,
             mode: be_u32(mode).ok_or_else(bad)?,
             symlink_target: String::new(),
             xattrs: xattrs_from_value(xattrs).ok_or_else(bad)?,
-        })
+        };
+        super::validate_xattrs(&header.xattrs).map_err(|what| invalid(ObjectType::File, what))?;
+        Ok(header)
     }
 }
 

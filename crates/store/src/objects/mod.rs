@@ -127,6 +127,54 @@ pub fn validate_entry_name(name: &str) -> Result<(), String> {
     if name.contains('/') || name.contains('\0') {
         return Err(format!("invalid file name {name:?}: contains '/' or NUL"));
     }
+    if name.len() > NAME_MAX {
+        return Err(format!(
+            "file name of {} bytes, longer than the {NAME_MAX} a Linux file system holds",
+            name.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Largest metadata object read or pulled (libostree's
+/// `OSTREE_MAX_METADATA_SIZE`): a bigger one is refused, not buffered.
+pub const MAX_METADATA_SIZE: u64 = 128 << 20;
+
+/// Longest file name, in bytes (Linux's `NAME_MAX`).
+pub const NAME_MAX: usize = 255;
+/// Longest symlink target, in bytes (Linux's `PATH_MAX` less its NUL).
+pub const SYMLINK_MAX: usize = 4095;
+/// Longest xattr name, in bytes without its NUL (`XATTR_NAME_MAX`).
+pub const XATTR_NAME_MAX: usize = 255;
+/// Largest xattr value, in bytes (`XATTR_SIZE_MAX`).
+pub const XATTR_SIZE_MAX: usize = 65536;
+
+/// Checks what an object's xattrs would do on a file system: each name in
+/// OSTree's form (one trailing NUL, none inside, not empty) and within
+/// the kernel's limits, each value too. A pull, fsck and checkout all
+/// refuse an object that breaks them, before any file is written.
+pub fn validate_xattrs(xattrs: &Xattrs) -> Result<(), String> {
+    for (name, value) in xattrs {
+        let shown = String::from_utf8_lossy(name);
+        let Some(bare) = name.strip_suffix(&[0]) else {
+            return Err(format!("xattr name {shown:?} lacks its trailing NUL"));
+        };
+        if bare.is_empty() || bare.contains(&0) {
+            return Err(format!("invalid xattr name {shown:?}"));
+        }
+        if bare.len() > XATTR_NAME_MAX {
+            return Err(format!(
+                "xattr name of {} bytes, longer than {XATTR_NAME_MAX}",
+                bare.len()
+            ));
+        }
+        if value.len() > XATTR_SIZE_MAX {
+            return Err(format!(
+                "xattr {shown:?} of {} bytes, larger than {XATTR_SIZE_MAX}",
+                value.len()
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -168,5 +216,75 @@ pub(crate) fn invalid(kind: ObjectType, what: impl Into<String>) -> FormatError 
     FormatError::Invalid {
         kind,
         what: what.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checksum::Checksum;
+
+    /// Issue 15: what no Linux file system can hold is refused when an
+    /// object is parsed, so a pull, fsck and checkout agree on it.
+    #[test]
+    fn names_and_xattrs_past_the_kernels_limits_are_refused() {
+        let c = Checksum::of(b"x");
+        for (name, ok) in [
+            ("a".repeat(255), true),
+            ("a".repeat(256), false),
+            (".".into(), false),
+            ("..".into(), false),
+            ("a/b".into(), false),
+            ("...".into(), true),
+        ] {
+            let tree = DirTree {
+                files: vec![(name.clone(), c)],
+                dirs: Vec::new(),
+            };
+            assert_eq!(
+                DirTree::from_bytes(&tree.to_bytes()).is_ok(),
+                ok,
+                "{name:?}"
+            );
+        }
+        let meta = |xattrs: Xattrs| DirMeta {
+            uid: 0,
+            gid: 0,
+            mode: 0o40755,
+            xattrs,
+        };
+        let good = meta(vec![(b"user.a\0".to_vec(), b"v".to_vec())]);
+        assert!(DirMeta::from_bytes(&good.to_bytes()).is_ok());
+        for bad in [
+            vec![(b"user.a".to_vec(), b"v".to_vec())],
+            vec![(b"\0".to_vec(), b"v".to_vec())],
+            vec![(b"user.\0a\0".to_vec(), b"v".to_vec())],
+            vec![(
+                [b"user.".as_slice(), &[b'a'; 251], b"\0"].concat(),
+                b"v".to_vec(),
+            )],
+            vec![(b"user.a\0".to_vec(), vec![0; XATTR_SIZE_MAX + 1])],
+        ] {
+            let err = DirMeta::from_bytes(&meta(bad.clone()).to_bytes());
+            assert!(err.is_err(), "{bad:?}");
+            let header = FileHeader {
+                uid: 0,
+                gid: 0,
+                mode: 0o100644,
+                symlink_target: String::new(),
+                xattrs: bad,
+            };
+            assert!(FileHeader::from_bare_user_meta(&header.bare_user_meta()).is_err());
+            assert!(header.validate().is_err());
+        }
+        let link = |len: usize| FileHeader {
+            uid: 0,
+            gid: 0,
+            mode: 0o120777,
+            symlink_target: "t".repeat(len),
+            xattrs: Vec::new(),
+        };
+        assert!(link(SYMLINK_MAX).validate().is_ok());
+        assert!(link(SYMLINK_MAX + 1).validate().is_err());
     }
 }

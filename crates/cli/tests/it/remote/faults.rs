@@ -211,29 +211,48 @@ fn store_object(repo: &Path, ext: &str, data: &[u8]) -> String {
     c
 }
 
-/// A signed commit whose root directory holds one file named `name`: the
-/// root dirtree is rewritten by hand (same-length name, so the GVariant
-/// framing is unchanged), then the commit pointing at it, re-signed.
-fn hostile_name(name: &str) {
+/// A signed commit whose root directory holds files named `names`, in
+/// that order: the root dirtree is rewritten by hand (each name replaces
+/// a placeholder of its length, so the GVariant framing is unchanged),
+/// then the commit pointing at it, re-signed. A pull, fsck and checkout
+/// each refuse it, naming the dirtree, and the pull writes nothing.
+fn hostile_names(names: &[&str]) {
     let p = Publish::new();
-    let placeholder = "x".repeat(name.len());
-    write_files(&p.tree, &[(&placeholder, "hostile\n")]);
+    let placeholders: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| char::from(b'a' + i as u8).to_string().repeat(n.len()))
+        .collect();
+    let files: Vec<(&str, &str)> = placeholders
+        .iter()
+        .map(|n| (n.as_str(), "hostile\n"))
+        .collect();
+    write_files(&p.tree, &files);
     let honest = commit_at(&p.server, BRANCH, &p.tree, TIMESTAMP, None);
     let root = show_json(&p.server, &honest)["root_dirtree"]
         .as_str()
         .expect("root_dirtree")
         .to_owned();
-    let tree = read(&object_path(&p.server, &root, "dirtree"));
-    let tree = replace_once(
-        &tree,
-        format!("{placeholder}\0").as_bytes(),
-        format!("{name}\0").as_bytes(),
-    );
-    let bad_root = store_object(&p.server, "dirtree", &tree);
-    let commit = read(&object_path(&p.server, &honest, "commit"));
+    let mut tree = read(&object_path(&p.server, &root, "dirtree"));
+    for (placeholder, name) in placeholders.iter().zip(names) {
+        tree = replace_once(
+            &tree,
+            format!("{placeholder}\0").as_bytes(),
+            format!("{name}\0").as_bytes(),
+        );
+    }
+    refused_everywhere(&p, &honest, &root, &tree, &format!("{names:?}"));
+}
+
+/// Publishes `honest` with its root dirtree `root` replaced by `tree`,
+/// and checks that a pull, fsck and checkout each refuse it, naming the
+/// dirtree, and that the pull writes nothing.
+fn refused_everywhere(p: &Publish, honest: &str, root: &str, tree: &[u8], names: &str) {
+    let bad_root = store_object(&p.server, "dirtree", tree);
+    let commit = read(&object_path(&p.server, honest, "commit"));
     let commit = replace_once(
         &commit,
-        Checksum::from_hex(&root).expect("hex").as_bytes(),
+        Checksum::from_hex(root).expect("hex").as_bytes(),
         Checksum::from_hex(&bad_root).expect("hex").as_bytes(),
     );
     let bad = store_object(&p.server, "commit", &commit);
@@ -241,29 +260,75 @@ fn hostile_name(name: &str) {
     sign(&p.server, BRANCH, &p.key);
     update_summary(&p.server, Some(&p.key));
 
+    // The publisher's own tools refuse it too.
+    let fsck = on(&p.server, ["fsck"]).failed();
+    assert!(
+        fsck.stdout.contains(&bad_root) || fsck.stderr.contains(&bad_root),
+        "{names}: {fsck:#?}"
+    );
+    let out = p.path("checkout");
+    let co = on(
+        &p.server,
+        ["checkout".as_ref(), bad.as_ref(), out.as_os_str()],
+    )
+    .failed();
+    assert!(co.stderr.contains(&bad_root[2..]), "{names}: {co:#?}");
+
     let server = DevServer::start(&p.server);
     p.add_trusting_remote(server.url());
     let before = listing(&p.path(""));
     let r = p.pull(&[]).failed();
-    assert!(r.stderr.contains(&bad_root), "{name:?}: {r:#?}");
-    assert_eq!(p.client_ref(), None, "{name:?}");
+    assert!(r.stderr.contains(&bad_root), "{names}: {r:#?}");
+    assert_eq!(p.client_ref(), None, "{names}");
     p.fsck_client();
     let after = listing(&p.path(""));
     let appeared: Vec<_> = after
         .iter()
-        .filter(|f| !before.contains(f) && !f.starts_with("cli/"))
+        .filter(|f| !before.contains(f) && !f.starts_with("cli/") && !f.starts_with("checkout"))
         .collect();
-    assert!(appeared.is_empty(), "{name:?}: the pull wrote {appeared:?}");
+    assert!(appeared.is_empty(), "{names}: the pull wrote {appeared:?}");
 }
 
 #[test]
 fn dirtree_with_dot_dot() {
-    hostile_name("..");
+    hostile_names(&[".."]);
+}
+
+#[test]
+fn dirtree_with_dot() {
+    hostile_names(&["."]);
 }
 
 #[test]
 fn dirtree_with_slash() {
-    hostile_name("a/b");
+    hostile_names(&["a/b"]);
+}
+
+#[test]
+fn dirtree_with_a_duplicate_name() {
+    hostile_names(&["same", "same"]);
+}
+
+#[test]
+fn dirtree_out_of_order() {
+    hostile_names(&["zz", "aa"]);
+}
+
+/// Issue 15: a name no Linux file system holds (256 bytes) was accepted
+/// by pull and fsck, and only checkout failed on it.
+#[test]
+fn dirtree_with_a_name_longer_than_name_max() {
+    let p = Publish::new();
+    write_files(&p.tree, &[("short", "hostile\n")]);
+    let honest = commit_at(&p.server, BRANCH, &p.tree, TIMESTAMP, None);
+    let root = show_json(&p.server, &honest)["root_dirtree"]
+        .as_str()
+        .expect("root_dirtree")
+        .to_owned();
+    let bytes = read(&object_path(&p.server, &root, "dirtree"));
+    let mut tree = strata_store::DirTree::from_bytes(&bytes).expect("the honest dirtree");
+    tree.files[0].0 = "n".repeat(256);
+    refused_everywhere(&p, &honest, &root, &tree.to_bytes(), "a 256-byte name");
 }
 
 /// nginx, paced so the pull takes seconds, is killed once the client has
