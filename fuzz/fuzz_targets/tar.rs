@@ -1,0 +1,22 @@
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+// A tar archive (plain, gzip or zstd) as `strata commit --tar` imports it:
+// headers, pax records, names, links, into a repository, then aborted.
+use std::sync::LazyLock;
+use strata_store::write::Transaction;
+use strata_store::write::tar::{TarImportOptions, import_tar};
+use strata_store::{Repo, RepoMode};
+
+static REPO: LazyLock<(tempfile::TempDir, Repo)> = LazyLock::new(|| {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let repo = Repo::init(&dir.path().join("repo"), RepoMode::Archive).expect("init");
+    (dir, repo)
+});
+
+fuzz_target!(|data: &[u8]| {
+    let (dir, repo) = &*REPO;
+    let input = dir.path().join("input.tar");
+    std::fs::write(&input, data).expect("write the input");
+    let tx = Transaction::begin(repo).expect("begin");
+    let _ = import_tar(&tx, &input, &TarImportOptions::default());
+});
