@@ -235,8 +235,9 @@ impl<W: Write> Writer<'_, W> {
         }
         let mut records = Vec::new();
         for (name, value) in xattrs {
+            // OSTree keeps the name's trailing NUL; a PAX key has none.
             let mut key = b"SCHILY.xattr.".to_vec();
-            key.extend_from_slice(name);
+            key.extend_from_slice(name.strip_suffix(&[0]).unwrap_or(name));
             pax_record(&mut records, &key, value);
         }
         let mut h = header(EntryType::XHeader, 0o644, 0, 0);
