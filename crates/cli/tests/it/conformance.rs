@@ -367,7 +367,7 @@ fn inspect_output_matches_ostree() {
 
 /// Issue 15: a tree 3000 levels deep (its deepest path is 6 KB, longer
 /// than PATH_MAX), which `ostree commit` takes. strata commits it to the
-/// same checksum and checks ostree's commit out. Before, the commit failed
+/// same checksum, pulls ostree's commit and checks it out. Before, the commit failed
 /// with "File name too long"; a checkout of 10000 levels overflowed the
 /// stack (the store's `deep` test pins that on a small stack).
 #[test]
@@ -405,10 +405,20 @@ fn a_tree_deeper_than_path_max_commits_as_ostree_commits_it() {
     ostree_on(&ours, ["fsck"]).ok();
     on(&theirs, ["fsck"]).ok();
 
+    // A pull of ostree's deep commit (file://, as a server would send it),
+    // then a checkout of what was pulled.
+    let client = tmp.path().join("client");
+    init(&client, "bare-user");
+    let url = format!("file://{}", theirs.display());
+    on(&client, ["remote", "add", "o", &url, "--no-sign-verify"]).ok();
+    on(&client, ["pull", "o", "main"]).ok();
+    on(&client, ["fsck"]).ok();
+    assert_eq!(on(&client, ["rev-parse", "o:main"]).ok().line(), b);
+
     let out = tmp.path().join("out");
     on(
-        &theirs,
-        ["checkout".as_ref(), "main".as_ref(), out.as_os_str()],
+        &client,
+        ["checkout".as_ref(), "o:main".as_ref(), out.as_os_str()],
     )
     .ok();
     let mut fd = rustix::fs::open(&out, dir, Mode::empty()).expect("open");
