@@ -11,7 +11,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
@@ -48,17 +48,30 @@ struct Ctx<'r> {
     hardlink: bool,
     union: bool,
     privileged: bool,
+    euid: u32,
     metas: Mutex<HashMap<Checksum, DirMeta>>,
     files: AtomicU64,
     dirs: AtomicU64,
     hardlinked: AtomicU64,
 }
 
-/// A directory made and open, to be filled with `tree`.
+/// A directory to fill with `tree`, at `path`.
 struct DirJob {
-    fd: OwnedFd,
+    at: DirAt,
     path: PathBuf,
     tree: Checksum,
+}
+
+enum DirAt {
+    /// Made and open already (the destination).
+    Open(OwnedFd),
+    /// To be made as `name` in `parent`, with dirmeta `meta`: a job opens
+    /// its own directory, so pending jobs hold only their parents open.
+    In {
+        parent: Arc<OwnedFd>,
+        name: String,
+        meta: Checksum,
+    },
 }
 
 enum Node {
@@ -102,6 +115,7 @@ impl Repo {
             hardlink: !opts.copy && self.mode() == RepoMode::Bare,
             union: opts.union,
             privileged: rustix::process::geteuid().is_root(),
+            euid: rustix::process::geteuid().as_raw(),
             metas: Mutex::new(HashMap::new()),
             files: AtomicU64::new(0),
             dirs: AtomicU64::new(0),
@@ -173,16 +187,16 @@ impl Ctx<'_> {
     /// included. Each directory is a job on rayon's heap-allocated queue,
     /// never a stack frame: a tree thousands of levels deep (which any
     /// server can send) costs memory for its pending jobs, not stack. A
-    /// subdirectory gets its metadata as soon as it is made, so its file
-    /// descriptor closes when its own entries are written; only one the
-    /// caller could not write into (no owner write or search bit, when
-    /// unprivileged) is kept open until everything below it is written.
+    /// job makes and opens its own directory, and most directories get
+    /// their metadata then (see [`Ctx::settle_dirmeta`]), so a directory's
+    /// descriptor stays open only while its subdirectories wait to be
+    /// made; one whose metadata waits stays open until the end.
     fn fill_tree(&self, fd: OwnedFd, path: &Path, tree: &Checksum) -> Result<()> {
         let failed: Mutex<Option<Error>> = Mutex::new(None);
         let deferred: Mutex<Vec<(OwnedFd, PathBuf, Checksum)>> = Mutex::new(Vec::new());
         rayon::scope(|scope| {
             let job = DirJob {
-                fd,
+                at: DirAt::Open(fd),
                 path: path.to_owned(),
                 tree: *tree,
             };
@@ -232,40 +246,66 @@ impl Ctx<'_> {
         });
     }
 
-    /// Writes the files of one directory and makes its subdirectories,
-    /// each with its metadata; returns the jobs that fill them.
+    /// Makes the job's directory (unless made), writes its files, and
+    /// returns the jobs of its subdirectories.
     fn fill_one(
         &self,
         job: DirJob,
         deferred: &Mutex<Vec<(OwnedFd, PathBuf, Checksum)>>,
     ) -> Result<Vec<DirJob>> {
+        let fd = match job.at {
+            DirAt::Open(fd) => fd,
+            DirAt::In { parent, name, meta } => {
+                let fd = self.make_dir(&parent, &job.path, &name)?;
+                drop(parent);
+                self.dirs.fetch_add(1, Ordering::Relaxed);
+                self.settle_dirmeta(&fd, &job.path, &meta, deferred)?;
+                fd
+            }
+        };
         let tree: DirTree = self.repo.load_dirtree(&job.tree)?;
         for (name, csum) in &tree.files {
-            self.place_file(&job.fd, &job.path, name, csum)?;
+            self.place_file(&fd, &job.path, name, csum)?;
         }
-        let mut children = Vec::with_capacity(tree.dirs.len());
-        for d in &tree.dirs {
-            let child_path = job.path.join(&d.name);
-            let child = self.make_dir(&job.fd, &child_path, &d.name)?;
-            self.dirs.fetch_add(1, Ordering::Relaxed);
-            let mode = self.dirmeta(&d.meta)?.mode;
-            if self.privileged || mode & 0o300 == 0o300 {
-                self.apply_dirmeta(&child, &child_path, &d.meta)?;
-            } else {
-                let dup = rustix::io::fcntl_dupfd_cloexec(&child, 0)
-                    .io_ctx("duplicate descriptor of", &child_path)?;
-                deferred
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push((dup, child_path.clone(), d.meta));
-            }
-            children.push(DirJob {
-                fd: child,
-                path: child_path,
+        let fd = Arc::new(fd);
+        Ok(tree
+            .dirs
+            .iter()
+            .map(|d| DirJob {
+                at: DirAt::In {
+                    parent: Arc::clone(&fd),
+                    name: d.name.clone(),
+                    meta: d.meta,
+                },
+                path: job.path.join(&d.name),
                 tree: d.tree,
-            });
+            })
+            .collect())
+    }
+
+    /// Gives a new directory its metadata now if that leaves this process
+    /// able to write into it (its owner, with write and search bits), as
+    /// ostree's checkout would find it; otherwise (a 0555 directory, or
+    /// one root gives to another user, which root without
+    /// CAP_DAC_OVERRIDE could not enter) once everything is written.
+    fn settle_dirmeta(
+        &self,
+        fd: &OwnedFd,
+        path: &Path,
+        meta: &Checksum,
+        deferred: &Mutex<Vec<(OwnedFd, PathBuf, Checksum)>>,
+    ) -> Result<()> {
+        let m = self.dirmeta(meta)?;
+        let owner_can_write = m.mode & 0o300 == 0o300;
+        if owner_can_write && (!self.privileged || m.uid == self.euid) {
+            return self.apply_dirmeta(fd, path, meta);
         }
-        Ok(children)
+        let dup = rustix::io::fcntl_dupfd_cloexec(fd, 0).io_ctx("duplicate descriptor of", path)?;
+        deferred
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((dup, path.to_owned(), *meta));
+        Ok(())
     }
 
     /// Creates (or, in union mode, reuses) a real directory `name` in `parent`.
@@ -367,7 +407,7 @@ impl Ctx<'_> {
             if self.privileged {
                 rustix::fs::chownat(dir, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW)
                     .io_ctx("chown", path)?;
-                crate::xattr::set_path(path, &header.xattrs)?;
+                crate::xattr::set_at(dir, std::ffi::OsStr::new(name), path, &header.xattrs)?;
             }
             return Ok(());
         }

@@ -15,16 +15,35 @@ pub fn read(path: &Path) -> Result<Xattrs> {
     read_via(path, path)
 }
 
-/// All xattrs of entry `name` of open directory `dir` (not following it
-/// if it is a symlink), sorted by name; errors name `shown`. Linux has no
-/// `*xattrat` calls before 6.13, so this goes through the short path
-/// `/proc/self/fd/N/NAME`, which works however deep `dir` is.
+/// All xattrs of entry `name` of open directory `dir`, whose path is
+/// `shown` (not following it if it is a symlink), sorted by name. Linux
+/// has no `*xattrat` calls before 6.13: a path shorter than PATH_MAX is
+/// used as it is (no /proc needed, as in a chroot), a longer one through
+/// the short `/proc/self/fd/N/NAME`.
 pub fn read_at(dir: impl AsFd, name: &std::ffi::OsStr, shown: &Path) -> Result<Xattrs> {
+    read_via(&short_path(dir, name, shown), shown)
+}
+
+/// Sets each xattr on entry `name` of open directory `dir`, whose path is
+/// `shown`, not following it if it is a symlink (see [`read_at`]).
+pub fn set_at(dir: impl AsFd, name: &std::ffi::OsStr, shown: &Path, xattrs: &Xattrs) -> Result<()> {
+    let via = short_path(dir, name, shown);
+    for (key, value) in xattrs {
+        rustix::fs::lsetxattr(&via, &c_name(key)?, value, rustix::fs::XattrFlags::empty())
+            .io_ctx("set xattr on", shown)?;
+    }
+    Ok(())
+}
+
+/// `shown` if a system call takes it, else `/proc/self/fd/N/NAME`.
+fn short_path(dir: impl AsFd, name: &std::ffi::OsStr, shown: &Path) -> std::path::PathBuf {
     use std::os::fd::AsRawFd;
-    let via = Path::new("/proc/self/fd")
+    if shown.as_os_str().len() < 4000 {
+        return shown.to_owned();
+    }
+    Path::new("/proc/self/fd")
         .join(dir.as_fd().as_raw_fd().to_string())
-        .join(name);
-    read_via(&via, shown)
+        .join(name)
 }
 
 fn read_via(path: &Path, shown: &Path) -> Result<Xattrs> {

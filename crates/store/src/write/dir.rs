@@ -66,8 +66,8 @@ pub fn import_dir(
     let st = rustix::fs::fstat(&root_fd).io_ctx("stat", root)?;
     let root_meta = dir_meta(tx, &st, || xattr::read(root), opts.canonical_permissions)?;
     walked.dirs.push((0, String::new(), root_meta));
-    walk(tx, root, root_fd, opts, &mut walked)?;
-    let root_fd = rustix::fs::open(root, DIR_FLAGS, Mode::empty()).io_ctx("open", root)?;
+    let root_fd = Arc::new(root_fd);
+    walk(tx, root, Arc::clone(&root_fd), opts, &mut walked)?;
 
     let checksums: Vec<Checksum> = walked
         .files
@@ -210,7 +210,7 @@ struct Pending {
 fn walk(
     tx: &Transaction<'_>,
     root: &Path,
-    root_fd: OwnedFd,
+    root_fd: Arc<OwnedFd>,
     opts: &DirImportOptions,
     out: &mut Walked,
 ) -> Result<()> {
@@ -221,7 +221,7 @@ fn walk(
         out,
         stack: Vec::new(),
     };
-    w.read_dir(Arc::new(root_fd), Path::new(""), 0)?;
+    w.read_dir(root_fd, Path::new(""), 0)?;
     while let Some(p) = w.stack.pop() {
         let fd = rustix::fs::openat(&*p.parent, p.name.as_str(), DIR_FLAGS, Mode::empty())
             .io_ctx("open", root.join(&p.rel))?;
