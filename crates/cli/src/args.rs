@@ -793,6 +793,12 @@ pub struct RemoteAddArgs {
     /// summary-expiry=ignore): for an air-gapped mirror refreshed by hand.
     #[arg(long)]
     pub ignore_summary_expiry: bool,
+    /// Verify commits only, not the summary (kept as
+    /// sign-verify-summary=false): for a publisher who signs commits but
+    /// not the summary. Refs may then come from an unsigned summary or
+    /// refs/heads, which an attacker can hold back (a freeze).
+    #[arg(long, conflicts_with = "no_sign_verify")]
+    pub no_sign_verify_summary: bool,
 }
 
 #[derive(Debug, Args)]

@@ -126,7 +126,7 @@ impl SummaryPolicy<'_> {
         Error::Signature {
             what: format!("the summary of remote {:?} ({url})", self.remote),
             why: format!(
-                "{why}; with signature verification on, refs resolve only through a summary signed by a trusted key (the publisher runs `strata summary --update --sign-key KEY`)"
+                "{why}; with signature verification on, refs resolve only through a summary signed by a trusted key (the publisher runs `strata summary --update --sign-key KEY`; for a publisher who signs only commits, re-add the remote with --no-sign-verify-summary)"
             ),
         }
     }
@@ -192,7 +192,7 @@ pub fn remote_refs(repo: &Repo, name: &str) -> Result<Vec<crate::summary::Summar
     let fetcher = Fetcher::new(&remote.url, 1, remote.stall)?;
     let policy = SummaryPolicy {
         remote: name,
-        keys: keys.as_ref(),
+        keys: keys.as_ref().filter(|_| remote.sign_verify_summary),
         allow_expired: remote.ignore_summary_expiry,
     };
     match fetch_summary(&fetcher, &policy)? {
@@ -238,7 +238,7 @@ pub fn run(repo: &Repo, opts: &PullOptions, progress: &dyn Progress) -> Result<P
 
     let policy = SummaryPolicy {
         remote: &opts.remote,
-        keys: keys.as_ref(),
+        keys: keys.as_ref().filter(|_| remote.sign_verify_summary),
         allow_expired: opts.allow_expired_summary || remote.ignore_summary_expiry,
     };
     let target = match opts.commit {

@@ -51,12 +51,18 @@ pub struct Remote {
     pub stall: StallLimit,
     /// Accept a summary past its expiry (an air-gapped mirror).
     pub ignore_summary_expiry: bool,
+    /// With `sign_verify`: also require a signed summary, and resolve refs
+    /// only through it (ostree's `sign-verify-summary`). Off, refs may
+    /// come from an unsigned summary or `refs/heads`, and only the
+    /// commit's own signature is checked.
+    pub sign_verify_summary: bool,
 }
 
 /// The config keys of [`Remote::stall`] and [`Remote::ignore_summary_expiry`].
 const STALL_TIMEOUT: &str = "stall-timeout";
 const STALL_MIN_SPEED: &str = "stall-min-speed";
 const SUMMARY_EXPIRY: &str = "summary-expiry";
+const SIGN_VERIFY_SUMMARY: &str = "sign-verify-summary";
 
 fn section(name: &str) -> String {
     format!("remote \"{name}\"")
@@ -164,6 +170,9 @@ pub fn add(repo: &mut Repo, remote: &Remote) -> Result<()> {
     if remote.ignore_summary_expiry {
         config.set(&s, SUMMARY_EXPIRY, "ignore");
     }
+    if !remote.sign_verify_summary {
+        config.set(&s, SIGN_VERIFY_SUMMARY, "false");
+    }
     repo.write_config(config)?;
     Ok(())
 }
@@ -233,6 +242,8 @@ pub fn get(repo: &Repo, name: &str) -> Result<Remote> {
             .map(PathBuf::from),
         stall,
         ignore_summary_expiry,
+        // As sign-verify: anything but an explicit "false" keeps it on.
+        sign_verify_summary: c.get(&s, SIGN_VERIFY_SUMMARY) != Some("false"),
     })
 }
 
@@ -252,6 +263,7 @@ mod tests {
             revoked_file: None,
             stall,
             ignore_summary_expiry,
+            sign_verify_summary: true,
         }
     }
 

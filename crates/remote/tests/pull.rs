@@ -66,6 +66,7 @@ fn client(dir: &Path, url: &str, key: &SigningKey) -> Repo {
         revoked_file: None,
         stall: Default::default(),
         ignore_summary_expiry: false,
+        sign_verify_summary: true,
     };
     add(&mut repo, &remote).expect("add the remote");
     repo

@@ -143,6 +143,7 @@ fn fetch(
             revoked_file: None,
             stall: Default::default(),
             ignore_summary_expiry: false,
+            sign_verify_summary: true,
         };
         remotes::add(s.repo_mut(), &remote)?;
     }

@@ -88,6 +88,7 @@ pub fn remote_add(repo: &mut Repo, a: &RemoteAddArgs) -> Result<ExitCode> {
         stall_timeout,
         stall_min_speed,
         ignore_summary_expiry,
+        no_sign_verify_summary,
     } = a;
     let abs = |p: &Option<PathBuf>| -> Result<Option<PathBuf>> {
         p.as_ref()
@@ -106,6 +107,7 @@ pub fn remote_add(repo: &mut Repo, a: &RemoteAddArgs) -> Result<ExitCode> {
             min_speed: *stall_min_speed,
         },
         ignore_summary_expiry: *ignore_summary_expiry,
+        sign_verify_summary: !*no_sign_verify_summary,
     };
     if let Some(p) = &remote.key_file {
         remote

@@ -77,6 +77,39 @@ fn unsigned_summary_accepted_without_verification() {
     assert_eq!(p.client_ref().as_deref(), Some(c.as_str()));
 }
 
+/// ostree's `sign-verify-summary=false`: a publisher who signs commits but
+/// not the summary. The unsigned summary is accepted, the commit's
+/// signature is still required.
+#[test]
+fn signed_commits_with_an_unsigned_summary_when_asked() {
+    let p = Publish::with_files();
+    let c = commit_at(&p.server, BRANCH, &p.tree, TIMESTAMP, Some(&p.key));
+    update_summary(&p.server, None);
+    let server = DevServer::start(&p.server);
+    p.add_remote(
+        server.url(),
+        &["--sign-pubkey", &p.key.public, "--no-sign-verify-summary"],
+    )
+    .ok();
+    let config = std::fs::read_to_string(p.client.join("config")).expect("the config");
+    assert!(
+        config.contains("sign-verify-summary=false"),
+        "the choice is kept in the remote's config: {config}"
+    );
+    p.pull(&[]).ok();
+    assert_eq!(p.client_ref().as_deref(), Some(c.as_str()));
+    // The commit itself must still be signed by the trusted key.
+    let unsigned = p.path("unsigned");
+    std::fs::create_dir_all(unsigned.join("usr")).expect("a tree");
+    std::fs::write(unsigned.join("usr/new"), "new").expect("a file");
+    commit_at(&p.server, BRANCH, &unsigned, "2024-01-02T00:00:00Z", None);
+    update_summary(&p.server, None);
+    let r = p.pull(&[]).failed();
+    assert!(r.stderr.contains("signature"), "{r:#?}");
+    assert_eq!(p.client_ref().as_deref(), Some(c.as_str()));
+    p.fsck_client();
+}
+
 #[test]
 fn expired_summary_refused_unless_allowed() {
     let (p, server) = served();
