@@ -802,12 +802,9 @@ fn remove_temporaries(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Removes `p` whatever its depth (an app's files come from a server).
 fn remove_tree(p: &Path) -> Result<()> {
-    match fs::remove_dir_all(p) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).ctx("remove", p),
-    }
+    Ok(strata_store::remove::remove_tree(p)?)
 }
 
 fn short(c: &Checksum) -> String {

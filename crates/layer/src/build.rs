@@ -142,7 +142,7 @@ impl Drop for Workspace {
             .iter()
             .any(|m| crate::tree::is_mount_point(&self.dir.join(m)))
         {
-            let _ = fs::remove_dir_all(&self.dir);
+            let _ = strata_store::remove::remove_tree(&self.dir);
         }
     }
 }

@@ -386,7 +386,7 @@ impl Ctx<'_> {
     fn remove_existing(&self, dir: &OwnedFd, path: &Path, name: &str) -> Result<()> {
         let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).io_ctx("stat", path)?;
         if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory {
-            fs::remove_dir_all(path).io_ctx("remove", path)
+            crate::remove::remove_tree_at(dir.as_fd(), std::ffi::OsStr::new(name), path)
         } else {
             rustix::fs::unlinkat(dir, name, AtFlags::empty()).io_ctx("remove", path)
         }

@@ -27,6 +27,7 @@ pub mod objects;
 mod objects_walk;
 pub mod prune;
 pub mod refs;
+pub mod remove;
 pub mod repo;
 mod rev;
 #[cfg(any(test, feature = "test-util"))]

@@ -3,7 +3,8 @@
 //! works on directory handles, so each step runs on a thread with a
 //! 256 KiB stack, and the tree's paths are longer than PATH_MAX (4096).
 //! Before, `checkout` overflowed the stack and aborted, and a commit of
-//! such a directory failed with "File name too long".
+//! such a directory failed with "File name too long"; a union checkout
+//! replacing it overflowed in std's `remove_dir_all`.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -61,11 +62,17 @@ fn read_leaf(root: &Path) -> Vec<u8> {
     out
 }
 
-/// Runs `f` on a thread with a 256 KiB stack.
+/// Runs `f` on a thread with a 256 KiB stack, its parallel work (rayon's
+/// jobs of checkout and commit) on workers with stacks as small.
 fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .stack_size(256 << 10)
+        .build()
+        .expect("a thread pool");
     std::thread::Builder::new()
         .stack_size(256 << 10)
-        .spawn(f)
+        .spawn(move || pool.install(f))
         .expect("spawn")
         .join()
         .expect("the step finished on a small stack");
@@ -88,6 +95,21 @@ fn a_tree_deeper_than_path_max_commits_checks_out_and_walks_on_a_small_stack() {
 
             repo.checkout(&c1, &b.join("out"), &CheckoutOptions::default())
                 .expect("checkout");
+
+            // A union checkout where the deep directory became a file
+            // removes the directory (std's remove_dir_all overflowed).
+            repo.checkout(&c1, &b.join("union"), &CheckoutOptions::default())
+                .expect("checkout");
+            fs::create_dir(b.join("flat")).expect("mkdir");
+            fs::write(b.join("flat/d"), "flat\n").expect("a file");
+            let flat = commit_dir(&repo, "flat", &b.join("flat"));
+            let union = CheckoutOptions {
+                union: true,
+                ..CheckoutOptions::default()
+            };
+            repo.checkout(&flat, &b.join("union"), &union)
+                .expect("the union checkout replaces the deep directory");
+            assert_eq!(fs::read(b.join("union/d")).expect("d is a file"), b"flat\n");
 
             let changes = diff_commits(&repo, &c1, &c2).expect("diff");
             assert_eq!(changes.len(), 1, "only the leaf changed");

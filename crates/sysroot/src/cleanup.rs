@@ -15,6 +15,7 @@ use std::fs;
 
 use strata_store::error::IoContext;
 use strata_store::prune::PruneOptions;
+use strata_store::remove::remove_tree;
 use strata_store::{RefName, fault};
 
 use crate::deployment::DeploymentId;
@@ -84,7 +85,7 @@ impl Sysroot {
                 fs::remove_file(&origin).io_ctx("remove", &origin)?;
             }
             let path = self.deployment_path(&id);
-            fs::remove_dir_all(&path).io_ctx("remove deployment", &path)?;
+            remove_tree(&path)?;
             report.deployments_removed.push(id);
             fault::point("cleanup-deployment-removed");
         }
@@ -98,7 +99,7 @@ impl Sysroot {
                 for e in fs::read_dir(sr.path()).into_iter().flatten().flatten() {
                     let name = e.file_name().to_string_lossy().into_owned();
                     if name.starts_with(".staging-") {
-                        fs::remove_dir_all(e.path()).io_ctx("remove", e.path())?;
+                        remove_tree(&e.path())?;
                         report.staging_removed += 1;
                     } else if let Some(mut id) = name
                         .strip_suffix(".origin")

@@ -313,7 +313,7 @@ impl Sysroot {
         let (merge, tries) = match result {
             Ok(m) => m,
             Err(e) => {
-                let _ = fs::remove_dir_all(&staging);
+                let _ = strata_store::remove::remove_tree(&staging);
                 return Err(e);
             }
         };

@@ -77,7 +77,7 @@ pub fn install_disk(
     syncer.sync()?;
     drop(syncer);
     drop(root);
-    let _ = fs::remove_dir_all(&work);
+    let _ = strata_store::remove::remove_tree(&work);
     Ok(report)
 }
 

@@ -107,7 +107,7 @@ impl Sysroot {
             // usr/etc, the etc is the commit's own, kept as deploy keeps it.)
             let etc = path.join("etc");
             if path.join("usr/etc").is_dir() && fs::symlink_metadata(&etc).is_ok() {
-                fs::remove_dir_all(&etc).io_ctx("remove", &etc)?;
+                strata_store::remove::remove_tree(&etc)?;
             }
             let merge_from = self.merge_source(&id.stateroot)?;
             let merge = self.build_etc(&path, merge_from.as_ref())?;
