@@ -700,6 +700,11 @@ pub struct UpgradeArgs {
     /// made until the reboot are kept.
     #[arg(long, conflicts_with = "check")]
     pub stage: bool,
+    /// Accept the remote's summary past the expiry its publisher signed
+    /// into it: for an air-gapped mirror refreshed by hand (a frozen
+    /// mirror would otherwise be refused).
+    #[arg(long)]
+    pub allow_expired_summary: bool,
 }
 
 #[derive(Debug, Args)]

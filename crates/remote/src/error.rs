@@ -45,7 +45,7 @@ pub enum Error {
     /// The summary is past the expiry its publisher signed into it: the
     /// server may be a mirror frozen in the past.
     #[error(
-        "the summary of remote {remote:?} ({url}) expired at {expired}: the server may be a stale or frozen mirror replaying an old signed summary. Ask the publisher to re-sign it; for an air-gapped mirror refreshed by hand, pass --allow-expired-summary to pull, or re-add the remote with --ignore-summary-expiry (config summary-expiry=ignore)"
+        "the summary of remote {remote:?} ({url}) expired at {expired}: the server may be a stale or frozen mirror replaying an old signed summary. Ask the publisher to re-sign it; for an air-gapped mirror refreshed by hand, pass --allow-expired-summary to pull or upgrade, or re-add the remote with --ignore-summary-expiry (config summary-expiry=ignore)"
     )]
     SummaryExpired {
         /// The remote's name.

@@ -149,6 +149,7 @@ impl Sysroot {
             commit_only: settings.policy == Policy::Check,
             stage: matches!(settings.policy, Policy::Stage | Policy::Apply),
             allow_failed: false,
+            allow_expired_summary: false,
         };
         let outcome = match self.upgrade(stateroot, &opts, progress) {
             Ok(o) => o,

@@ -85,6 +85,9 @@ pub struct UpgradeOptions {
     /// Stage the new commit (see [`crate::stage`]) instead of deploying it:
     /// `/etc` is merged and the entry written at the next shutdown.
     pub stage: bool,
+    /// Accept the remote's summary past the expiry its publisher signed
+    /// into it (an air-gapped mirror refreshed by hand).
+    pub allow_expired_summary: bool,
 }
 
 /// Pulls `refspec` (`remote:ref`, or a local ref) and returns its commit.
@@ -92,6 +95,7 @@ fn fetch(
     s: &Sysroot,
     refspec: &str,
     commit_only: bool,
+    allow_expired_summary: bool,
     progress: &dyn Progress,
 ) -> Result<Checksum> {
     let r = RefName::parse(refspec)?;
@@ -106,7 +110,7 @@ fn fetch(
                 allow_downgrade: false,
                 concurrency: 8,
                 stall_timeout: None,
-                allow_expired_summary: false,
+                allow_expired_summary,
             };
             Ok(pull::run(s.repo(), &opts, progress)?.commit)
         }
@@ -141,6 +145,7 @@ impl Sysroot {
             self,
             &refspec,
             opts.check_only && opts.commit_only,
+            opts.allow_expired_summary,
             progress,
         )?;
         // A layered deployment is up to date when its base is the new commit.
@@ -285,7 +290,7 @@ impl Sysroot {
         kargs: Option<Vec<String>>,
         progress: &dyn Progress,
     ) -> Result<DeployReport> {
-        let new = fetch(self, refspec, false, progress)?;
+        let new = fetch(self, refspec, false, false, progress)?;
         self.deploy_keeping_layer(
             new,
             DeployOptions {

@@ -182,6 +182,7 @@ pub fn upgrade(
         check,
         allow_failed,
         stage,
+        allow_expired_summary,
     }: &UpgradeArgs,
 ) -> Result<ExitCode> {
     let mut s = Sysroot::open(root)?;
@@ -192,6 +193,7 @@ pub fn upgrade(
         commit_only: check,
         allow_failed,
         stage,
+        allow_expired_summary,
     };
     let outcome = s.upgrade(stateroot, &opts, &bar);
     bar.finish();

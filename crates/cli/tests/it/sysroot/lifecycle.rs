@@ -198,6 +198,32 @@ fn entry_names_sort_like_their_versions() {
     m.assert_sound("after twelve generations");
 }
 
+/// A summary past its signed expiry (a frozen mirror) stops an upgrade
+/// with a message naming the way out; an air-gapped machine takes it with
+/// `--allow-expired-summary`.
+#[test]
+fn upgrade_refuses_an_expired_summary_unless_allowed() {
+    let Some(m) = Machine::new() else { return };
+    let c1 = m.release_tree(1, KVER, ETC_V1);
+    m.sys(["deploy", REFSPEC]).ok();
+    let c2 = m.release_tree(2, KVER, ETC_V2);
+    let mut sign =
+        crate::common::strata_cmd(["summary".as_ref(), "--repo".as_ref(), m.server.as_os_str()]);
+    sign.args(["--update", "--expires-in", "1s", "--sign-key"])
+        .arg(&m.key.secret);
+    crate::common::run(&mut sign).ok();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let r = m.sys(["upgrade"]).failed();
+    assert!(
+        r.stderr.contains("expired") && r.stderr.contains("--allow-expired-summary"),
+        "{r:#?}"
+    );
+    assert_eq!(m.default_commit(), c1, "nothing deployed");
+    m.sys(["upgrade", "--allow-expired-summary"]).ok();
+    assert_eq!(m.default_commit(), c2);
+    m.assert_sound("after an upgrade from an expired summary");
+}
+
 /// /var lives in the stateroot: one directory every deployment of the
 /// stateroot uses, which upgrade, rollback and cleanup leave alone.
 #[test]
