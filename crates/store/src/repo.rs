@@ -532,11 +532,49 @@ pub struct ContentReader {
     path: PathBuf,
 }
 
+/// Why a [`ContentReader`] stopped: the object is corrupt. It is the inner
+/// error of the `InvalidData` error the reader returns, so a caller that
+/// reports the object itself (fsck) can take just [`ContentCorrupt::what`].
+#[derive(Debug)]
+pub struct ContentCorrupt {
+    /// The object's file.
+    pub path: PathBuf,
+    /// The object's name.
+    pub checksum: Checksum,
+    /// What is wrong, as in "checksum mismatch: its content hashes to …".
+    pub what: String,
+}
+
+impl std::fmt::Display for ContentCorrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: object {} is corrupt: {}",
+            self.path.display(),
+            self.checksum,
+            self.what
+        )
+    }
+}
+
+impl std::error::Error for ContentCorrupt {}
+
+impl ContentCorrupt {
+    /// The corruption behind `e`, if a [`ContentReader`] returned it.
+    pub fn of(e: &std::io::Error) -> Option<&ContentCorrupt> {
+        e.get_ref()?.downcast_ref()
+    }
+}
+
 impl ContentReader {
     fn corrupt(&self, what: String) -> std::io::Error {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("{}: object {}: {what}", self.path.display(), self.checksum),
+            ContentCorrupt {
+                path: self.path.clone(),
+                checksum: self.checksum,
+                what,
+            },
         )
     }
 }
@@ -555,11 +593,11 @@ impl Read for ContentReader {
                 .map_err(|e| self.corrupt(e.to_string()))?
                 != 0
             {
-                return Err(self.corrupt("corrupt: more content than its header says".into()));
+                return Err(self.corrupt("more content than its header says".into()));
             }
             let got = hasher.finish();
             if got != self.checksum {
-                return Err(self.corrupt(format!("corrupt: its content hashes to {got}")));
+                return Err(self.corrupt(format!("checksum mismatch: its content hashes to {got}")));
             }
             return Ok(0);
         }
@@ -574,7 +612,7 @@ impl Read for ContentReader {
             r => r.map_err(|e| self.corrupt(e.to_string()))?,
         };
         if n == 0 {
-            return Err(self.corrupt(format!("corrupt: {} bytes short of its size", self.left)));
+            return Err(self.corrupt(format!("{} bytes short of its size", self.left)));
         }
         if let Some(h) = self.hasher.as_mut() {
             h.update(&buf[..n]);
