@@ -188,14 +188,14 @@ pub fn delete(repo: &mut Repo, name: &str) -> Result<()> {
 }
 
 /// Every configured remote that parses; the others are skipped.
-pub fn list(repo: &Repo) -> Vec<Remote> {
+pub fn list(repo: &Repo) -> Result<Vec<Remote>> {
     repo.config()
         .section_names()
         .filter_map(|s| {
             s.strip_prefix("remote \"")
                 .and_then(|s| s.strip_suffix('"'))
         })
-        .filter_map(|n| get(repo, n).ok())
+        .map(|n| get(repo, n))
         .collect()
 }
 
@@ -290,6 +290,14 @@ mod tests {
         assert_eq!(repo.config().get(&s, STALL_TIMEOUT), Some("90"));
         assert_eq!(repo.config().get(&s, SUMMARY_EXPIRY), Some("ignore"));
         assert_eq!(get(&repo, "origin").expect("get"), remote(custom, true));
+        delete(&mut repo, "origin").expect("delete");
+        let commits_only = Remote {
+            sign_verify_summary: false,
+            ..remote(custom, true)
+        };
+        add(&mut repo, &commits_only).expect("add");
+        assert_eq!(repo.config().get(&s, SIGN_VERIFY_SUMMARY), Some("false"));
+        assert_eq!(get(&repo, "origin").expect("get"), commits_only);
 
         let good = repo.config().clone();
         for (key, bad) in [
@@ -301,6 +309,9 @@ mod tests {
             config.set(&s, key, bad);
             repo.write_config(config).expect("write config");
             let e = get(&repo, "origin").expect_err(bad);
+            assert!(e.to_string().contains(key), "{e}");
+            // A listing names the bad remote rather than leaving it out.
+            let e = list(&repo).expect_err(bad);
             assert!(e.to_string().contains(key), "{e}");
         }
     }

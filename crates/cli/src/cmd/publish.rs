@@ -119,23 +119,31 @@ pub fn remote_add(repo: &mut Repo, a: &RemoteAddArgs) -> Result<ExitCode> {
 }
 
 pub fn remote_list(repo: &Repo, &RemoteListArgs { json }: &RemoteListArgs) -> Result<ExitCode> {
-    let list = remotes::list(repo);
+    let list = remotes::list(repo)?;
     if json {
         let doc: Vec<_> = list
             .iter()
-            .map(
-                |r| serde_json::json!({"name": r.name, "url": r.url, "sign_verify": r.sign_verify}),
-            )
+            .map(|r| {
+                serde_json::json!({
+                    "name": r.name,
+                    "url": r.url,
+                    "sign_verify": r.sign_verify,
+                    "sign_verify_summary": r.sign_verify && r.sign_verify_summary,
+                    "ignore_summary_expiry": r.ignore_summary_expiry,
+                    "stall_timeout_secs": r.stall.window.as_secs(),
+                    "stall_min_speed": r.stall.min_speed,
+                })
+            })
             .collect();
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         for r in list {
-            println!(
-                "{}\t{}{}",
-                r.name,
-                r.url,
-                if r.sign_verify { "" } else { "\t(unverified)" }
-            );
+            let note = match (r.sign_verify, r.sign_verify_summary) {
+                (false, _) => "\t(unverified)",
+                (true, false) => "\t(summary unverified)",
+                (true, true) => "",
+            };
+            println!("{}\t{}{note}", r.name, r.url);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -96,6 +96,12 @@ fn signed_commits_with_an_unsigned_summary_when_asked() {
         config.contains("sign-verify-summary=false"),
         "the choice is kept in the remote's config: {config}"
     );
+    let list = on(&p.client, ["remote", "list", "--json"]).ok();
+    let list: serde_json::Value = serde_json::from_str(&list.stdout).expect("JSON");
+    assert_eq!(list[0]["sign_verify"], true, "{list}");
+    assert_eq!(list[0]["sign_verify_summary"], false, "{list}");
+    let list = on(&p.client, ["remote", "list"]).ok();
+    assert!(list.stdout.contains("(summary unverified)"), "{list:#?}");
     p.pull(&[]).ok();
     assert_eq!(p.client_ref().as_deref(), Some(c.as_str()));
     // The commit itself must still be signed by the trusted key.
