@@ -435,6 +435,7 @@ impl Machine {
         let origin = PathBuf::from(format!("{}.origin", dir.display()));
         assert!(origin.is_file(), "{when}: {} is missing", origin.display());
         let ls = on(&self.repo(), ["ls", "-R", commit]).ok();
+        let mut beneath = Beneath::new(dir);
         for line in ls.stdout.lines() {
             let path = line
                 .split_whitespace()
@@ -442,9 +443,8 @@ impl Machine {
                 .collect::<Vec<_>>()
                 .join(" ");
             let path = path.split(" -> ").next().unwrap_or_default();
-            let p = dir.join(path.trim_start_matches('/'));
             assert!(
-                fs::symlink_metadata(&p).is_ok(),
+                beneath.exists(Path::new(path.trim_start_matches('/'))),
                 "{when}: {} lacks {path} of its commit",
                 dir.display()
             );
@@ -499,6 +499,58 @@ impl Machine {
             "{when}: kernel dirs on the ESP vs named by entries"
         );
         on(&self.repo(), ["fsck"]).ok();
+    }
+}
+
+/// Looks paths up under a directory, by handles where a path is too long
+/// for the kernel (a deployment deeper than PATH_MAX); `ls -R` order
+/// reuses the last directory opened.
+struct Beneath {
+    root: PathBuf,
+    last: Option<(PathBuf, std::os::fd::OwnedFd)>,
+}
+
+impl Beneath {
+    fn new(root: &Path) -> Self {
+        Beneath {
+            root: root.to_owned(),
+            last: None,
+        }
+    }
+
+    /// Whether `rel` exists (not following a final symlink).
+    fn exists(&mut self, rel: &Path) -> bool {
+        use rustix::fs::{AtFlags, CWD, Mode, OFlags};
+        let full = self.root.join(rel);
+        if full.as_os_str().len() < 4000 {
+            return fs::symlink_metadata(&full).is_ok();
+        }
+        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+            return false;
+        };
+        let dir = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        let start = match &self.last {
+            Some((p, fd)) if parent.starts_with(p) => rustix::io::dup(fd)
+                .ok()
+                .map(|fd| (fd, parent.strip_prefix(p).unwrap_or(parent))),
+            _ => None,
+        };
+        let (mut fd, rest) = match start {
+            Some(s) => s,
+            None => match rustix::fs::openat(CWD, &self.root, dir, Mode::empty()) {
+                Ok(fd) => (fd, parent),
+                Err(_) => return false,
+            },
+        };
+        for c in rest.components() {
+            match rustix::fs::openat(&fd, c.as_os_str(), dir, Mode::empty()) {
+                Ok(next) => fd = next,
+                Err(_) => return false,
+            }
+        }
+        let found = rustix::fs::statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW).is_ok();
+        self.last = Some((parent.to_owned(), fd));
+        found
     }
 }
 

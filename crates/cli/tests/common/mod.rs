@@ -225,6 +225,69 @@ pub fn assert_same_tree(expected: &str, actual: &str, what: &str) {
     panic!("{what}: the tree differs from the expected one (- expected, + actual):\n{diff}");
 }
 
+/// Makes `depth` nested directories `name` under `root` (created), with a
+/// file `leaf` holding `content` at the bottom: each level is made
+/// relative to the one above, so the tree may be deeper than PATH_MAX.
+pub fn deep_chain(root: &Path, name: &str, depth: usize, content: &[u8]) {
+    use rustix::fs::{Mode, OFlags};
+    let dir = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC;
+    fs::create_dir_all(root).expect("create the chain's root");
+    let mut fd = rustix::fs::open(root, dir, Mode::empty()).expect("open the chain's root");
+    for _ in 0..depth {
+        rustix::fs::mkdirat(&fd, name, Mode::from_raw_mode(0o755)).expect("mkdir a level");
+        fd = rustix::fs::openat(&fd, name, dir, Mode::empty()).expect("open a level");
+    }
+    write_at(&fd, "leaf", content);
+}
+
+/// Creates file `name` (0644) holding `content` in directory `dir`.
+pub fn write_at(dir: &std::os::fd::OwnedFd, name: &str, content: &[u8]) {
+    use rustix::fs::{Mode, OFlags};
+    use std::io::Write;
+    let f = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    )
+    .unwrap_or_else(|e| panic!("create {name}: {e}"));
+    fs::File::from(f)
+        .write_all(content)
+        .unwrap_or_else(|e| panic!("write {name}: {e}"));
+}
+
+/// The bottom of a [`deep_chain`]: its directory, opened level by level.
+pub fn deep_bottom(root: &Path, name: &str, depth: usize) -> std::os::fd::OwnedFd {
+    use rustix::fs::{Mode, OFlags};
+    let dir = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC;
+    let mut fd = rustix::fs::open(root, dir, Mode::empty())
+        .unwrap_or_else(|e| panic!("open {}: {e}", root.display()));
+    for level in 0..depth {
+        fd = rustix::fs::openat(&fd, name, dir, Mode::empty())
+            .unwrap_or_else(|e| panic!("open level {level} under {}: {e}", root.display()));
+    }
+    fd
+}
+
+/// What file `file` at the bottom of a [`deep_chain`] holds.
+pub fn read_deep(root: &Path, name: &str, depth: usize, file: &str) -> String {
+    use rustix::fs::{Mode, OFlags};
+    use std::io::Read;
+    let bottom = deep_bottom(root, name, depth);
+    let f = rustix::fs::openat(
+        &bottom,
+        file,
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .unwrap_or_else(|e| panic!("open {file} at the bottom of {}: {e}", root.display()));
+    let mut content = String::new();
+    fs::File::from(f)
+        .read_to_string(&mut content)
+        .expect("read the file");
+    content
+}
+
 /// Writes `files` (path, content) under `root`, creating parent dirs.
 /// Modes are pinned (dirs 0755, files 0644), as special-tree.sh pins its
 /// umask, so the caller's umask cannot change checksums or listings.

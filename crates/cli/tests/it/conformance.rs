@@ -372,29 +372,13 @@ fn inspect_output_matches_ostree() {
 /// stack (the store's `deep` test pins that on a small stack).
 #[test]
 fn a_tree_deeper_than_path_max_commits_as_ostree_commits_it() {
-    use rustix::fs::{Mode, OFlags};
-    use std::io::{Read, Write};
     if !have_ostree() {
         return;
     }
     const DEPTH: usize = 3000;
-    let dir = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC;
     let tmp = tempdir();
     let tree = tmp.path().join("tree");
-    fs::create_dir(&tree).expect("mkdir");
-    let mut fd = rustix::fs::open(&tree, dir, Mode::empty()).expect("open");
-    for _ in 0..DEPTH {
-        rustix::fs::mkdirat(&fd, "d", Mode::from_raw_mode(0o755)).expect("mkdir");
-        fd = rustix::fs::openat(&fd, "d", dir, Mode::empty()).expect("open");
-    }
-    let leaf = rustix::fs::openat(
-        &fd,
-        "leaf",
-        OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o644),
-    )
-    .expect("create leaf");
-    fs::File::from(leaf).write_all(b"deep\n").expect("write");
+    deep_chain(&tree, "d", DEPTH, b"deep\n");
 
     let (ours, theirs) = (tmp.path().join("ours"), tmp.path().join("theirs"));
     init(&ours, "archive");
@@ -421,16 +405,7 @@ fn a_tree_deeper_than_path_max_commits_as_ostree_commits_it() {
         ["checkout".as_ref(), "o:main".as_ref(), out.as_os_str()],
     )
     .ok();
-    let mut fd = rustix::fs::open(&out, dir, Mode::empty()).expect("open");
-    for _ in 0..DEPTH {
-        fd = rustix::fs::openat(&fd, "d", dir, Mode::empty()).expect("open a level");
-    }
-    let leaf = rustix::fs::openat(&fd, "leaf", OFlags::RDONLY, Mode::empty()).expect("leaf");
-    let mut content = String::new();
-    fs::File::from(leaf)
-        .read_to_string(&mut content)
-        .expect("read");
-    assert_eq!(content, "deep\n");
+    assert_eq!(read_deep(&out, "d", DEPTH, "leaf"), "deep\n");
     let listed = on(&theirs, ["ls", "-R", "main"]).ok().stdout;
     assert_eq!(listed.lines().count(), 1 + DEPTH + 1);
 }

@@ -6,6 +6,7 @@
 
 mod booted;
 mod crash;
+mod deep;
 mod esp;
 mod etc;
 mod install;
