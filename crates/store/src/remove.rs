@@ -5,7 +5,7 @@
 //! which checkout writes, then could not be removed again (measured here:
 //! a stack overflow abort below 3000 levels on a 256 KiB thread, "Too many
 //! open files" at 20,000 levels with the soft limit at 20,000). This walk
-//! keeps its own stack of at most [`OPEN_LEVELS`] open directories; a
+//! keeps its own stack of at most `OPEN_LEVELS` (64) open directories; a
 //! directory deeper than that is moved up to the top of the tree being
 //! removed and taken by a later pass, so memory and descriptors stay
 //! bounded and every name is relative to an open directory (no PATH_MAX).

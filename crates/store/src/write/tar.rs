@@ -2,7 +2,7 @@
 //! filesystem: entries go straight into objects, so no path in the archive
 //! can escape anywhere. Names with `..`, absolute names, and names that
 //! pass through a symlink or file of the archive are refused. A large
-//! member streams into its object (see [`SMALL_MEMBER`]): memory stays
+//! member streams into its object (see `SMALL_MEMBER`): memory stays
 //! bounded whatever the archive holds.
 
 use std::collections::HashMap;
