@@ -27,6 +27,56 @@ pub struct Vm {
     seen: usize,
     n: u32,
     pub log: PathBuf,
+    /// A machine that reboots in place: its QMP socket, and the watch on
+    /// its firmware (see [`Vm::watch_firmware`]).
+    watchdog: Option<Watchdog>,
+}
+
+/// How long the firmware may stay silent after the guest's reset.
+const FIRMWARE_SILENCE: Duration = Duration::from_secs(120);
+/// What the kernel prints as it resets the machine, and what OVMF's boot
+/// manager prints first.
+const GUEST_RESET: &[u8] = b"reboot: Restarting system";
+const FIRMWARE_UP: &[u8] = b"BdsDxe";
+
+/// The hardware watchdog of a machine that reboots in place. OVMF under
+/// TCG now and then hangs after a reset before its boot manager prints
+/// anything (seen with a full variable store, and once on fresh variables
+/// right after a CI job's concurrent builds): no strata code has run yet,
+/// and a real machine's watchdog would power-cycle it. After
+/// [`FIRMWARE_SILENCE`] of that, QEMU is reset over QMP, once per guest
+/// reset; the console log and stderr say so.
+struct Watchdog {
+    qmp: PathBuf,
+    /// The guest reset being watched: where it is in `out`, since when.
+    watching: Option<(usize, Instant)>,
+    /// Guest resets already handled.
+    handled: usize,
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).rposition(|w| w == needle)
+}
+
+/// `system_reset` over the QMP socket `sock`.
+fn qmp_reset(sock: &Path) -> std::io::Result<()> {
+    use std::io::BufRead;
+    let s = std::os::unix::net::UnixStream::connect(sock)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut w = s.try_clone()?;
+    let mut r = std::io::BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    for cmd in ["qmp_capabilities", "system_reset"] {
+        w.write_all(format!("{{\"execute\":\"{cmd}\"}}\n").as_bytes())?;
+        line.clear();
+        r.read_line(&mut line)?;
+    }
+    Ok(())
 }
 
 #[track_caller]
@@ -117,8 +167,14 @@ impl Vm {
             "-accel", "tcg", "-cpu", "max", "-m", "1536", "-smp", "2", "-display", "none",
             "-monitor", "none",
         ])
-        .args(["-serial", "stdio", "-nic", "none"])
-        .args(if rebooting {
+        .args(["-serial", "stdio", "-nic", "none"]);
+        let qmp = rebooting.then(|| log.with_extension("qmp"));
+        if let Some(q) = &qmp {
+            let _ = fs::remove_file(q);
+            cmd.arg("-qmp")
+                .arg(format!("unix:{},server=on,wait=off", q.display()));
+        }
+        cmd.args(if rebooting {
             &[][..]
         } else {
             &["-no-reboot"][..]
@@ -167,6 +223,11 @@ impl Vm {
             seen: 0,
             n: 0,
             log: log.to_owned(),
+            watchdog: qmp.map(|qmp| Watchdog {
+                qmp,
+                watching: None,
+                handled: 0,
+            }),
         }
     }
 
@@ -193,8 +254,50 @@ impl Vm {
                 "timed out after {timeout:?} waiting for {needle:?}; console log: {}",
                 self.log.display()
             );
+            self.watch_firmware();
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// The watchdog's turn (see [`Watchdog`]): resets QEMU when the
+    /// firmware has said nothing for [`FIRMWARE_SILENCE`] after the
+    /// guest's last reset.
+    fn watch_firmware(&mut self) {
+        let Some(dog) = self.watchdog.as_mut() else {
+            return;
+        };
+        let silent_since = {
+            let o = self.out.lock().expect("console buffer");
+            match rfind(&o, GUEST_RESET) {
+                Some(at) if at >= dog.handled && find(&o[at..], FIRMWARE_UP).is_none() => Some(at),
+                _ => None,
+            }
+        };
+        let Some(at) = silent_since else {
+            dog.watching = None;
+            return;
+        };
+        let since = match dog.watching {
+            Some((w, since)) if w == at => since,
+            _ => {
+                dog.watching = Some((at, Instant::now()));
+                return;
+            }
+        };
+        if since.elapsed() < FIRMWARE_SILENCE {
+            return;
+        }
+        let what = format!(
+            "[harness] the firmware printed nothing {}s after the guest's reset: QEMU system_reset over QMP, as a watchdog would ({:?})",
+            FIRMWARE_SILENCE.as_secs(),
+            qmp_reset(&dog.qmp)
+        );
+        eprintln!("{what}");
+        if let Ok(mut f) = fs::OpenOptions::new().append(true).open(&self.log) {
+            let _ = writeln!(f, "\n{what}");
+        }
+        dog.handled = at + 1;
+        dog.watching = None;
     }
 
     pub fn send(&mut self, line: &str) {
@@ -291,5 +394,8 @@ impl Drop for Vm {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dog) = &self.watchdog {
+            let _ = fs::remove_file(&dog.qmp);
+        }
     }
 }
