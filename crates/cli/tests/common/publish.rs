@@ -216,4 +216,23 @@ impl Publish {
     pub fn fsck_client(&self) {
         on(&self.client, ["fsck"]).ok();
     }
+
+    /// Pulls with `extra` options, expecting a refusal whose message holds
+    /// every one of `needles`; the client gets no ref and stays consistent.
+    pub fn pull_refused(&self, extra: &[&str], needles: &[&str]) -> Run {
+        let r = self.pull(extra).failed();
+        for n in needles {
+            assert!(
+                r.stderr.contains(n),
+                "the refusal should mention {n:?}: {r:#?}"
+            );
+        }
+        assert_eq!(
+            self.client_ref(),
+            None,
+            "a refused pull must not write the ref"
+        );
+        self.fsck_client();
+        r
+    }
 }

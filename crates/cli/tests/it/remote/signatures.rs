@@ -180,24 +180,6 @@ fn python_key_signs_with_strata() {
     assert_eq!(p.client_ref().as_deref(), Some(c.as_str()));
 }
 
-/// Pulls, expecting a refusal whose message holds every one of `needles`;
-/// the client gets no ref and stays consistent.
-fn refused(p: &Publish, needles: &[&str]) {
-    let r = p.pull(&[]).failed();
-    for n in needles {
-        assert!(
-            r.stderr.contains(n),
-            "the refusal should mention {n:?}: {r:#?}"
-        );
-    }
-    assert_eq!(
-        p.client_ref(),
-        None,
-        "a refused pull must not write the ref"
-    );
-    p.fsck_client();
-}
-
 #[test]
 fn unsigned_commit_refused() {
     let p = Publish::with_files();
@@ -205,7 +187,7 @@ fn unsigned_commit_refused() {
     update_summary(&p.server, Some(&p.key));
     let server = DevServer::start(&p.server);
     p.add_trusting_remote(server.url());
-    refused(&p, &[&c, "not signed"]);
+    p.pull_refused(&[], &[&c, "not signed"]);
 }
 
 #[test]
@@ -218,13 +200,13 @@ fn unknown_signer_refused() {
     // The summary signed by a stranger.
     commit_at(&p.server, BRANCH, &p.tree, TIMESTAMP, Some(&p.key));
     update_summary(&p.server, Some(&other));
-    refused(&p, &["summary", "trusted key"]);
+    p.pull_refused(&[], &["summary", "trusted key"]);
 
     // The commit signed by a stranger.
     write_files(&p.tree, &[("etc/hostname", "v2\n")]);
     let c = commit_at(&p.server, BRANCH, &p.tree, LATER, Some(&other));
     update_summary(&p.server, Some(&p.key));
-    refused(&p, &[&c, "trusted key"]);
+    p.pull_refused(&[], &[&c, "trusted key"]);
 }
 
 /// A revoked key's signature is refused even though a key file trusts the
@@ -255,7 +237,7 @@ fn revoked_signer_refused() {
         ],
     )
     .ok();
-    refused(&p, &[&c, "revoked"]);
+    p.pull_refused(&[], &[&c, "revoked"]);
 
     sign(&p.server, BRANCH, &other);
     let r = p.pull(&[]).ok();
@@ -290,7 +272,7 @@ fn commit_bound_to_another_ref_refused() {
     update_summary(&p.server, Some(&p.key));
     let server = DevServer::start(&p.server);
     p.add_trusting_remote(server.url());
-    refused(&p, &[&c, "bound", "os/other"]);
+    p.pull_refused(&[], &[&c, "bound", "os/other"]);
 }
 
 #[test]

@@ -19,25 +19,6 @@ fn signed_summary(p: &Publish, key: &Key, extra: &[&str]) -> Run {
     run(&mut c)
 }
 
-/// Pulls, expecting a refusal that mentions every one of `needles`; the
-/// client gets no ref and stays consistent.
-fn refused(p: &Publish, extra: &[&str], needles: &[&str]) -> Run {
-    let r = p.pull(extra).failed();
-    for n in needles {
-        assert!(
-            r.stderr.contains(n),
-            "the refusal should mention {n:?}: {r:#?}"
-        );
-    }
-    assert_eq!(
-        p.client_ref(),
-        None,
-        "a refused pull must not write the ref"
-    );
-    p.fsck_client();
-    r
-}
-
 /// A signed commit on [`BRANCH`], served, and a client trusting the key.
 fn served() -> (Publish, DevServer) {
     let p = Publish::with_files();
@@ -51,19 +32,19 @@ fn served() -> (Publish, DevServer) {
 fn unsigned_or_missing_summary_refused_with_a_key() {
     let (p, server) = served();
     // No summary at all: the ref would come from refs/heads, unsigned.
-    refused(&p, &[], &["summary", "signed", server.url()]);
+    p.pull_refused(&[], &["summary", "signed", server.url()]);
     update_summary(&p.server, None);
-    refused(&p, &[], &["summary", "not signed", "summary.sig"]);
+    p.pull_refused(&[], &["summary", "not signed", "summary.sig"]);
     // Signed by a key the client does not trust.
     let other = keygen(&p.path("other.sec"));
     signed_summary(&p, &other, &[]).ok();
-    refused(&p, &[], &["summary", "trusted key"]);
+    p.pull_refused(&[], &["summary", "trusted key"]);
     // A signed summary that does not list the ref, which refs/heads names.
     let c = std::fs::read_to_string(p.server.join("refs/heads").join(BRANCH)).expect("the head");
     on(&p.server, ["refs", "--delete", BRANCH]).ok();
     signed_summary(&p, &p.key, &[]).ok();
     write_head(&p.server, BRANCH, c.trim());
-    refused(&p, &[], &["summary", BRANCH]);
+    p.pull_refused(&[], &["summary", BRANCH]);
 }
 
 #[test]
@@ -121,8 +102,7 @@ fn expired_summary_refused_unless_allowed() {
     let (p, server) = served();
     signed_summary(&p, &p.key, &["--expires-in", "1s"]).ok();
     std::thread::sleep(std::time::Duration::from_millis(2100));
-    let r = refused(
-        &p,
+    let r = p.pull_refused(
         &[],
         &[
             "summary of remote \"origin\"",
