@@ -102,20 +102,27 @@ pub fn import_dir(
     root_tree.write(tx, root_meta)
 }
 
+/// Entry `name` of directory `dir` as a commit may hold it: UTF-8 (as
+/// OSTree requires) and a valid entry name; an error names its path.
+fn checked_name(dir: &Path, name: &[u8]) -> Result<String> {
+    let name = String::from_utf8(name.to_vec()).map_err(|n| Error::BadInput {
+        path: dir.join(OsStr::from_bytes(n.as_bytes())),
+        what: "file name is not valid UTF-8 (OSTree requires UTF-8 names)".into(),
+    })?;
+    validate_entry_name(&name).map_err(|what| Error::BadInput {
+        path: dir.join(&name),
+        what,
+    })?;
+    Ok(name)
+}
+
 /// The entries of `dir` by name, sorted; a name OSTree cannot hold (not
 /// UTF-8, `.`, `..`, with `/`) is an error naming the path.
 pub(super) fn entry_names(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     let mut entries: Vec<(String, PathBuf)> = Vec::new();
     for e in fs::read_dir(dir).io_ctx("read directory", dir)? {
         let e = e.io_ctx("read directory", dir)?;
-        let name = e.file_name().into_string().map_err(|n| Error::BadInput {
-            path: dir.join(&n),
-            what: "file name is not valid UTF-8 (OSTree requires UTF-8 names)".into(),
-        })?;
-        validate_entry_name(&name).map_err(|what| Error::BadInput {
-            path: dir.join(&name),
-            what,
-        })?;
+        let name = checked_name(dir, e.file_name().as_bytes())?;
         entries.push((name, e.path()));
     }
     entries.sort();
@@ -252,15 +259,7 @@ impl Walker<'_, '_> {
             if name == b"." || name == b".." {
                 continue;
             }
-            let name = String::from_utf8(name.to_vec()).map_err(|n| Error::BadInput {
-                path: shown_dir.join(OsStr::from_bytes(n.as_bytes())),
-                what: "file name is not valid UTF-8 (OSTree requires UTF-8 names)".into(),
-            })?;
-            validate_entry_name(&name).map_err(|what| Error::BadInput {
-                path: shown_dir.join(&name),
-                what,
-            })?;
-            names.push(name);
+            names.push(checked_name(&shown_dir, name)?);
         }
         drop(dir);
         names.sort();
